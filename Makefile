@@ -1,0 +1,138 @@
+# tributary: change data capture through NATS JetStream.
+#
+#   make            build bin/replicator and bin/worker
+#   make demo       install what is missing, build, run a demo replication
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make unit       unit tests only (no servers)
+#   make install PREFIX=/usr/local
+#
+# SANITIZE=address,undefined builds into build/san instead of build/default.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+PKGS     = libpq libnats libcjson yaml-0.1 libpcre2-8 libcurl
+
+ifdef SANITIZE
+BUILD   ?= build/san
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT     ?= -O1 -g
+else
+BUILD   ?= build/default
+SANFLAGS =
+OPT     ?= -O2 -g
+endif
+
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wvla -Werror
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  += -std=c11 $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+COMMON_SRC  = $(wildcard common/*.c)
+RULES_SRC   = $(wildcard rules/*.c)
+ROUTING_SRC = $(wildcard routing/*.c)
+SINKS_SRC   = $(wildcard sinks/*.c)
+REPL_SRC    = $(wildcard replicator/*.c)
+WORKER_SRC  = $(wildcard worker/*.c)
+UNIT_SRC    = $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+COMMON_OBJ  = $(call obj,$(COMMON_SRC))
+RULES_OBJ   = $(call obj,$(RULES_SRC))
+ROUTING_OBJ = $(call obj,$(ROUTING_SRC))
+SINKS_OBJ   = $(call obj,$(SINKS_SRC))
+# main.c is left out of the library form so unit tests can link the rest.
+REPL_LIB_OBJ   = $(call obj,$(filter-out replicator/main.c,$(REPL_SRC)))
+WORKER_LIB_OBJ = $(call obj,$(filter-out worker/main.c,$(WORKER_SRC)))
+
+REPLICATOR = $(BUILD)/bin/replicator
+WORKER     = $(BUILD)/bin/worker
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOLS      =
+
+.PHONY: all bin unit-build unit test test-e2e demo install clean format lint \
+        check-deps deps services-start services-stop
+
+all: $(REPLICATOR) $(WORKER) $(TOOLS)
+ifndef SANITIZE
+	@mkdir -p bin
+	@cp -f $(REPLICATOR) $(WORKER) bin/
+endif
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libparts.a: $(RULES_OBJ) $(ROUTING_OBJ) $(SINKS_OBJ) $(REPL_LIB_OBJ) $(WORKER_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(REPLICATOR): $(call obj,replicator/main.c) $(BUILD)/libparts.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(WORKER): $(call obj,worker/main.c) $(BUILD)/libparts.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(BUILD)/libparts.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+unit-build: $(UNIT_BINS)
+
+deps:
+	@bash internal/deps.sh
+
+# Unit tests only: no servers, seconds.
+unit: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined unit-build
+	@bash tests/run.sh --unit-only --build build/san
+
+# Every test, under AddressSanitizer and UBSan, with servers started by
+# internal/services.sh. The last line is "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-build
+	@bash tests/run.sh --build build/san
+
+# End-to-end tests only.
+test-e2e: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
+	@bash tests/run.sh --e2e-only --build build/san
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash internal/demo.sh $(DEMO_ARGS)
+
+services-start: deps
+	@bash internal/services.sh start
+
+services-stop:
+	@bash internal/services.sh stop
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/replicator bin/worker $(DESTDIR)$(PREFIX)/bin/
+
+format:
+	clang-format -i $(COMMON_SRC) $(RULES_SRC) $(ROUTING_SRC) $(SINKS_SRC) \
+	    $(REPL_SRC) $(WORKER_SRC) $(UNIT_SRC) $(wildcard */*.h)
+
+# Banned calls (see the style guide) and the include direction.
+lint: check-deps
+	@bash internal/lint.sh
+
+check-deps:
+	@bash internal/check-deps.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

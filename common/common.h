@@ -1,0 +1,332 @@
+/*
+ * common.h: the public header of common/, the base every other folder of
+ * tributary builds on: status codes and error details, logging, allocation,
+ * growable buffers, the per-batch arena, small parsers, time, backoff,
+ * signals, names derived from a group, and the change event with its JSON
+ * codec. Configuration (config.h) and the JetStream wrapper (js.h) have their
+ * own headers, included at the end.
+ *
+ * Nothing here knows about a particular source or sink.
+ */
+#ifndef CDC_COMMON_H
+#define CDC_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+
+/* ==== Status codes and error details ==== */
+
+enum cdc_status {
+    CDC_OK = 0,
+    CDC_EIO = -1,       /* I/O or network failure */
+    CDC_ENOMEM = -2,    /* allocation failed */
+    CDC_ETOOBIG = -3,   /* input over a hard limit */
+    CDC_EPROTO = -4,    /* malformed input from the wire or the bus */
+    CDC_ECONFIG = -5,   /* bad configuration */
+    CDC_ETIMEDOUT = -6, /* an operation timed out */
+    CDC_ENOTFOUND = -7, /* a looked-up object does not exist */
+    CDC_ESTATE = -8,    /* compare-and-set lost, or object in a wrong state */
+    CDC_ESTOP = -9,     /* stopped on request (signal) */
+};
+
+enum cdc_err_flags {
+    CDC_ERR_RETRIABLE = 1 << 0, /* may succeed later: retry with backoff */
+    CDC_ERR_POISON = 1 << 1,    /* can never succeed: dead-letter and go on */
+};
+
+#define CDC_ERR_MSG_MAX 256
+
+/* Details of a failure; owned by the caller, always the last parameter. */
+struct cdc_err {
+    int code;
+    unsigned flags;
+    size_t index; /* for sinks: index of the first failed event in a batch */
+    char msg[CDC_ERR_MSG_MAX];
+};
+
+/* Sets err (if not NULL) and returns code. */
+int cdc_err_set(struct cdc_err *err, int code, unsigned flags, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+/* Prepends context: "<context>: <old message>". Returns err->code. */
+int cdc_err_prefix(struct cdc_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cdc_err_clear(struct cdc_err *err);
+const char *cdc_status_str(int code);
+
+#define CDC_ASSERT(x)                                                          \
+    do {                                                                       \
+        if (!(x))                                                              \
+            cdc_bug(__FILE__, __LINE__, #x);                                   \
+    } while (0)
+#define CDC_BUG(msg) cdc_bug(__FILE__, __LINE__, (msg))
+_Noreturn void cdc_bug(const char *file, int line, const char *what);
+
+/* ==== Logging ==== */
+
+enum cdc_log_level {
+    CDC_LOG_ERROR = 0,
+    CDC_LOG_WARN,
+    CDC_LOG_INFO,
+    CDC_LOG_DEBUG,
+    CDC_LOG_TRACE,
+};
+
+extern int cdc_log_level_current;
+
+/* Configures logging: level, and "text" or "json" format; component and
+ * group are added to every line. Strings are copied. */
+void cdc_log_setup(int level, bool json, const char *component,
+                   const char *group);
+int cdc_log_level_parse(const char *s);
+void cdc_log_write(int level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define cdc_log(level, module, ...)                                            \
+    do {                                                                       \
+        if ((level) <= cdc_log_level_current)                                  \
+            cdc_log_write((level), (module), __VA_ARGS__);                     \
+    } while (0)
+
+/* Logs at most once per interval_ms per call site. */
+#define cdc_log_ratelimited(interval_ms, level, module, ...)                   \
+    do {                                                                       \
+        static int64_t cdc__last_log_ms_;                                      \
+        int64_t cdc__now_ms_ = cdc_now_ms();                                   \
+        if (cdc__now_ms_ - cdc__last_log_ms_ >= (interval_ms)) {               \
+            cdc__last_log_ms_ = cdc__now_ms_;                                  \
+            cdc_log((level), (module), __VA_ARGS__);                           \
+        }                                                                      \
+    } while (0)
+
+/* Copies a libpq conninfo or URL into out with any password replaced by
+ * "***". Never fails; truncates to outsz. */
+void cdc_redact_dsn(const char *dsn, char *out, size_t outsz);
+
+/* ==== Allocation ==== */
+
+/* Fixed-size allocations: abort with a log line on OOM. */
+void *cdc_xmalloc(size_t n);
+void *cdc_xcalloc(size_t n, size_t size);
+void *cdc_xrealloc(void *p, size_t n);
+char *cdc_xstrdup(const char *s);
+char *cdc_xstrndup(const char *s, size_t n);
+char *cdc_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Input-sized allocations: NULL on failure or when n > limit. */
+void *cdc_try_alloc(size_t n, size_t limit);
+void cdc_free(void *p);
+
+/* ==== Growable byte buffer ==== */
+
+/* Always NUL-terminated after the first append. limit 0 means the default
+ * hard limit (CDC_BUF_DEFAULT_LIMIT); passing it gives CDC_ETOOBIG. */
+struct cdc_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t limit;
+};
+
+/* 256 MiB: larger than any single event can be on the bus, small enough
+ * that a runaway input fails instead of exhausting memory. */
+#define CDC_BUF_DEFAULT_LIMIT ((size_t)256 << 20)
+
+void cdc_buf_init(struct cdc_buf *b, size_t limit);
+void cdc_buf_release(struct cdc_buf *b);
+void cdc_buf_reset(struct cdc_buf *b);
+int cdc_buf_reserve(struct cdc_buf *b, size_t extra);
+int cdc_buf_append(struct cdc_buf *b, const void *p, size_t len);
+int cdc_buf_append_str(struct cdc_buf *b, const char *s);
+int cdc_buf_append_char(struct cdc_buf *b, char c);
+int cdc_buf_printf(struct cdc_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included. */
+int cdc_buf_append_json_str(struct cdc_buf *b, const char *s, size_t len);
+/* Hands the data to the caller (free with cdc_free) and re-inits b. */
+char *cdc_buf_detach(struct cdc_buf *b, size_t *len);
+
+/* ==== Arena ==== */
+
+/* Bump allocator for per-batch data; reset once the batch is acked. */
+struct cdc_arena {
+    struct cdc_arena_block *head;
+    size_t used_total;
+};
+
+void cdc_arena_init(struct cdc_arena *a);
+void cdc_arena_release(struct cdc_arena *a);
+/* Frees all but the first block and rewinds it. */
+void cdc_arena_reset(struct cdc_arena *a);
+/* Aborts on OOM like cdc_xmalloc; sizes are bounded by the caller. */
+void *cdc_arena_alloc(struct cdc_arena *a, size_t n);
+char *cdc_arena_strndup(struct cdc_arena *a, const char *s, size_t n);
+char *cdc_arena_strdup(struct cdc_arena *a, const char *s);
+
+/* ==== Parsing helpers ==== */
+
+/* Whole-string integer with range check. */
+int cdc_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+int cdc_parse_bool(const char *s, bool *out);
+/* "250ms", "5s", "2m", "1h", "1d" or a bare number of seconds. */
+int cdc_parse_duration_ms(const char *s, int64_t *out_ms);
+/* "64MiB", "10MB", "1024", "1k". */
+int cdc_parse_size(const char *s, int64_t *out);
+/* PostgreSQL LSN text "X/Y" <-> 64-bit value. */
+int cdc_lsn_parse(const char *s, uint64_t *out);
+void cdc_lsn_format(uint64_t lsn, char *out, size_t outsz);
+
+/* ==== Time, backoff, signals ==== */
+
+int64_t cdc_now_ms(void);       /* monotonic */
+int64_t cdc_wall_us(void);      /* microseconds since the Unix epoch */
+void cdc_sleep_ms(int64_t ms);  /* returns early when a stop is requested */
+/* Formats microseconds since the Unix epoch as ISO-8601 UTC. */
+void cdc_time_format_us(int64_t us, char *out, size_t outsz);
+
+/* Capped exponential backoff with jitter. */
+struct cdc_backoff {
+    int64_t initial_ms;
+    int64_t max_ms;
+    int64_t current_ms;
+    unsigned attempt;
+};
+void cdc_backoff_init(struct cdc_backoff *bo, int64_t initial_ms,
+                      int64_t max_ms);
+/* Returns the next delay and advances. */
+int64_t cdc_backoff_next(struct cdc_backoff *bo);
+void cdc_backoff_reset(struct cdc_backoff *bo);
+
+/* SIGINT/SIGTERM set the stop flag; SIGHUP sets the reopen flag. */
+void cdc_signals_install(void);
+extern volatile sig_atomic_t cdc_stop_requested;
+extern volatile sig_atomic_t cdc_reopen_requested;
+
+/* ==== Names derived from a group ==== */
+
+#define CDC_NAME_MAX 256
+
+/* Groups are 1..48 characters of [a-z0-9_-], so every derived name is valid
+ * as a PostgreSQL identifier and a NATS name without quoting. */
+int cdc_group_validate(const char *group, struct cdc_err *err);
+/* "tributary_<group>" with '-' as '_': publication, slot, KV bucket. */
+void cdc_name_pg(const char *group, char *out, size_t outsz);
+/* "TRIBUTARY_<group>" */
+void cdc_name_stream(const char *group, char *out, size_t outsz);
+/* "TRIBUTARY_DLQ_<group>" */
+void cdc_name_dlq_stream(const char *group, char *out, size_t outsz);
+/* "tributary_<group>" (NATS allows '-', kept as is) */
+void cdc_name_kv(const char *group, char *out, size_t outsz);
+/* "tributary.<group>.<schema>.<table>", schema and table escaped so that
+ * any name is one subject token: bytes outside [A-Za-z0-9_-] become %XX. */
+int cdc_name_subject(const char *group, const char *schema, const char *table,
+                     struct cdc_buf *out);
+
+/* ==== The change event ==== */
+
+enum cdc_op {
+    CDC_OP_INSERT = 1,
+    CDC_OP_UPDATE,
+    CDC_OP_DELETE,
+    CDC_OP_TRUNCATE,
+    CDC_OP_DDL,
+    CDC_OP_COPY,
+};
+
+const char *cdc_op_name(enum cdc_op op);
+int cdc_op_parse(const char *s, enum cdc_op *out);
+
+/* One column value. value is NULL for SQL NULL; otherwise value_len bytes
+ * of the source's text form (NUL-terminated as well). */
+struct cdc_col {
+    const char *name;
+    const char *type;
+    const char *value;
+    size_t value_len;
+};
+
+/* One change. All pointers are borrowed: they point into an arena or a
+ * decoder's buffers that outlive the event's use. */
+struct cdc_event {
+    enum cdc_op op;
+    const char *source;   /* "postgres", ... */
+    const char *schema;
+    const char *table;
+    struct cdc_col *cols; /* new row: INSERT, UPDATE, COPY */
+    size_t ncols;
+    struct cdc_col *old; /* old key or row: UPDATE, DELETE */
+    size_t nold;
+    const char **key; /* key column names */
+    size_t nkey;
+    const char **unchanged; /* columns the source did not send */
+    size_t nunchanged;
+    const char *position; /* source position, opaque text */
+    uint32_t tx_index;    /* index of the change within its transaction */
+    bool tx_end;          /* last change of its transaction */
+    bool has_txid;
+    int64_t txid;
+    const char *commit_time; /* ISO-8601, or NULL */
+    const char *ddl;         /* DDL statement, or NULL */
+};
+
+/* A batch handed to a sink: events in stream order with their JetStream
+ * stream sequences. */
+struct cdc_batch {
+    struct cdc_event **events;
+    uint64_t *seqs;
+    size_t n;
+};
+
+/* Deep copy of ev into arena. */
+struct cdc_event *cdc_event_copy(const struct cdc_event *ev,
+                                 struct cdc_arena *arena);
+
+/* Event format version written to and accepted from the bus. */
+#define CDC_EVENT_VERSION 1
+
+/* Appends the bus form of ev (one JSON object, no newline) to out. */
+int cdc_event_encode(const struct cdc_event *ev, struct cdc_buf *out);
+
+/* Appends the natural JSON form used by sinks for people (stdout, file):
+ * an object with row/old as name -> value maps, values typed where that is
+ * lossless. extra_json, if not NULL, is a JSON fragment ("\"k\":v,...")
+ * inserted before the closing brace. */
+int cdc_event_encode_natural(const struct cdc_event *ev,
+                             const char *extra_json, struct cdc_buf *out);
+
+/* Decodes the bus form. Strings are copied into arena; ev is filled in.
+ * Returns CDC_EPROTO with a reason in err for anything malformed. */
+int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
+                     struct cdc_event *ev, struct cdc_err *err);
+
+/* Total order of positions within one group, for a given source kind:
+ * negative, zero or positive like strcmp. Unparseable positions compare by
+ * bytes. */
+int cdc_position_cmp(const char *source, const char *a, uint32_t a_index,
+                     const char *b, uint32_t b_index);
+
+#include "config.h"
+#include "js.h"
+
+/* ==== Command options shared by both binaries (options.c) ==== */
+
+/* Options of the replicator and of every worker, so that each binary can
+ * accept the other's keys in a shared YAML file. */
+extern const struct cdc_opt cdc_replicator_options[];
+extern const struct cdc_opt cdc_worker_options[];
+extern const struct cdc_opt cdc_nats_options[];
+/* Every option name of every source and of every sink, so the other
+ * binary accepts them in a shared file (a unit test keeps these lists
+ * equal to the sources' and sinks' own tables). */
+extern const struct cdc_opt cdc_source_known_options[];
+extern const struct cdc_opt cdc_sink_known_options[];
+/* Keys of pg_flo's that tributary accepts in a file but does not
+ * implement yet (sinks and modes still to come). */
+extern const struct cdc_opt cdc_future_options[];
+
+/* Fills NATS connection options from the nats-* options of cfg. */
+void cdc_js_opts_from_conf(const struct cdc_conf *cfg, const char *name,
+                           struct cdc_js_opts *o);
+
+#endif

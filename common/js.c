@@ -1,0 +1,883 @@
+/*
+ * js.c: the only file that uses nats.c. It keeps nats.c's types and error
+ * codes inside and translates every failure into a cdc_err (connection
+ * problems are retriable). The asynchronous publisher tracks each message
+ * in a ring indexed by its local sequence; acknowledgements arrive on a
+ * nats.c thread, are recorded under a mutex, and the owner reads the
+ * acknowledged floor. It never resends on its own: after a failure the
+ * owner resets and replays from its source, relying on Nats-Msg-Id.
+ */
+#include "common/common.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+struct cdc_js {
+    volatile int closing; /* set before a deliberate close */
+    natsConnection *nc;
+    jsCtx *js;
+    int64_t timeout_ms;
+};
+
+static int nats_fail(struct cdc_err *err, natsStatus s, jsErrCode jerr,
+                     const char *what)
+{
+    const char *last = nats_GetLastError(NULL);
+    unsigned flags = 0;
+    /* anything that looks like the connection or the server being away is
+     * worth retrying; an API error (bad config, limits) is not */
+    if (s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED ||
+        s == NATS_NO_SERVER || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
+        s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
+        s == NATS_SLOW_CONSUMER)
+        flags = CDC_ERR_RETRIABLE;
+    if (jerr != 0)
+        return cdc_err_set(err, CDC_EIO, flags, "%s: %s (JetStream error %d)",
+                           what, last && *last ? last : natsStatus_GetText(s),
+                           (int)jerr);
+    return cdc_err_set(err, CDC_EIO, flags, "%s: %s", what,
+                       last && *last ? last : natsStatus_GetText(s));
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    struct cdc_js *js = closure;
+    if (js->closing)
+        return;
+    cdc_log(CDC_LOG_WARN, "nats", "disconnected from NATS, reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    (void)closure;
+    char url[256] = "";
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    cdc_log(CDC_LOG_INFO, "nats", "reconnected to NATS at %s", url);
+}
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub,
+                           natsStatus s, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    (void)closure;
+    cdc_log_ratelimited(5000, CDC_LOG_WARN, "nats", "NATS error: %s",
+                        natsStatus_GetText(s));
+}
+
+int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
+                struct cdc_err *err)
+{
+    natsOptions *opts = NULL;
+    natsStatus s = NATS_OK;
+    struct cdc_js *js = cdc_xcalloc(1, sizeof(*js));
+    int rc = CDC_OK;
+    *out = NULL;
+    js->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+
+    s = natsOptions_Create(&opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(opts, o->url);
+    if (s == NATS_OK && o->name != NULL)
+        s = natsOptions_SetName(opts, o->name);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(opts, js->timeout_ms);
+    /* reconnect forever: a NATS restart must not end the process */
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(opts, 500);
+    /* 32 MiB of outgoing data may be buffered while reconnecting */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(opts, 32 * 1024 * 1024);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, js);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(opts, on_async_error, NULL);
+    if (s == NATS_OK && o->user != NULL)
+        s = natsOptions_SetUserInfo(opts, o->user, o->password);
+    if (s == NATS_OK && o->token != NULL)
+        s = natsOptions_SetToken(opts, o->token);
+    if (s == NATS_OK && o->creds_file != NULL)
+        s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds_file, NULL);
+    if (s == NATS_OK && o->nkey_seed_file != NULL)
+        s = natsOptions_SetNKeyFromSeed(opts, NULL, o->nkey_seed_file);
+    if (s == NATS_OK && (o->tls_ca != NULL || o->tls_cert != NULL))
+        s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && o->tls_ca != NULL)
+        s = natsOptions_LoadCATrustedCertificates(opts, o->tls_ca);
+    if (s == NATS_OK && o->tls_cert != NULL)
+        s = natsOptions_LoadCertificatesChain(opts, o->tls_cert, o->tls_key);
+    if (s != NATS_OK) {
+        rc = cdc_err_set(err, CDC_ECONFIG, 0, "invalid NATS options: %s",
+                         nats_GetLastError(NULL));
+        goto out;
+    }
+    s = natsConnection_Connect(&js->nc, opts);
+    if (s != NATS_OK) {
+        char red[512];
+        cdc_redact_dsn(o->url, red, sizeof(red));
+        rc = nats_fail(err, s, 0, "could not connect to NATS");
+        cdc_err_prefix(err, "%s", red);
+        goto out;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = js->timeout_ms;
+    /* nats.c's own window is kept above ours so that it never stalls a
+     * publish call; cdc_js_pub enforces the real bound */
+    jo.PublishAsync.MaxPending = 1 << 20;
+    s = natsConnection_JetStream(&js->js, js->nc, &jo);
+    if (s != NATS_OK) {
+        rc = nats_fail(err, s, 0, "could not open JetStream context");
+        goto out;
+    }
+out:
+    natsOptions_Destroy(opts);
+    if (rc != CDC_OK) {
+        cdc_js_close(js);
+        return rc;
+    }
+    *out = js;
+    return CDC_OK;
+}
+
+void cdc_js_close(struct cdc_js *js)
+{
+    if (js == NULL)
+        return;
+    jsCtx_Destroy(js->js);
+    js->closing = 1;
+    if (js->nc != NULL) {
+        natsConnection_FlushTimeout(js->nc, 1000);
+        natsConnection_Close(js->nc);
+        natsConnection_Destroy(js->nc);
+    }
+    cdc_free(js);
+}
+
+int64_t cdc_js_max_payload(struct cdc_js *js)
+{
+    return natsConnection_GetMaxPayload(js->nc);
+}
+
+bool cdc_js_connected(struct cdc_js *js)
+{
+    return natsConnection_Status(js->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* ==== Streams ==== */
+
+static bool is_not_found(natsStatus s, jsErrCode jerr)
+{
+    return s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr ||
+           jerr == JSConsumerNotFoundErr;
+}
+
+int cdc_js_stream_ensure(struct cdc_js *js, const struct cdc_js_stream_cfg *sc,
+                         struct cdc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js->js, sc->name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return CDC_OK;
+    }
+    if (!is_not_found(s, jerr))
+        return nats_fail(err, s, jerr, "could not look up stream");
+
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[1] = {sc->subject};
+    cfg.Name = sc->name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.MaxAge = sc->max_age_ms * 1000000;
+    cfg.MaxBytes = sc->max_bytes > 0 ? sc->max_bytes : -1;
+    cfg.Duplicates = sc->dup_window_ms * 1000000;
+    /* never drop old messages to make room: a full stream refuses new
+     * ones, so the replicator stops instead of losing data */
+    cfg.Discard = js_DiscardNew;
+    jerr = 0;
+    s = js_AddStream(&si, js->js, &cfg, NULL, &jerr);
+    if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+        int rc = nats_fail(err, s, jerr, "could not create stream");
+        cdc_err_prefix(err, "stream \"%s\"", sc->name);
+        return rc;
+    }
+    jsStreamInfo_Destroy(si);
+    cdc_log(CDC_LOG_INFO, "nats", "created stream \"%s\" for \"%s\"",
+            sc->name, sc->subject);
+    return CDC_OK;
+}
+
+int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
+                       uint64_t *last_seq, struct cdc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js->js, name, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
+                           name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not look up stream");
+    if (msgs != NULL)
+        *msgs = si->State.Msgs;
+    if (last_seq != NULL)
+        *last_seq = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return CDC_OK;
+}
+
+int cdc_js_stream_delete(struct cdc_js *js, const char *name,
+                         struct cdc_err *err)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteStream(js->js, name, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
+                           name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not delete stream");
+    return CDC_OK;
+}
+
+/* ==== Asynchronous publisher ==== */
+
+enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_ACKED };
+
+struct pub_slot {
+    natsMsg *msg; /* identifies the message in the ack callback */
+    int64_t sent_ms;
+    uint8_t state;
+};
+
+struct cdc_js_pub {
+    struct cdc_js *js;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pub_slot *ring;
+    uint64_t mask;
+    uint64_t next_seq; /* next local sequence to hand out */
+    uint64_t floor;    /* every sequence <= floor is acknowledged */
+    bool failed;
+    char fail_msg[CDC_ERR_MSG_MAX];
+    int max_pending;
+    int64_t ack_timeout_ms;
+};
+
+static void pub_ack_handler(jsCtx *jctx, natsMsg *msg, jsPubAck *pa,
+                            jsPubAckErr *pae, void *closure)
+{
+    (void)jctx;
+    struct cdc_js_pub *p = closure;
+    pthread_mutex_lock(&p->mu);
+    for (uint64_t seq = p->floor + 1; seq < p->next_seq; seq++) {
+        struct pub_slot *sl = &p->ring[seq & p->mask];
+        if (sl->msg != msg || sl->state != SLOT_SENT)
+            continue;
+        sl->msg = NULL;
+        if (pa != NULL && pae == NULL) {
+            sl->state = SLOT_ACKED;
+        } else if (!p->failed) {
+            p->failed = true;
+            snprintf(p->fail_msg, sizeof(p->fail_msg),
+                     "JetStream refused message: %s",
+                     pae && pae->ErrText ? pae->ErrText
+                                         : natsStatus_GetText(pae ? pae->Err
+                                                                  : NATS_ERR));
+        }
+        break;
+    }
+    while (p->floor + 1 < p->next_seq &&
+           p->ring[(p->floor + 1) & p->mask].state == SLOT_ACKED) {
+        p->ring[(p->floor + 1) & p->mask].state = SLOT_FREE;
+        p->floor++;
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    natsMsg_Destroy(msg);
+}
+
+int cdc_js_pub_new(struct cdc_js *js, int max_pending, int64_t ack_timeout_ms,
+                   struct cdc_js_pub **out, struct cdc_err *err)
+{
+    (void)err;
+    struct cdc_js_pub *p = cdc_xcalloc(1, sizeof(*p));
+    uint64_t cap = 16;
+    while (cap < (uint64_t)max_pending)
+        cap *= 2;
+    p->js = js;
+    p->ring = cdc_xcalloc(cap, sizeof(*p->ring));
+    p->mask = cap - 1;
+    p->next_seq = 1;
+    p->floor = 0;
+    p->max_pending = max_pending > 0 ? max_pending : 1;
+    p->ack_timeout_ms = ack_timeout_ms > 0 ? ack_timeout_ms : 30000;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = js->timeout_ms;
+    jo.PublishAsync.MaxPending = 1 << 20;
+    jo.PublishAsync.AckHandler = pub_ack_handler;
+    jo.PublishAsync.AckHandlerClosure = p;
+    /* a context of its own, so the ack handler closure is this publisher */
+    jsCtx *ctx = NULL;
+    natsStatus s = natsConnection_JetStream(&ctx, js->nc, &jo);
+    if (s != NATS_OK) {
+        int rc = nats_fail(err, s, 0, "could not open JetStream context");
+        cdc_free(p->ring);
+        cdc_free(p);
+        return rc;
+    }
+    /* swap: the publisher owns its context through a private cdc_js */
+    struct cdc_js *own = cdc_xcalloc(1, sizeof(*own));
+    own->nc = js->nc;
+    own->js = ctx;
+    own->timeout_ms = js->timeout_ms;
+    p->js = own;
+    *out = p;
+    return CDC_OK;
+}
+
+void cdc_js_pub_free(struct cdc_js_pub *p)
+{
+    if (p == NULL)
+        return;
+    /* give outstanding acks a moment, then drop the context: nats.c
+     * destroys messages still pending when the context goes away */
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 1000;
+    js_PublishAsyncComplete(p->js->js, &po);
+    jsCtx_Destroy(p->js->js);
+    if (cdc_js_pub_inflight(p) > 0) {
+        /* acks may still arrive on a nats.c thread with p as closure:
+         * keep p alive (the process is about to exit) rather than risk a
+         * use after free */
+        return;
+    }
+    cdc_free(p->js);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    cdc_free(p->ring);
+    cdc_free(p);
+}
+
+static void cond_wait_ms(struct cdc_js_pub *p, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts.tv_sec += (time_t)(ms / 1000) + ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
+/* Called with the mutex held: marks failure when the oldest unacked
+ * message waited too long. */
+static void check_overdue(struct cdc_js_pub *p)
+{
+    if (p->failed || p->floor + 1 >= p->next_seq)
+        return;
+    struct pub_slot *sl = &p->ring[(p->floor + 1) & p->mask];
+    if (sl->state == SLOT_SENT &&
+        cdc_now_ms() - sl->sent_ms > p->ack_timeout_ms) {
+        p->failed = true;
+        snprintf(p->fail_msg, sizeof(p->fail_msg),
+                 "no acknowledgement from JetStream within %lld ms",
+                 (long long)p->ack_timeout_ms);
+    }
+}
+
+int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
+                    const char *msgid, const void *data, size_t len,
+                    const struct cdc_js_hdr *hdrs, size_t nhdrs,
+                    uint64_t *seq, struct cdc_err *err)
+{
+    natsMsg *msg = NULL;
+    int rc = CDC_OK;
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, data, (int)len);
+    if (s == NATS_OK && msgid != NULL)
+        s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msgid);
+    for (size_t i = 0; s == NATS_OK && i < nhdrs; i++)
+        s = natsMsgHeader_Set(msg, hdrs[i].name, hdrs[i].value);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(msg);
+        return nats_fail(err, s, 0, "could not build message");
+    }
+
+    pthread_mutex_lock(&p->mu);
+    while (!p->failed &&
+           p->next_seq - 1 - p->floor >= (uint64_t)p->max_pending) {
+        if (cdc_stop_requested) {
+            pthread_mutex_unlock(&p->mu);
+            natsMsg_Destroy(msg);
+            return cdc_err_set(err, CDC_ESTOP, 0, "stop requested");
+        }
+        check_overdue(p);
+        if (!p->failed)
+            cond_wait_ms(p, 50);
+    }
+    if (p->failed) {
+        rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE, "%s", p->fail_msg);
+        pthread_mutex_unlock(&p->mu);
+        natsMsg_Destroy(msg);
+        return rc;
+    }
+    uint64_t my = p->next_seq++;
+    struct pub_slot *sl = &p->ring[my & p->mask];
+    sl->msg = msg;
+    sl->sent_ms = cdc_now_ms();
+    sl->state = SLOT_SENT;
+    pthread_mutex_unlock(&p->mu);
+
+    natsMsg *keep = msg;
+    s = js_PublishMsgAsync(p->js->js, &msg, NULL);
+    if (s != NATS_OK) {
+        pthread_mutex_lock(&p->mu);
+        if (sl->msg == keep && sl->state == SLOT_SENT) {
+            sl->msg = NULL;
+            if (!p->failed) {
+                p->failed = true;
+                snprintf(p->fail_msg, sizeof(p->fail_msg),
+                         "could not publish to JetStream: %s",
+                         natsStatus_GetText(s));
+            }
+        }
+        pthread_mutex_unlock(&p->mu);
+        natsMsg_Destroy(msg);
+        return cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                           "could not publish to JetStream: %s",
+                           natsStatus_GetText(s));
+    }
+    *seq = my;
+    return CDC_OK;
+}
+
+int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor,
+                    struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    pthread_mutex_lock(&p->mu);
+    check_overdue(p);
+    if (p->failed)
+        rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE, "%s", p->fail_msg);
+    *floor = p->floor;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int cdc_js_pub_drain(struct cdc_js_pub *p, int64_t timeout_ms,
+                     struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    int64_t end = cdc_now_ms() + timeout_ms;
+    pthread_mutex_lock(&p->mu);
+    while (!p->failed && p->floor + 1 < p->next_seq) {
+        int64_t left = end - cdc_now_ms();
+        if (left <= 0) {
+            rc = cdc_err_set(err, CDC_ETIMEDOUT, CDC_ERR_RETRIABLE,
+                             "%llu messages still unacknowledged by "
+                             "JetStream",
+                             (unsigned long long)(p->next_seq - 1 - p->floor));
+            break;
+        }
+        check_overdue(p);
+        if (!p->failed)
+            cond_wait_ms(p, left < 50 ? left : 50);
+    }
+    if (rc == CDC_OK && p->failed)
+        rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE, "%s", p->fail_msg);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+uint64_t cdc_js_pub_inflight(struct cdc_js_pub *p)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t n = p->next_seq - 1 - p->floor;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+void cdc_js_pub_reset(struct cdc_js_pub *p)
+{
+    pthread_mutex_lock(&p->mu);
+    for (uint64_t seq = p->floor + 1; seq < p->next_seq; seq++) {
+        struct pub_slot *sl = &p->ring[seq & p->mask];
+        sl->msg = NULL;
+        sl->state = SLOT_FREE;
+    }
+    p->floor = p->next_seq - 1;
+    p->failed = false;
+    p->fail_msg[0] = '\0';
+    pthread_mutex_unlock(&p->mu);
+}
+
+int cdc_js_publish_sync(struct cdc_js *js, const char *subject,
+                        const char *msgid, const void *data, size_t len,
+                        const struct cdc_js_hdr *hdrs, size_t nhdrs,
+                        struct cdc_err *err)
+{
+    natsMsg *msg = NULL;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    int rc = CDC_OK;
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, data, (int)len);
+    if (s == NATS_OK && msgid != NULL)
+        s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msgid);
+    for (size_t i = 0; s == NATS_OK && i < nhdrs; i++)
+        s = natsMsgHeader_Set(msg, hdrs[i].name, hdrs[i].value);
+    if (s == NATS_OK) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = js->timeout_ms;
+        s = js_PublishMsg(&pa, js->js, msg, &po, &jerr);
+    }
+    if (s != NATS_OK)
+        rc = nats_fail(err, s, jerr, "could not publish to JetStream");
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(msg);
+    return rc;
+}
+
+/* ==== Durable pull consumer ==== */
+
+struct cdc_js_consumer {
+    struct cdc_js *js;
+    natsSubscription *sub;
+    char *stream;
+    char *durable;
+};
+
+struct cdc_js_msg {
+    natsMsg *m;
+    uint64_t stream_seq;
+    uint64_t delivered;
+};
+
+static int consumer_create(struct cdc_js *js,
+                           const struct cdc_js_consumer_cfg *cc,
+                           uint64_t start_seq, struct cdc_err *err)
+{
+    jsConsumerConfig cfg;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    jsConsumerConfig_Init(&cfg);
+    cfg.Durable = cc->durable;
+    cfg.AckPolicy = js_AckAll;
+    cfg.AckWait = cc->ack_wait_ms * 1000000;
+    cfg.MaxAckPending = cc->max_ack_pending;
+    cfg.MaxDeliver = -1;
+    cfg.FilterSubject = cc->filter_subject;
+    if (start_seq > 1) {
+        cfg.DeliverPolicy = js_DeliverByStartSequence;
+        cfg.OptStartSeq = start_seq;
+    } else {
+        cfg.DeliverPolicy = js_DeliverAll;
+    }
+    natsStatus s = js_AddConsumer(&ci, js->js, cc->stream, &cfg, NULL, &jerr);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not create consumer");
+    jsConsumerInfo_Destroy(ci);
+    return CDC_OK;
+}
+
+int cdc_js_consumer_open(struct cdc_js *js,
+                         const struct cdc_js_consumer_cfg *cc,
+                         struct cdc_js_consumer **out, struct cdc_err *err)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    int rc = CDC_OK;
+    *out = NULL;
+    natsStatus s =
+        js_GetConsumerInfo(&ci, js->js, cc->stream, cc->durable, NULL, &jerr);
+    if (is_not_found(s, jerr)) {
+        rc = consumer_create(js, cc, cc->start_seq, err);
+        if (rc != CDC_OK)
+            goto out;
+        cdc_log(CDC_LOG_INFO, "nats",
+                "created consumer \"%s\" on stream \"%s\" starting at %s",
+                cc->durable, cc->stream,
+                cc->start_seq > 1 ? "a saved sequence" : "the beginning");
+    } else if (s != NATS_OK) {
+        rc = nats_fail(err, s, jerr, "could not look up consumer");
+        goto out;
+    } else if (ci->NumAckPending > 0) {
+        /* a previous owner died holding messages: JetStream would only
+         * redeliver them after the ack wait, behind newer ones; restart
+         * the consumer right after its acknowledged floor instead */
+        uint64_t start = ci->AckFloor.Stream + 1;
+        cdc_log(CDC_LOG_INFO, "nats",
+                "consumer \"%s\" had %lld unacknowledged messages; "
+                "restarting it at stream sequence %llu",
+                cc->durable, (long long)ci->NumAckPending,
+                (unsigned long long)start);
+        jerr = 0;
+        s = js_DeleteConsumer(js->js, cc->stream, cc->durable, NULL, &jerr);
+        if (s != NATS_OK && !is_not_found(s, jerr)) {
+            rc = nats_fail(err, s, jerr, "could not reset consumer");
+            goto out;
+        }
+        rc = consumer_create(js, cc, start, err);
+        if (rc != CDC_OK)
+            goto out;
+    }
+
+    struct cdc_js_consumer *c = cdc_xcalloc(1, sizeof(*c));
+    c->js = js;
+    c->stream = cdc_xstrdup(cc->stream);
+    c->durable = cdc_xstrdup(cc->durable);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = cc->stream;
+    so.Consumer = cc->durable;
+    so.ManualAck = true;
+    jerr = 0;
+    s = js_PullSubscribe(&c->sub, js->js, cc->filter_subject, cc->durable,
+                         NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        rc = nats_fail(err, s, jerr, "could not subscribe to consumer");
+        cdc_js_consumer_close(c);
+        goto out;
+    }
+    *out = c;
+out:
+    jsConsumerInfo_Destroy(ci);
+    if (rc != CDC_OK)
+        cdc_err_prefix(err, "consumer \"%s\"", cc->durable);
+    return rc;
+}
+
+void cdc_js_consumer_close(struct cdc_js_consumer *c)
+{
+    if (c == NULL)
+        return;
+    natsSubscription_Destroy(c->sub);
+    cdc_free(c->stream);
+    cdc_free(c->durable);
+    cdc_free(c);
+}
+
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
+                 struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
+{
+    natsMsgList list = {0};
+    jsErrCode jerr = 0;
+    *n = 0;
+    natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)max,
+                                          timeout_ms, &jerr);
+    if (s == NATS_TIMEOUT)
+        return CDC_OK;
+    if (s != NATS_OK) {
+        natsMsgList_Destroy(&list);
+        return nats_fail(err, s, jerr, "could not fetch from JetStream");
+    }
+    for (int i = 0; i < list.Count; i++) {
+        natsMsg *m = list.Msgs[i];
+        list.Msgs[i] = NULL;
+        jsMsgMetaData *meta = NULL;
+        struct cdc_js_msg *w = cdc_xcalloc(1, sizeof(*w));
+        w->m = m;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            w->stream_seq = meta->Sequence.Stream;
+            w->delivered = meta->NumDelivered;
+            jsMsgMetaData_Destroy(meta);
+        }
+        out[(*n)++] = w;
+    }
+    natsMsgList_Destroy(&list);
+    return CDC_OK;
+}
+
+int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,
+                            uint64_t *ack_pending, struct cdc_err *err)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s =
+        js_GetConsumerInfo(&ci, c->js->js, c->stream, c->durable, NULL, &jerr);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not look up consumer");
+    *pending = ci->NumPending;
+    *ack_pending = (uint64_t)ci->NumAckPending;
+    jsConsumerInfo_Destroy(ci);
+    return CDC_OK;
+}
+
+int cdc_js_consumer_delete(struct cdc_js *js, const char *stream,
+                           const char *durable, struct cdc_err *err)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteConsumer(js->js, stream, durable, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0,
+                           "consumer \"%s\" not found", durable);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not delete consumer");
+    return CDC_OK;
+}
+
+const void *cdc_js_msg_data(const struct cdc_js_msg *m, size_t *len)
+{
+    *len = (size_t)natsMsg_GetDataLength(m->m);
+    return natsMsg_GetData(m->m);
+}
+
+const char *cdc_js_msg_subject(const struct cdc_js_msg *m)
+{
+    return natsMsg_GetSubject(m->m);
+}
+
+const char *cdc_js_msg_header(const struct cdc_js_msg *m, const char *name)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m->m, name, &v) != NATS_OK)
+        return NULL;
+    return v;
+}
+
+uint64_t cdc_js_msg_stream_seq(const struct cdc_js_msg *m)
+{
+    return m->stream_seq;
+}
+
+uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m)
+{
+    return m->delivered;
+}
+
+int cdc_js_msg_ack(struct cdc_js_msg *m, struct cdc_err *err)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = natsMsg_AckSync(m->m, NULL, &jerr);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not acknowledge message");
+    return CDC_OK;
+}
+
+void cdc_js_msg_in_progress(struct cdc_js_msg *m)
+{
+    natsMsg_InProgress(m->m, NULL);
+}
+
+void cdc_js_msg_free(struct cdc_js_msg *m)
+{
+    if (m == NULL)
+        return;
+    natsMsg_Destroy(m->m);
+    cdc_free(m);
+}
+
+/* ==== Key-value bucket ==== */
+
+struct cdc_js_kv {
+    kvStore *kv;
+};
+
+int cdc_js_kv_open(struct cdc_js *js, const char *bucket,
+                   struct cdc_js_kv **out, struct cdc_err *err)
+{
+    kvStore *kv = NULL;
+    *out = NULL;
+    natsStatus s = js_KeyValue(&kv, js->js, bucket);
+    if (s == NATS_NOT_FOUND) {
+        kvConfig kc;
+        kvConfig_Init(&kc);
+        kc.Bucket = bucket;
+        kc.History = 1;
+        kc.StorageType = js_FileStorage;
+        s = js_CreateKeyValue(&kv, js->js, &kc);
+    }
+    if (s != NATS_OK) {
+        int rc = nats_fail(err, s, 0, "could not open key-value bucket");
+        cdc_err_prefix(err, "bucket \"%s\"", bucket);
+        return rc;
+    }
+    struct cdc_js_kv *w = cdc_xcalloc(1, sizeof(*w));
+    w->kv = kv;
+    *out = w;
+    return CDC_OK;
+}
+
+void cdc_js_kv_close(struct cdc_js_kv *kv)
+{
+    if (kv == NULL)
+        return;
+    kvStore_Destroy(kv->kv);
+    cdc_free(kv);
+}
+
+int cdc_js_kv_get(struct cdc_js_kv *kv, const char *key, struct cdc_buf *val,
+                  uint64_t *rev, struct cdc_err *err)
+{
+    kvEntry *e = NULL;
+    natsStatus s = kvStore_Get(&e, kv->kv, key);
+    if (s == NATS_NOT_FOUND)
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "key \"%s\" not found",
+                           key);
+    if (s != NATS_OK)
+        return nats_fail(err, s, 0, "could not read key-value entry");
+    cdc_buf_reset(val);
+    int rc = cdc_buf_append(val, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+    if (rev != NULL)
+        *rev = kvEntry_Revision(e);
+    kvEntry_Destroy(e);
+    if (rc != CDC_OK)
+        return cdc_err_set(err, rc, 0, "key-value entry \"%s\" is too big",
+                           key);
+    return CDC_OK;
+}
+
+int cdc_js_kv_put(struct cdc_js_kv *kv, const char *key, const void *val,
+                  size_t len, uint64_t expect_rev, uint64_t *new_rev,
+                  struct cdc_err *err)
+{
+    uint64_t rev = 0;
+    natsStatus s;
+    if (expect_rev == 0)
+        s = kvStore_Create(&rev, kv->kv, key, val, (int)len);
+    else
+        s = kvStore_Update(&rev, kv->kv, key, val, (int)len, expect_rev);
+    if (s != NATS_OK) {
+        const char *last = nats_GetLastError(NULL);
+        if (last != NULL && (strstr(last, "wrong last sequence") != NULL ||
+                             strstr(last, "key exists") != NULL))
+            return cdc_err_set(err, CDC_ESTATE, 0,
+                               "key \"%s\" was changed by another writer",
+                               key);
+        return nats_fail(err, s, 0, "could not write key-value entry");
+    }
+    if (new_rev != NULL)
+        *new_rev = rev;
+    return CDC_OK;
+}
+
+int cdc_js_kv_delete_bucket(struct cdc_js *js, const char *bucket,
+                            struct cdc_err *err)
+{
+    natsStatus s = js_DeleteKeyValue(js->js, bucket);
+    if (s == NATS_NOT_FOUND)
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "bucket \"%s\" not found",
+                           bucket);
+    if (s != NATS_OK)
+        return nats_fail(err, s, 0, "could not delete key-value bucket");
+    return CDC_OK;
+}

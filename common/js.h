@@ -1,0 +1,181 @@
+/*
+ * js.h: the JetStream wrapper. The only code that sees nats.c types is
+ * js.c; everything else uses these opaque handles. It provides: a
+ * connection with reconnects, streams, an asynchronous publisher with a
+ * bounded window and an acknowledged floor, synchronous publish with
+ * headers, durable pull consumers with cumulative acks, and a key-value
+ * bucket with compare-and-set. Included by common.h.
+ *
+ * Threads: every handle belongs to the thread that created it. The
+ * publisher's acknowledgements arrive on a nats.c thread and are only
+ * recorded there; the owning thread reads them.
+ */
+#ifndef CDC_JS_H
+#define CDC_JS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cdc_err;
+struct cdc_buf;
+
+struct cdc_js;
+struct cdc_js_pub;
+struct cdc_js_consumer;
+struct cdc_js_msg;
+struct cdc_js_kv;
+
+struct cdc_js_opts {
+    const char *url;        /* nats://host:port, comma-separated for many */
+    const char *name;       /* connection name shown by the server */
+    const char *user;       /* optional */
+    const char *password;   /* optional, never logged */
+    const char *token;      /* optional, never logged */
+    const char *creds_file; /* optional NATS credentials (JWT + NKey) */
+    const char *nkey_seed_file; /* optional NKey seed file */
+    const char *tls_ca;     /* optional CA file: enables TLS */
+    const char *tls_cert;   /* optional client certificate */
+    const char *tls_key;    /* optional client key */
+    int64_t timeout_ms;     /* connect and request timeout */
+};
+
+/* Connects (retrying inside nats.c on later disconnects forever). Errors
+ * are CDC_EIO and retriable. */
+int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
+                struct cdc_err *err);
+void cdc_js_close(struct cdc_js *js);
+/* The server's maximum message payload in bytes. */
+int64_t cdc_js_max_payload(struct cdc_js *js);
+/* True while the connection is up. */
+bool cdc_js_connected(struct cdc_js *js);
+
+struct cdc_js_stream_cfg {
+    const char *name;
+    const char *subject;   /* one subject filter, e.g. "tributary.g.>" */
+    int64_t max_age_ms;    /* 0: unlimited */
+    int64_t max_bytes;     /* 0: unlimited */
+    int64_t dup_window_ms; /* duplicate-detection window for Nats-Msg-Id */
+};
+
+/* Creates the stream with file storage and limits retention if it does not
+ * exist; an existing stream is kept as it is. */
+int cdc_js_stream_ensure(struct cdc_js *js, const struct cdc_js_stream_cfg *sc,
+                         struct cdc_err *err);
+/* Number of messages in a stream and its last sequence; CDC_ENOTFOUND if
+ * it does not exist. */
+int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
+                       uint64_t *last_seq, struct cdc_err *err);
+int cdc_js_stream_delete(struct cdc_js *js, const char *name,
+                         struct cdc_err *err);
+
+/* ==== Asynchronous publisher ==== */
+
+/* A window of at most max_pending unacknowledged messages. Every message
+ * sent gets a local sequence number 1, 2, 3...; the acknowledged floor is
+ * the highest sequence such that it and everything before it were stored
+ * by JetStream. */
+int cdc_js_pub_new(struct cdc_js *js, int max_pending, int64_t ack_timeout_ms,
+                   struct cdc_js_pub **out, struct cdc_err *err);
+void cdc_js_pub_free(struct cdc_js_pub *p);
+
+struct cdc_js_hdr {
+    const char *name;
+    const char *value;
+};
+
+/* Sends one message, waiting while the window is full. Returns the local
+ * sequence in *seq. Fails (CDC_EIO, retriable) when an earlier message was
+ * rejected, an acknowledgement is overdue, or on stop (CDC_ESTOP); the
+ * caller then calls cdc_js_pub_reset and re-sends from its last confirmed
+ * position (duplicates are dropped by msgid). */
+int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
+                    const char *msgid, const void *data, size_t len,
+                    const struct cdc_js_hdr *hdrs, size_t nhdrs,
+                    uint64_t *seq, struct cdc_err *err);
+/* Collects acknowledgements that arrived; returns the acknowledged floor,
+ * or sets err and returns CDC_EIO (via *floor unchanged) on a failure. */
+int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor,
+                    struct cdc_err *err);
+/* Waits up to timeout_ms until every sent message is acknowledged.
+ * CDC_ETIMEDOUT if not. */
+int cdc_js_pub_drain(struct cdc_js_pub *p, int64_t timeout_ms,
+                     struct cdc_err *err);
+/* Number of sent messages not yet acknowledged. */
+uint64_t cdc_js_pub_inflight(struct cdc_js_pub *p);
+/* Forgets every unacknowledged message (their acks are ignored when they
+ * come) and clears a failure; local sequences continue. */
+void cdc_js_pub_reset(struct cdc_js_pub *p);
+
+/* Publishes one message and waits for its acknowledgement. */
+int cdc_js_publish_sync(struct cdc_js *js, const char *subject,
+                        const char *msgid, const void *data, size_t len,
+                        const struct cdc_js_hdr *hdrs, size_t nhdrs,
+                        struct cdc_err *err);
+
+/* ==== Durable pull consumer ==== */
+
+struct cdc_js_consumer_cfg {
+    const char *stream;
+    const char *durable;
+    const char *filter_subject;
+    int64_t ack_wait_ms;
+    int64_t max_ack_pending;
+    /* Where a new consumer starts: 0 for the first message of the stream,
+     * else this stream sequence. */
+    uint64_t start_seq;
+};
+
+/*
+ * Binds to the durable consumer, creating it if missing. Acks are
+ * cumulative (an ack covers every earlier message). If the consumer has
+ * messages delivered but not acknowledged (a previous worker died holding
+ * them), it is recreated to start right after its acknowledged floor, so
+ * those messages come again first and in order: one worker owns a consumer
+ * at a time.
+ */
+int cdc_js_consumer_open(struct cdc_js *js,
+                         const struct cdc_js_consumer_cfg *cc,
+                         struct cdc_js_consumer **out, struct cdc_err *err);
+void cdc_js_consumer_close(struct cdc_js_consumer *c);
+/* Fetches up to max messages into out, waiting up to timeout_ms for the
+ * first. *n is 0 on timeout (not an error). */
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
+                 struct cdc_js_msg **out, size_t *n, struct cdc_err *err);
+/* Number of messages not yet delivered and delivered but not acked. */
+int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,
+                            uint64_t *ack_pending, struct cdc_err *err);
+int cdc_js_consumer_delete(struct cdc_js *js, const char *stream,
+                           const char *durable, struct cdc_err *err);
+
+const void *cdc_js_msg_data(const struct cdc_js_msg *m, size_t *len);
+const char *cdc_js_msg_subject(const struct cdc_js_msg *m);
+/* A header's value, or NULL. */
+const char *cdc_js_msg_header(const struct cdc_js_msg *m, const char *name);
+uint64_t cdc_js_msg_stream_seq(const struct cdc_js_msg *m);
+uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m);
+/* Acknowledges this message and, cumulatively, every earlier one. */
+int cdc_js_msg_ack(struct cdc_js_msg *m, struct cdc_err *err);
+/* Tells the server the message is still being worked on. */
+void cdc_js_msg_in_progress(struct cdc_js_msg *m);
+void cdc_js_msg_free(struct cdc_js_msg *m);
+
+/* ==== Key-value bucket ==== */
+
+/* Opens the bucket, creating it (file storage, one history entry) if
+ * missing. */
+int cdc_js_kv_open(struct cdc_js *js, const char *bucket,
+                   struct cdc_js_kv **out, struct cdc_err *err);
+void cdc_js_kv_close(struct cdc_js_kv *kv);
+/* Replaces val's content with the value. CDC_ENOTFOUND if absent. */
+int cdc_js_kv_get(struct cdc_js_kv *kv, const char *key, struct cdc_buf *val,
+                  uint64_t *rev, struct cdc_err *err);
+/* Compare-and-set: expect_rev 0 means the key must not exist. CDC_ESTATE
+ * when another writer got there first. */
+int cdc_js_kv_put(struct cdc_js_kv *kv, const char *key, const void *val,
+                  size_t len, uint64_t expect_rev, uint64_t *new_rev,
+                  struct cdc_err *err);
+int cdc_js_kv_delete_bucket(struct cdc_js *js, const char *bucket,
+                            struct cdc_err *err);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * options.c: the option tables of the two commands (replicator, worker)
+ * and of the NATS connection, kept together so each binary can accept the
+ * other's keys in one shared YAML file, as pg_flo users have. Options of a
+ * single source or sink live in that source's or sink's file.
+ */
+#include "common/common.h"
+
+#include <string.h>
+
+#define DAY_MS "7d"
+
+const struct cdc_opt cdc_nats_options[] = {
+    {"nats-url", CDC_OPT_STRING, "nats://127.0.0.1:4222", 0, 0, 0,
+     "NATS server URL(s), comma-separated"},
+    {"nats-user", CDC_OPT_STRING, NULL, 0, 0, 0, "NATS user name"},
+    {"nats-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "NATS password"},
+    {"nats-token", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "NATS authentication token"},
+    {"nats-creds", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "NATS credentials file (JWT and NKey)"},
+    {"nats-nkey", CDC_OPT_STRING, NULL, 0, 0, 0, "NATS NKey seed file"},
+    {"nats-tls-ca", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "CA certificate file for TLS to NATS (enables TLS)"},
+    {"nats-tls-cert", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "client certificate file for TLS to NATS"},
+    {"nats-tls-key", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "client key file for TLS to NATS"},
+    {"nats-timeout", CDC_OPT_DURATION, "5s", 100, 600000, 0,
+     "timeout of NATS connects and requests"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_replicator_options[] = {
+    {"group", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_REQUIRED,
+     "name of the capture group (lower-case letters, digits, '-', '_')"},
+    {"source", CDC_OPT_STRING, "postgres", 0, 0, 0,
+     "kind of source database: postgres"},
+    {"stream", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "stream changes (the default mode)"},
+    {"copy", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "copy existing rows only (not implemented yet)"},
+    {"copy-and-stream", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "copy existing rows, then stream (not implemented yet)"},
+    {"max-copy-workers-per-table", CDC_OPT_INT, "4", 1, 64, 0,
+     "parallel readers per table during a copy"},
+    {"track-ddl", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "capture schema changes (not implemented yet)"},
+    {"max-events", CDC_OPT_INT, "0", 0, INT64_MAX, 0,
+     "stop after this many events are stored in JetStream (0: never)"},
+    {"max-inflight", CDC_OPT_INT, "4096", 1, 1048576, 0,
+     "events published but not yet acknowledged by JetStream, at most"},
+    {"ack-timeout", CDC_OPT_DURATION, "30s", 1000, 3600000, 0,
+     "how long to wait for JetStream to acknowledge an event"},
+    {"stream-max-age", CDC_OPT_DURATION, DAY_MS, 0, 0, 0,
+     "how long the group's stream keeps events (0: forever)"},
+    {"stream-max-bytes", CDC_OPT_SIZE, "0", 0, 0, 0,
+     "size limit of the group's stream; when full the replicator waits "
+     "(0: none)"},
+    {"dedup-window", CDC_OPT_DURATION, "2m", 1000, 86400000, 0,
+     "JetStream duplicate window for re-sent events"},
+    {"retry-initial-wait", CDC_OPT_DURATION, "500ms", 1, 3600000, 0,
+     "first wait before reconnecting after a failure"},
+    {"retry-max-wait", CDC_OPT_DURATION, "30s", 1, 3600000, 0,
+     "longest wait between reconnection attempts"},
+    {"retry-max-attempts", CDC_OPT_INT, "0", 0, 1000000, 0,
+     "give up (exit 1) after this many failed attempts in a row (0: never)"},
+    {"status-interval", CDC_OPT_DURATION, "1s", 100, 60000, 0,
+     "how often the confirmed position is reported to the source"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_worker_options[] = {
+    {"group", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_REQUIRED,
+     "name of the capture group to read"},
+    {"consumer", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "durable consumer name (default: <sink>_<group>)"},
+    {"batch-size", CDC_OPT_INT, "1000", 1, 1000000, 0,
+     "events per batch, at most (a larger source transaction is split)"},
+    {"batch-wait", CDC_OPT_DURATION, "200ms", 1, 600000, 0,
+     "how long a batch may wait to fill up"},
+    {"ack-wait", CDC_OPT_DURATION, "60s", 1000, 3600000, 0,
+     "JetStream redelivers an event not acknowledged within this time"},
+    {"rules-config", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "rules file (not implemented yet)"},
+    {"routing-config", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "routing file (not implemented yet)"},
+    {"max-events", CDC_OPT_INT, "0", 0, INT64_MAX, 0,
+     "stop after this many events were written (0: never)"},
+    {"idle-exit", CDC_OPT_DURATION, "0", 0, 0, 0,
+     "exit 0 after no event arrived for this long (0: never)"},
+    {"retry-initial-wait", CDC_OPT_DURATION, "500ms", 1, 3600000, 0,
+     "first wait before retrying a failed write or connection"},
+    {"retry-max-wait", CDC_OPT_DURATION, "30s", 1, 3600000, 0,
+     "longest wait between retries"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_source_known_options[] = {
+    {"host", CDC_OPT_STRING, NULL, 0, 0, 0, "source"},
+    {"port", CDC_OPT_INT, NULL, 1, 65535, 0, "source"},
+    {"dbname", CDC_OPT_STRING, NULL, 0, 0, 0, "source"},
+    {"user", CDC_OPT_STRING, NULL, 0, 0, 0, "source"},
+    {"password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET, "source"},
+    {"schema", CDC_OPT_STRING, NULL, 0, 0, 0, "source"},
+    {"tables", CDC_OPT_LIST, NULL, 0, 0, 0, "source"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_sink_known_options[] = {
+    {"file-output-dir", CDC_OPT_STRING, NULL, 0, 0, 0, "file sink"},
+    {"file-max-bytes", CDC_OPT_SIZE, NULL, 0, 0, 0, "file sink"},
+    {"file-max-age", CDC_OPT_DURATION, NULL, 0, 0, 0, "file sink"},
+    {"file-fsync", CDC_OPT_BOOL, NULL, 0, 0, 0, "file sink"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_future_options[] = {
+    {"target-host", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-port", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-dbname", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-user", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "postgres sink"},
+    {"target-sync-schema", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-disable-foreign-keys", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "postgres sink"},
+    {"source-host", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"source-port", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"source-dbname", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"source-user", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"source-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "postgres sink"},
+    {"webhook-url", CDC_OPT_STRING, NULL, 0, 0, 0, "webhook sink"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+void cdc_js_opts_from_conf(const struct cdc_conf *cfg, const char *name,
+                           struct cdc_js_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->url = cdc_conf_get_str(cfg, "nats-url");
+    o->name = name;
+    o->user = cdc_conf_get_str(cfg, "nats-user");
+    o->password = cdc_conf_get_str(cfg, "nats-password");
+    o->token = cdc_conf_get_str(cfg, "nats-token");
+    o->creds_file = cdc_conf_get_str(cfg, "nats-creds");
+    o->nkey_seed_file = cdc_conf_get_str(cfg, "nats-nkey");
+    o->tls_ca = cdc_conf_get_str(cfg, "nats-tls-ca");
+    o->tls_cert = cdc_conf_get_str(cfg, "nats-tls-cert");
+    o->tls_key = cdc_conf_get_str(cfg, "nats-tls-key");
+    o->timeout_ms = cdc_conf_get_int(cfg, "nats-timeout");
+}

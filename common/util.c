@@ -1,0 +1,522 @@
+/*
+ * util.c: small pieces shared by every part: error details, strict
+ * parsers for numbers, booleans, durations, sizes and LSNs, clocks,
+ * backoff, signal flags, names derived from a group, and DSN redaction.
+ * Parsers accept a whole string or fail; nothing here logs.
+ */
+#include "common/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ==== Errors ==== */
+
+int cdc_err_set(struct cdc_err *err, int code, unsigned flags, const char *fmt,
+                ...)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    err->flags = flags;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cdc_err_prefix(struct cdc_err *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return CDC_EIO;
+    char ctx[CDC_ERR_MSG_MAX];
+    char old[CDC_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof(ctx), fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof(old));
+    /* truncation is acceptable: the message is for people */
+    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old) < 0)
+        err->msg[0] = '\0';
+    return err->code;
+}
+
+void cdc_err_clear(struct cdc_err *err)
+{
+    err->code = CDC_OK;
+    err->flags = 0;
+    err->index = 0;
+    err->msg[0] = '\0';
+}
+
+const char *cdc_status_str(int code)
+{
+    switch (code) {
+    case CDC_OK: return "ok";
+    case CDC_EIO: return "i/o error";
+    case CDC_ENOMEM: return "out of memory";
+    case CDC_ETOOBIG: return "too big";
+    case CDC_EPROTO: return "protocol error";
+    case CDC_ECONFIG: return "configuration error";
+    case CDC_ETIMEDOUT: return "timed out";
+    case CDC_ENOTFOUND: return "not found";
+    case CDC_ESTATE: return "state conflict";
+    case CDC_ESTOP: return "stopped";
+    default: return "unknown error";
+    }
+}
+
+_Noreturn void cdc_bug(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "fatal: internal error at %s:%d: %s\n", file, line, what);
+    abort();
+}
+
+/* ==== Parsers ==== */
+
+int cdc_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL)
+        return CDC_ECONFIG;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '\0')
+        return CDC_ECONFIG;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s)
+        return CDC_ECONFIG;
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end != '\0' || v < min || v > max)
+        return CDC_ECONFIG;
+    *out = (int64_t)v;
+    return CDC_OK;
+}
+
+int cdc_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1", "t", "y"};
+    static const char *no[] = {"false", "no", "off", "0", "f", "n"};
+    if (s == NULL)
+        return CDC_ECONFIG;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return CDC_OK;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return CDC_OK;
+        }
+    }
+    return CDC_ECONFIG;
+}
+
+/* Splits "<number><unit>" into a non-negative integer and its unit. */
+static int split_number_unit(const char *s, int64_t *num, const char **unit)
+{
+    if (s == NULL)
+        return CDC_ECONFIG;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return CDC_ECONFIG;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || v > INT64_MAX)
+        return CDC_ECONFIG;
+    while (isspace((unsigned char)*end))
+        end++;
+    *num = (int64_t)v;
+    *unit = end;
+    return CDC_OK;
+}
+
+static int mul_checked(int64_t a, int64_t b, int64_t *out)
+{
+    if (a != 0 && b > INT64_MAX / a)
+        return CDC_ECONFIG;
+    *out = a * b;
+    return CDC_OK;
+}
+
+int cdc_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {
+        {"", 1000},      {"ms", 1},       {"s", 1000},  {"sec", 1000},
+        {"m", 60000},    {"min", 60000},  {"h", 3600000}, {"d", 86400000},
+    };
+    int64_t num = 0;
+    const char *unit = NULL;
+    if (split_number_unit(s, &num, &unit) != CDC_OK)
+        return CDC_ECONFIG;
+    size_t ulen = strlen(unit);
+    while (ulen > 0 && isspace((unsigned char)unit[ulen - 1]))
+        ulen--;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].unit) == ulen &&
+            strncasecmp(unit, units[i].unit, ulen) == 0)
+            return mul_checked(num, units[i].ms, out_ms);
+    }
+    return CDC_ECONFIG;
+}
+
+int cdc_parse_size(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t mult;
+    } units[] = {
+        {"", 1},
+        {"b", 1},
+        {"k", 1024},
+        {"kb", 1000},
+        {"kib", 1024},
+        {"m", 1024 * 1024},
+        {"mb", 1000 * 1000},
+        {"mib", 1024 * 1024},
+        {"g", 1024LL * 1024 * 1024},
+        {"gb", 1000LL * 1000 * 1000},
+        {"gib", 1024LL * 1024 * 1024},
+    };
+    int64_t num = 0;
+    const char *unit = NULL;
+    if (split_number_unit(s, &num, &unit) != CDC_OK)
+        return CDC_ECONFIG;
+    size_t ulen = strlen(unit);
+    while (ulen > 0 && isspace((unsigned char)unit[ulen - 1]))
+        ulen--;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].unit) == ulen &&
+            strncasecmp(unit, units[i].unit, ulen) == 0)
+            return mul_checked(num, units[i].mult, out);
+    }
+    return CDC_ECONFIG;
+}
+
+static int parse_hex32(const char *s, size_t len, uint32_t *out)
+{
+    if (len == 0 || len > 8)
+        return CDC_EPROTO;
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        uint32_t d;
+        if (c >= '0' && c <= '9')
+            d = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (uint32_t)(c - 'A' + 10);
+        else
+            return CDC_EPROTO;
+        v = (v << 4) | d;
+    }
+    *out = v;
+    return CDC_OK;
+}
+
+int cdc_lsn_parse(const char *s, uint64_t *out)
+{
+    if (s == NULL)
+        return CDC_EPROTO;
+    const char *slash = strchr(s, '/');
+    if (slash == NULL)
+        return CDC_EPROTO;
+    uint32_t hi = 0;
+    uint32_t lo = 0;
+    if (parse_hex32(s, (size_t)(slash - s), &hi) != CDC_OK ||
+        parse_hex32(slash + 1, strlen(slash + 1), &lo) != CDC_OK)
+        return CDC_EPROTO;
+    *out = ((uint64_t)hi << 32) | lo;
+    return CDC_OK;
+}
+
+void cdc_lsn_format(uint64_t lsn, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%X/%X", (unsigned)(lsn >> 32),
+             (unsigned)(lsn & 0xffffffffu));
+}
+
+/* ==== Time ==== */
+
+int64_t cdc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cdc_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void cdc_sleep_ms(int64_t ms)
+{
+    /* sleep in slices so a stop request is noticed within 50 ms */
+    int64_t end = cdc_now_ms() + ms;
+    while (!cdc_stop_requested) {
+        int64_t left = end - cdc_now_ms();
+        if (left <= 0)
+            break;
+        if (left > 50)
+            left = 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = left * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void cdc_time_format_us(int64_t us, char *out, size_t outsz)
+{
+    time_t secs = (time_t)(us / 1000000);
+    int64_t frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, frac);
+}
+
+/* ==== Backoff ==== */
+
+void cdc_backoff_init(struct cdc_backoff *bo, int64_t initial_ms,
+                      int64_t max_ms)
+{
+    bo->initial_ms = initial_ms > 0 ? initial_ms : 1;
+    bo->max_ms = max_ms > bo->initial_ms ? max_ms : bo->initial_ms;
+    cdc_backoff_reset(bo);
+}
+
+void cdc_backoff_reset(struct cdc_backoff *bo)
+{
+    bo->current_ms = bo->initial_ms;
+    bo->attempt = 0;
+}
+
+int64_t cdc_backoff_next(struct cdc_backoff *bo)
+{
+    int64_t base = bo->current_ms;
+    if (bo->current_ms < bo->max_ms / 2)
+        bo->current_ms *= 2;
+    else
+        bo->current_ms = bo->max_ms;
+    bo->attempt++;
+    /* jitter: 75% to 100% of the base, so many processes restarted together
+     * do not retry in lockstep */
+    int64_t jitter = base / 4;
+    if (jitter > 0)
+        base -= (int64_t)(random() % (jitter + 1));
+    return base;
+}
+
+/* ==== Signals ==== */
+
+volatile sig_atomic_t cdc_stop_requested;
+volatile sig_atomic_t cdc_reopen_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    cdc_stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    cdc_reopen_requested = 1;
+}
+
+void cdc_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* ==== Names ==== */
+
+/* 48 characters keep "tributary_<group>" within PostgreSQL's 63-byte
+ * identifier limit with room for suffixes. */
+#define GROUP_MAX 48
+
+int cdc_group_validate(const char *group, struct cdc_err *err)
+{
+    size_t len = group ? strlen(group) : 0;
+    if (len == 0)
+        return cdc_err_set(err, CDC_ECONFIG, 0, "group must not be empty");
+    if (len > GROUP_MAX)
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "group \"%.60s\" is too long: at most %d characters",
+                           group, GROUP_MAX);
+    for (size_t i = 0; i < len; i++) {
+        char c = group[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok)
+            return cdc_err_set(err, CDC_ECONFIG, 0,
+                               "group \"%.60s\" is invalid: use lower-case "
+                               "letters, digits, '-' and '_' only",
+                               group);
+    }
+    return CDC_OK;
+}
+
+static void name_with(const char *prefix, const char *group, bool dash_to_us,
+                      char *out, size_t outsz)
+{
+    int n = snprintf(out, outsz, "%s%s", prefix, group);
+    if (n < 0)
+        out[0] = '\0';
+    if (!dash_to_us)
+        return;
+    for (char *p = out; *p; p++) {
+        if (*p == '-')
+            *p = '_';
+    }
+}
+
+void cdc_name_pg(const char *group, char *out, size_t outsz)
+{
+    name_with("tributary_", group, true, out, outsz);
+}
+
+void cdc_name_stream(const char *group, char *out, size_t outsz)
+{
+    name_with("TRIBUTARY_", group, false, out, outsz);
+}
+
+void cdc_name_dlq_stream(const char *group, char *out, size_t outsz)
+{
+    name_with("TRIBUTARY_DLQ_", group, false, out, outsz);
+}
+
+void cdc_name_kv(const char *group, char *out, size_t outsz)
+{
+    name_with("tributary_", group, false, out, outsz);
+}
+
+static int append_token(struct cdc_buf *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = CDC_OK;
+    if (*s == '\0')
+        return cdc_buf_append_str(out, "%00");
+    for (const unsigned char *p = (const unsigned char *)s;
+         *p && rc == CDC_OK; p++) {
+        unsigned char c = *p;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (plain) {
+            rc = cdc_buf_append_char(out, (char)c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            rc = cdc_buf_append(out, e, 3);
+        }
+    }
+    return rc;
+}
+
+int cdc_name_subject(const char *group, const char *schema, const char *table,
+                     struct cdc_buf *out)
+{
+    int rc = cdc_buf_append_str(out, "tributary.");
+    if (rc == CDC_OK)
+        rc = cdc_buf_append_str(out, group);
+    if (rc == CDC_OK)
+        rc = cdc_buf_append_char(out, '.');
+    if (rc == CDC_OK)
+        rc = append_token(out, schema ? schema : "");
+    if (rc == CDC_OK)
+        rc = cdc_buf_append_char(out, '.');
+    if (rc == CDC_OK)
+        rc = append_token(out, table ? table : "");
+    return rc;
+}
+
+/* ==== DSN redaction ==== */
+
+void cdc_redact_dsn(const char *dsn, char *out, size_t outsz)
+{
+    if (outsz == 0)
+        return;
+    out[0] = '\0';
+    if (dsn == NULL)
+        return;
+    size_t o = 0;
+    const char *p = dsn;
+    const char *scheme = strstr(dsn, "://");
+    if (scheme != NULL) {
+        /* URL: scheme://user:password@host -> scheme://user:***@host */
+        const char *auth = scheme + 3;
+        const char *at = strchr(auth, '@');
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon != NULL) {
+            snprintf(out, outsz, "%.*s:***%s", (int)(colon - dsn), dsn, at);
+            return;
+        }
+        snprintf(out, outsz, "%s", dsn);
+        return;
+    }
+    /* key=value conninfo: replace the value of password= */
+    while (*p && o + 1 < outsz) {
+        if ((p == dsn || isspace((unsigned char)p[-1])) &&
+            strncmp(p, "password", 8) == 0) {
+            const char *q = p + 8;
+            while (isspace((unsigned char)*q))
+                q++;
+            if (*q == '=') {
+                q++;
+                while (isspace((unsigned char)*q))
+                    q++;
+                int n = snprintf(out + o, outsz - o, "password=***");
+                o += n > 0 ? (size_t)n : 0;
+                if (o >= outsz)
+                    o = outsz - 1;
+                /* skip the value: quoted with backslash escapes, or bare */
+                if (*q == '\'') {
+                    q++;
+                    while (*q && *q != '\'') {
+                        if (*q == '\\' && q[1])
+                            q++;
+                        q++;
+                    }
+                    if (*q)
+                        q++;
+                } else {
+                    while (*q && !isspace((unsigned char)*q))
+                        q++;
+                }
+                p = q;
+                continue;
+            }
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,69 @@
+/*
+ * source.h: the interface every capture source implements, and the
+ * registry of sources (sources.def). A source turns its database's change
+ * stream into events in commit order, and learns from the replicator which
+ * of its checkpoints JetStream has stored, so it can let the database
+ * forget them. Sources never publish themselves.
+ */
+#ifndef SOURCE_SOURCE_H
+#define SOURCE_SOURCE_H
+
+#include "common/common.h"
+
+/* A checkpoint: after the first `after` events of the batch are stored in
+ * JetStream, the source may be told `token` (for PostgreSQL: the end LSN of
+ * a transaction). */
+struct source_checkpoint {
+    size_t after;
+    uint64_t token;
+};
+
+/* What one poll returns. Events and their strings stay valid until the
+ * next poll or reset. */
+struct source_batch {
+    struct cdc_event **events;
+    size_t nevents;
+    size_t cap;
+    struct source_checkpoint *cps;
+    size_t ncps;
+    size_t capcps;
+};
+
+void source_batch_init(struct source_batch *b);
+void source_batch_release(struct source_batch *b);
+void source_batch_clear(struct source_batch *b);
+void source_batch_add_event(struct source_batch *b, struct cdc_event *ev);
+void source_batch_add_checkpoint(struct source_batch *b, uint64_t token);
+
+struct source_ops {
+    const char *name;              /* value of --source */
+    const struct cdc_opt *options; /* options of this source */
+    /* Connects, prepares (publication, slot...) and starts reading.
+     * Errors: CDC_ECONFIG (bad settings, exit 2), others exit 1. */
+    int (*open)(const struct cdc_conf *cfg, const char *group, void **state,
+                struct cdc_err *err);
+    /* Reads changes for at most timeout_ms or max events into batch.
+     * A lost connection is CDC_EIO with CDC_ERR_RETRIABLE: the caller
+     * resets, waits and polls again, which reconnects. */
+    int (*poll)(void *state, struct source_batch *batch, size_t max,
+                int64_t timeout_ms, struct cdc_err *err);
+    /* Every event before the checkpoint with this token is stored. */
+    int (*ack)(void *state, uint64_t token, struct cdc_err *err);
+    /* Forgets everything read but not acknowledged; the next poll
+     * reconnects and resumes from the last acknowledged checkpoint. */
+    void (*reset)(void *state);
+    /* Position to show in logs for a token. */
+    void (*format_token)(uint64_t token, char *out, size_t outsz);
+    /* Says goodbye (final acknowledgement) and frees; NULL-safe. */
+    void (*close)(void *state);
+};
+
+/* The registry, expanded from sources.def. */
+const struct source_ops *source_find(const char *name);
+extern const struct source_ops *const source_all[];
+
+#define CDC_SOURCE(n) extern const struct source_ops source_##n##_ops;
+#include "replicator/sources.def"
+#undef CDC_SOURCE
+
+#endif

@@ -1,0 +1,738 @@
+/*
+ * source_postgres.c: PostgreSQL logical replication with pgoutput.
+ * It creates the group's publication and slot when missing, brings the
+ * publication in line with --tables, streams with protocol 1, holds back
+ * one change so the last change of each transaction can be marked tx_end,
+ * and reports a flush LSN to the server only for transactions the
+ * replicator says JetStream has stored. While nothing of ours is pending it
+ * confirms the server's WAL position from keepalives, so an idle slot never
+ * holds WAL back. Lost connections are reopened by the next poll, resuming
+ * at the slot's confirmed position.
+ */
+#include "replicator/pgoutput.h"
+#include "replicator/source.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct cdc_opt pg_options[] = {
+    {"host", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "source host (default: PGHOST or the local socket)"},
+    {"port", CDC_OPT_INT, NULL, 1, 65535, 0,
+     "source port (default: PGPORT or 5432)"},
+    {"dbname", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "source database, or a libpq connection string or URI"},
+    {"user", CDC_OPT_STRING, NULL, 0, 0, 0, "source user (default: PGUSER)"},
+    {"password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "source password (default: PGPASSWORD or ~/.pgpass)"},
+    {"schema", CDC_OPT_STRING, "public", 0, 0, 0,
+     "schema of the tables named without one"},
+    {"tables", CDC_OPT_LIST, NULL, 0, 0, 0,
+     "tables to capture (name or schema.name), comma-separated; "
+     "default: every table of --schema"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+/* Header of an XLogData ('w') frame: type, dataStart, walEnd, sendTime. */
+#define XLOGDATA_HDR 25
+/* A keepalive ('k'): type, walEnd, sendTime, replyRequested. */
+#define KEEPALIVE_LEN 18
+/* Microseconds from the Unix epoch to 2000-01-01. */
+#define PG_EPOCH_OFFSET_US (INT64_C(946684800) * 1000000)
+/* Status to the server at least this often, well inside the default
+ * wal_sender_timeout of 60 s. */
+#define STATUS_MAX_INTERVAL_MS 10000
+
+struct pg_table {
+    char *schema;
+    char *name;
+};
+
+struct pg_src {
+    /* settings */
+    const char *kw[12];
+    const char *val[12];
+    char slot[CDC_NAME_MAX];
+    char *schema;
+    struct pg_table *tables;
+    size_t ntables;
+    int64_t status_interval_ms;
+
+    PGconn *repl;  /* replication connection, NULL when down */
+    PGconn *sql;   /* catalog queries (keys of FULL identity tables) */
+    struct source_pgo *dec;
+
+    /* the held-back change and where it lives between polls */
+    struct cdc_arena batch_arena;
+    struct cdc_arena hold_arena;
+    struct cdc_event *held;
+
+    uint64_t confirmed;      /* flush LSN reported to the server */
+    uint64_t last_emitted;   /* token of the last checkpoint emitted */
+    uint64_t last_acked;     /* token of the last checkpoint acked */
+    bool any_emitted;        /* a checkpoint was emitted since reset */
+    uint64_t server_wal_end; /* from keepalives */
+    int64_t last_status_ms;
+    uint64_t last_status_lsn;
+    bool reply_requested;
+};
+
+/* ==== Connections ==== */
+
+static void set_kw(struct pg_src *s, size_t *n, const char *k, const char *v)
+{
+    if (v == NULL || *v == '\0')
+        return;
+    s->kw[*n] = k;
+    s->val[*n] = v;
+    (*n)++;
+}
+
+static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
+                      struct cdc_err *err)
+{
+    size_t n = 0;
+    while (s->kw[n] != NULL)
+        n++;
+    const char *kw[16];
+    const char *val[16];
+    memcpy(kw, s->kw, n * sizeof(*kw));
+    memcpy(val, s->val, n * sizeof(*val));
+    kw[n] = "application_name";
+    val[n++] = replication ? "tributary-replicator" : "tributary-catalog";
+    if (replication) {
+        kw[n] = "replication";
+        val[n++] = "database";
+    }
+    kw[n] = NULL;
+    val[n] = NULL;
+    /* expand_dbname: --dbname may be a whole connection string or URI */
+    PGconn *conn = PQconnectdbParams(kw, val, 1);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+        msg[strcspn(msg, "\n")] = '\0';
+        /* a refused or unreachable server may come back; bad
+         * credentials or a missing database will not */
+        bool retriable = strstr(msg, "authentication") == NULL &&
+                         strstr(msg, "does not exist") == NULL &&
+                         strstr(msg, "password") == NULL &&
+                         strstr(msg, "permission denied") == NULL;
+        PQfinish(conn);
+        return cdc_err_set(err, CDC_EIO, retriable ? CDC_ERR_RETRIABLE : 0,
+                           "could not connect to source PostgreSQL: %s", msg);
+    }
+    *out = conn;
+    return CDC_OK;
+}
+
+/* Runs a statement with text parameters; returns the result (caller
+ * PQclears) or NULL with err set. */
+static PGresult *run(PGconn *conn, const char *sql, int nparams,
+                     const char *const *params, struct cdc_err *err)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL,
+                                 NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+        msg[strcspn(msg, "\n")] = '\0';
+        unsigned flags =
+            PQstatus(conn) == CONNECTION_BAD ? CDC_ERR_RETRIABLE : 0;
+        cdc_err_set(err, CDC_EIO, flags, "%s", msg);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static void append_ident(struct cdc_buf *b, PGconn *conn, const char *name)
+{
+    char *q = PQescapeIdentifier(conn, name, strlen(name));
+    cdc_buf_append_str(b, q ? q : "\"\"");
+    PQfreemem(q);
+}
+
+/* ==== Publication and slot ==== */
+
+static int resolve_tables(struct pg_src *s, const struct cdc_conf *cfg,
+                          struct cdc_err *err)
+{
+    const char *const *items = NULL;
+    size_t n = cdc_conf_get_list(cfg, "tables", &items);
+    s->tables = cdc_xcalloc(n ? n : 1, sizeof(*s->tables));
+    for (size_t i = 0; i < n; i++) {
+        const char *dot = strchr(items[i], '.');
+        struct pg_table *t = &s->tables[s->ntables++];
+        if (dot != NULL) {
+            t->schema = cdc_xstrndup(items[i], (size_t)(dot - items[i]));
+            t->name = cdc_xstrdup(dot + 1);
+        } else {
+            t->schema = cdc_xstrdup(s->schema);
+            t->name = cdc_xstrdup(items[i]);
+        }
+        if (t->schema[0] == '\0' || t->name[0] == '\0')
+            return cdc_err_set(err, CDC_ECONFIG, 0,
+                               "invalid table name \"%s\" in tables",
+                               items[i]);
+    }
+    return CDC_OK;
+}
+
+static int check_tables(struct pg_src *s, struct cdc_err *err)
+{
+    for (size_t i = 0; i < s->ntables; i++) {
+        const char *p[2] = {s->tables[i].schema, s->tables[i].name};
+        PGresult *res = run(s->sql,
+                            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON "
+                            "n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+                            "c.relname = $2 AND c.relkind IN ('r', 'p')",
+                            2, p, err);
+        if (res == NULL)
+            return cdc_err_prefix(err, "could not look up table \"%s.%s\"",
+                                  p[0], p[1]);
+        int found = PQntuples(res);
+        PQclear(res);
+        if (found == 0)
+            return cdc_err_set(err, CDC_ECONFIG, 0,
+                               "table \"%s\".\"%s\" does not exist in the "
+                               "source database",
+                               p[0], p[1]);
+    }
+    return CDC_OK;
+}
+
+static void append_table_list(struct pg_src *s, struct cdc_buf *b)
+{
+    for (size_t i = 0; i < s->ntables; i++) {
+        if (i > 0)
+            cdc_buf_append_str(b, ", ");
+        append_ident(b, s->sql, s->tables[i].schema);
+        cdc_buf_append_char(b, '.');
+        append_ident(b, s->sql, s->tables[i].name);
+    }
+}
+
+/* Whether the publication holds exactly the wanted tables. */
+static int publication_matches(struct pg_src *s, bool *match,
+                               struct cdc_err *err)
+{
+    const char *p[1] = {s->slot};
+    PGresult *res = run(s->sql,
+                        "SELECT schemaname, tablename FROM "
+                        "pg_publication_tables WHERE pubname = $1",
+                        1, p, err);
+    if (res == NULL)
+        return CDC_EIO;
+    int n = PQntuples(res);
+    *match = (size_t)n == s->ntables;
+    for (int r = 0; r < n && *match; r++) {
+        bool found = false;
+        for (size_t i = 0; i < s->ntables && !found; i++)
+            found = strcmp(PQgetvalue(res, r, 0), s->tables[i].schema) == 0 &&
+                    strcmp(PQgetvalue(res, r, 1), s->tables[i].name) == 0;
+        *match = found;
+    }
+    PQclear(res);
+    return CDC_OK;
+}
+
+static int ensure_publication(struct pg_src *s, struct cdc_err *err)
+{
+    const char *p[1] = {s->slot};
+    struct cdc_buf sql;
+    int rc = CDC_OK;
+    cdc_buf_init(&sql, 0);
+    PGresult *res = run(s->sql,
+                        "SELECT puballtables FROM pg_publication WHERE "
+                        "pubname = $1",
+                        1, p, err);
+    if (res == NULL) {
+        rc = cdc_err_prefix(err, "could not look up publication \"%s\"",
+                            s->slot);
+        goto out;
+    }
+    bool exists = PQntuples(res) > 0;
+    PQclear(res);
+
+    if (!exists) {
+        cdc_buf_append_str(&sql, "CREATE PUBLICATION ");
+        append_ident(&sql, s->sql, s->slot);
+        if (s->ntables > 0) {
+            cdc_buf_append_str(&sql, " FOR TABLE ");
+            append_table_list(s, &sql);
+        } else {
+            cdc_buf_append_str(&sql, " FOR TABLES IN SCHEMA ");
+            append_ident(&sql, s->sql, s->schema);
+        }
+        res = run(s->sql, sql.data, 0, NULL, err);
+        if (res == NULL) {
+            rc = cdc_err_prefix(err, "could not create publication \"%s\"",
+                                s->slot);
+            goto out;
+        }
+        PQclear(res);
+        cdc_log(CDC_LOG_INFO, "postgres", "created publication \"%s\"",
+                s->slot);
+        goto out;
+    }
+    if (s->ntables == 0)
+        goto out;
+    bool match = false;
+    rc = publication_matches(s, &match, err);
+    if (rc != CDC_OK || match)
+        goto out;
+    cdc_buf_append_str(&sql, "ALTER PUBLICATION ");
+    append_ident(&sql, s->sql, s->slot);
+    cdc_buf_append_str(&sql, " SET TABLE ");
+    append_table_list(s, &sql);
+    res = run(s->sql, sql.data, 0, NULL, err);
+    if (res == NULL) {
+        rc = cdc_err_prefix(err, "could not change publication \"%s\"",
+                            s->slot);
+        goto out;
+    }
+    PQclear(res);
+    cdc_log(CDC_LOG_INFO, "postgres",
+            "publication \"%s\" changed to the tables now configured",
+            s->slot);
+out:
+    cdc_buf_release(&sql);
+    return rc;
+}
+
+static int ensure_slot(struct pg_src *s, struct cdc_err *err)
+{
+    const char *p[1] = {s->slot};
+    PGresult *res = run(s->sql,
+                        "SELECT plugin, database = current_database(), "
+                        "confirmed_flush_lsn FROM pg_replication_slots "
+                        "WHERE slot_name = $1",
+                        1, p, err);
+    if (res == NULL)
+        return cdc_err_prefix(err, "could not look up replication slot");
+    if (PQntuples(res) > 0) {
+        bool ok = strcmp(PQgetvalue(res, 0, 0), "pgoutput") == 0 &&
+                  strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+        char lsn[32];
+        snprintf(lsn, sizeof(lsn), "%s", PQgetvalue(res, 0, 2));
+        PQclear(res);
+        if (!ok)
+            return cdc_err_set(err, CDC_ECONFIG, 0,
+                               "replication slot \"%s\" exists but is not a "
+                               "pgoutput slot of this database",
+                               s->slot);
+        cdc_log(CDC_LOG_INFO, "postgres",
+                "resuming from replication slot \"%s\" at %s", s->slot,
+                lsn[0] ? lsn : "its start");
+        return CDC_OK;
+    }
+    PQclear(res);
+    res = run(s->sql,
+              "SELECT lsn FROM pg_create_logical_replication_slot($1, "
+              "'pgoutput')",
+              1, p, err);
+    if (res == NULL)
+        return cdc_err_prefix(err, "could not create replication slot \"%s\"",
+                              s->slot);
+    cdc_log(CDC_LOG_INFO, "postgres", "created replication slot \"%s\" at %s",
+            s->slot, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return CDC_OK;
+}
+
+/* The primary key of a table whose replica identity is FULL. */
+static int lookup_primary_key(struct pg_src *s, uint32_t relid,
+                              struct cdc_err *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof(oid), "%u", relid);
+    const char *p[1] = {oid};
+    if (s->sql == NULL || PQstatus(s->sql) != CONNECTION_OK) {
+        PQfinish(s->sql);
+        s->sql = NULL;
+        int rc = pg_connect(s, false, &s->sql, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
+    PGresult *res = run(s->sql,
+                        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                        "ON a.attrelid = i.indrelid AND a.attnum = ANY "
+                        "(i.indkey) WHERE i.indrelid = $1::oid AND "
+                        "i.indisprimary ORDER BY array_position(i.indkey, "
+                        "a.attnum)",
+                        1, p, err);
+    if (res == NULL)
+        return CDC_EIO;
+    int n = PQntuples(res);
+    const char *names[64];
+    if (n > 64)
+        n = 64;
+    for (int i = 0; i < n; i++)
+        names[i] = PQgetvalue(res, i, 0);
+    source_pgo_set_key(s->dec, relid, names, (size_t)n);
+    PQclear(res);
+    return CDC_OK;
+}
+
+/* ==== Replication stream ==== */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int send_status(struct pg_src *s, bool force, struct cdc_err *err)
+{
+    int64_t now = cdc_now_ms();
+    if (s->repl == NULL)
+        return CDC_OK;
+    bool due = force || s->reply_requested ||
+               now - s->last_status_ms >= STATUS_MAX_INTERVAL_MS ||
+               (s->confirmed != s->last_status_lsn &&
+                now - s->last_status_ms >= s->status_interval_ms);
+    if (!due)
+        return CDC_OK;
+    uint8_t msg[34];
+    msg[0] = 'r';
+    put_u64(msg + 1, s->confirmed);  /* written */
+    put_u64(msg + 9, s->confirmed);  /* flushed */
+    put_u64(msg + 17, s->confirmed); /* applied */
+    put_u64(msg + 25, (uint64_t)(cdc_wall_us() - PG_EPOCH_OFFSET_US));
+    msg[33] = 0;
+    if (PQputCopyData(s->repl, (const char *)msg, sizeof(msg)) <= 0 ||
+        PQflush(s->repl) != 0)
+        return cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                           "could not send status to source: %s",
+                           PQerrorMessage(s->repl));
+    s->last_status_ms = now;
+    s->last_status_lsn = s->confirmed;
+    s->reply_requested = false;
+    return CDC_OK;
+}
+
+static int start_replication(struct pg_src *s, struct cdc_err *err)
+{
+    struct cdc_buf sql;
+    cdc_buf_init(&sql, 0);
+    int rc = pg_connect(s, true, &s->repl, err);
+    if (rc != CDC_OK)
+        goto out;
+    /* 0/0: the server starts at the slot's confirmed position, which is
+     * exactly what we acknowledged */
+    cdc_buf_append_str(&sql, "START_REPLICATION SLOT ");
+    append_ident(&sql, s->repl, s->slot);
+    cdc_buf_append_str(&sql, " LOGICAL 0/0 (proto_version '1', "
+                             "publication_names ");
+    char *pub = PQescapeIdentifier(s->repl, s->slot, strlen(s->slot));
+    char *lit = PQescapeLiteral(s->repl, pub ? pub : "", pub ? strlen(pub) : 0);
+    cdc_buf_append_str(&sql, lit ? lit : "''");
+    PQfreemem(pub);
+    PQfreemem(lit);
+    cdc_buf_append_str(&sql, ", messages 'true')");
+    PGresult *res = PQexec(s->repl, sql.data);
+    if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->repl));
+        msg[strcspn(msg, "\n")] = '\0';
+        PQclear(res);
+        /* a slot still held by a previous connection frees up shortly */
+        rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                         "could not start replication: %s", msg);
+        PQfinish(s->repl);
+        s->repl = NULL;
+        goto out;
+    }
+    PQclear(res);
+    s->last_status_ms = 0;
+    cdc_log(CDC_LOG_INFO, "postgres", "streaming from slot \"%s\"", s->slot);
+out:
+    cdc_buf_release(&sql);
+    return rc;
+}
+
+static void drop_connection(struct pg_src *s)
+{
+    if (s->repl != NULL) {
+        PQfinish(s->repl);
+        s->repl = NULL;
+    }
+}
+
+/* Emits the held change (if any) into the batch. */
+static void release_held(struct pg_src *s, struct source_batch *b,
+                         bool tx_end)
+{
+    if (s->held == NULL)
+        return;
+    s->held->tx_end = tx_end;
+    source_batch_add_event(b, s->held);
+    s->held = NULL;
+}
+
+static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
+                           struct source_batch *b, struct cdc_err *err)
+{
+    struct source_pgo_result res;
+    int rc = source_pgo_decode(s->dec, buf + XLOGDATA_HDR, len - XLOGDATA_HDR,
+                               &s->batch_arena, &res, err);
+    if (rc != CDC_OK)
+        return rc;
+    switch (res.kind) {
+    case PGO_NONE:
+        if (res.needs_key)
+            return lookup_primary_key(s, res.relid, err);
+        return CDC_OK;
+    case PGO_BEGIN:
+        return CDC_OK;
+    case PGO_CHANGES:
+        for (size_t i = 0; i < res.nevents; i++) {
+            release_held(s, b, false);
+            s->held = &res.events[i];
+        }
+        return CDC_OK;
+    case PGO_COMMIT:
+        release_held(s, b, true);
+        source_batch_add_checkpoint(b, res.end_lsn);
+        s->last_emitted = res.end_lsn;
+        s->any_emitted = true;
+        return CDC_OK;
+    case PGO_MESSAGE:
+        cdc_log(CDC_LOG_DEBUG, "postgres", "ignored logical message \"%s\"",
+                res.prefix);
+        return CDC_OK;
+    }
+    return CDC_OK;
+}
+
+/* Confirms the server's WAL position while nothing of ours is pending. */
+static void advance_idle(struct pg_src *s)
+{
+    bool idle = s->held == NULL && !source_pgo_in_tx(s->dec) &&
+                (!s->any_emitted || s->last_acked == s->last_emitted);
+    if (idle && s->server_wal_end > s->confirmed)
+        s->confirmed = s->server_wal_end;
+}
+
+/* ==== Interface ==== */
+
+static int pg_open(const struct cdc_conf *cfg, const char *group,
+                   void **state, struct cdc_err *err)
+{
+    struct pg_src *s = cdc_xcalloc(1, sizeof(*s));
+    int rc = CDC_OK;
+    size_t n = 0;
+    char port[16] = "";
+    *state = NULL;
+
+    cdc_name_pg(group, s->slot, sizeof(s->slot));
+    s->schema = cdc_xstrdup(cdc_conf_get_str(cfg, "schema"));
+    s->status_interval_ms = cdc_conf_get_int(cfg, "status-interval");
+    if (cdc_conf_is_set(cfg, "port"))
+        snprintf(port, sizeof(port), "%lld",
+                 (long long)cdc_conf_get_int(cfg, "port"));
+    set_kw(s, &n, "host", cdc_conf_get_str(cfg, "host"));
+    set_kw(s, &n, "port", port[0] ? cdc_xstrdup(port) : NULL);
+    set_kw(s, &n, "user", cdc_conf_get_str(cfg, "user"));
+    set_kw(s, &n, "password", cdc_conf_get_str(cfg, "password"));
+    /* dbname last: with expand_dbname a connection string in it may
+     * override the keywords before it */
+    set_kw(s, &n, "dbname", cdc_conf_get_str(cfg, "dbname"));
+    s->dec = source_pgo_new();
+    cdc_arena_init(&s->batch_arena);
+    cdc_arena_init(&s->hold_arena);
+
+    rc = resolve_tables(s, cfg, err);
+    if (rc == CDC_OK)
+        rc = pg_connect(s, false, &s->sql, err);
+    if (rc == CDC_OK)
+        rc = check_tables(s, err);
+    if (rc == CDC_OK)
+        rc = ensure_publication(s, err);
+    if (rc == CDC_OK)
+        rc = ensure_slot(s, err);
+    if (rc == CDC_OK)
+        rc = start_replication(s, err);
+    if (rc != CDC_OK) {
+        source_postgres_ops.close(s);
+        return rc;
+    }
+    *state = s;
+    return CDC_OK;
+}
+
+static int pg_poll(void *state, struct source_batch *b, size_t max,
+                   int64_t timeout_ms, struct cdc_err *err)
+{
+    struct pg_src *s = state;
+    int rc = CDC_OK;
+    int64_t end = cdc_now_ms() + timeout_ms;
+
+    if (s->repl == NULL) {
+        rc = start_replication(s, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
+    /* the batch arena is rewound; a held change lives in the hold arena
+     * between polls and moves back here */
+    cdc_arena_reset(&s->batch_arena);
+    if (s->held != NULL)
+        s->held = cdc_event_copy(s->held, &s->batch_arena);
+
+    while (b->nevents < max && !cdc_stop_requested) {
+        char *buf = NULL;
+        int len = PQgetCopyData(s->repl, &buf, 1);
+        if (len == 0) {
+            advance_idle(s);
+            rc = send_status(s, false, err);
+            if (rc != CDC_OK)
+                break;
+            int64_t left = end - cdc_now_ms();
+            if (left <= 0 || b->nevents > 0)
+                break;
+            struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
+            int pr = poll(&pfd, 1, (int)(left < 100 ? left : 100));
+            if (pr < 0 && errno != EINTR) {
+                rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                                 "could not wait for source: %s",
+                                 strerror(errno));
+                break;
+            }
+            if (PQconsumeInput(s->repl) == 0) {
+                rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                                 "lost replication connection: %s",
+                                 PQerrorMessage(s->repl));
+                break;
+            }
+            continue;
+        }
+        if (len == -1) {
+            PGresult *res = PQgetResult(s->repl);
+            rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                             "replication stream ended: %s",
+                             PQresultErrorMessage(res));
+            PQclear(res);
+            break;
+        }
+        if (len < 0) {
+            rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                             "lost replication connection: %s",
+                             PQerrorMessage(s->repl));
+            break;
+        }
+        const uint8_t *p = (const uint8_t *)buf;
+        if (p[0] == 'w' && len >= XLOGDATA_HDR) {
+            rc = handle_xlogdata(s, p, (size_t)len, b, err);
+        } else if (p[0] == 'k' && len >= KEEPALIVE_LEN) {
+            uint64_t wal_end = get_u64(p + 1);
+            if (wal_end > s->server_wal_end)
+                s->server_wal_end = wal_end;
+            if (p[17])
+                s->reply_requested = true;
+            advance_idle(s);
+            rc = send_status(s, false, err);
+        } else {
+            rc = cdc_err_set(err, CDC_EPROTO, 0,
+                             "unexpected replication message 0x%02x of %d "
+                             "bytes",
+                             p[0], len);
+        }
+        PQfreemem(buf);
+        if (rc != CDC_OK)
+            break;
+    }
+    if (rc != CDC_OK && (err->flags & CDC_ERR_RETRIABLE))
+        drop_connection(s);
+    /* keep the held change alive across the rewind of the next poll */
+    cdc_arena_reset(&s->hold_arena);
+    if (rc == CDC_OK && s->held != NULL)
+        s->held = cdc_event_copy(s->held, &s->hold_arena);
+    return rc;
+}
+
+static int pg_ack(void *state, uint64_t token, struct cdc_err *err)
+{
+    struct pg_src *s = state;
+    s->last_acked = token;
+    if (token > s->confirmed)
+        s->confirmed = token;
+    return send_status(s, false, err);
+}
+
+static void pg_reset(void *state)
+{
+    struct pg_src *s = state;
+    drop_connection(s);
+    s->held = NULL;
+    s->any_emitted = false;
+    s->last_emitted = s->last_acked;
+    source_pgo_reset_tx(s->dec);
+    cdc_arena_reset(&s->batch_arena);
+    cdc_arena_reset(&s->hold_arena);
+}
+
+static void pg_format_token(uint64_t token, char *out, size_t outsz)
+{
+    cdc_lsn_format(token, out, outsz);
+}
+
+static void pg_close(void *state)
+{
+    struct pg_src *s = state;
+    if (s == NULL)
+        return;
+    if (s->repl != NULL) {
+        struct cdc_err err;
+        cdc_err_clear(&err);
+        if (send_status(s, true, &err) == CDC_OK) {
+            char lsn[32];
+            cdc_lsn_format(s->confirmed, lsn, sizeof(lsn));
+            cdc_log(CDC_LOG_INFO, "postgres", "confirmed %s to the source",
+                    lsn);
+        }
+        PQputCopyEnd(s->repl, NULL);
+        PQflush(s->repl);
+    }
+    drop_connection(s);
+    PQfinish(s->sql);
+    source_pgo_free(s->dec);
+    cdc_arena_release(&s->batch_arena);
+    cdc_arena_release(&s->hold_arena);
+    for (size_t i = 0; i < s->ntables; i++) {
+        cdc_free(s->tables[i].schema);
+        cdc_free(s->tables[i].name);
+    }
+    cdc_free(s->tables);
+    cdc_free(s->schema);
+    for (size_t i = 0; s->kw[i] != NULL; i++) {
+        if (strcmp(s->kw[i], "port") == 0)
+            cdc_free((char *)s->val[i]);
+    }
+    cdc_free(s);
+}
+
+const struct source_ops source_postgres_ops = {
+    .name = "postgres",
+    .options = pg_options,
+    .open = pg_open,
+    .poll = pg_poll,
+    .ack = pg_ack,
+    .reset = pg_reset,
+    .format_token = pg_format_token,
+    .close = pg_close,
+};

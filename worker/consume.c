@@ -1,0 +1,495 @@
+/*
+ * consume.c: the worker's loop. It fetches the group's events in stream
+ * order from a durable consumer, decodes them, skips what the sink already
+ * holds (by stream sequence within this process, by source position across
+ * restarts), and commits batches that end on a transaction boundary. A
+ * batch is acknowledged (cumulatively) only after the sink's write and
+ * flush succeeded. What cannot be decoded, or what the sink rejects for
+ * good, goes to the group's dead-letter stream with its reason before it is
+ * acknowledged; everything else is retried with backoff, never dropped.
+ */
+#include "worker/worker.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Progress is logged this often while events flow. */
+#define PROGRESS_INTERVAL_MS 10000
+/* Longest single wait for messages, so signals are seen promptly. */
+#define MAX_FETCH_WAIT_MS 1000
+
+struct item {
+    struct cdc_js_msg *msg;
+    struct cdc_event *ev; /* NULL: nothing to write (skipped, dead letter) */
+    bool has_tx;          /* tx_end below is meaningful */
+    bool tx_end;
+    uint64_t seq;
+};
+
+struct worker {
+    const struct cdc_conf *cfg;
+    const struct sink_ops *ops;
+    const char *group;
+    void *snk;
+    struct cdc_js *js;
+    struct cdc_js_consumer *cons;
+    struct sink_mark mark;
+    char dlq_subject[CDC_NAME_MAX];
+
+    struct item *items;
+    bool *has_tx; /* scratch for worker_batch_cut */
+    bool *tx_end;
+    size_t nitems;
+    size_t batch_size;
+    struct cdc_arena arenas[2];
+    int cur; /* arena of the pending events */
+    uint64_t max_seq_seen;
+    int64_t first_item_ms;
+    int64_t last_arrival_ms;
+
+    struct cdc_backoff bo;
+    uint64_t written;
+    uint64_t skipped;
+    uint64_t dead;
+};
+
+size_t worker_batch_cut(const bool *has_event, const bool *tx_end, size_t n,
+                        size_t batch_size, bool idle, bool stopping)
+{
+    size_t cut = 0;
+    bool open = false;
+    for (size_t i = 0; i < n; i++) {
+        if (has_event[i])
+            open = !tx_end[i];
+        if (!open)
+            cut = i + 1;
+    }
+    if (stopping)
+        return cut;
+    if (n >= batch_size || idle)
+        return cut > 0 ? cut : n;
+    return cut;
+}
+
+/* ==== Dead letters ==== */
+
+static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
+                       const char *reason, struct cdc_err *err)
+{
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    char seq[24];
+    char msgid[CDC_NAME_MAX];
+    snprintf(seq, sizeof(seq), "%" PRIu64, cdc_js_msg_stream_seq(msg));
+    snprintf(msgid, sizeof(msgid), "%s:%s:%s", w->group, w->ops->name, seq);
+    const char *subject = cdc_js_msg_subject(msg);
+    struct cdc_js_hdr hdrs[] = {
+        {"Tributary-Error", reason},
+        {"Tributary-Subject", subject ? subject : ""},
+        {"Tributary-Stream-Seq", seq},
+    };
+    cdc_backoff_reset(&w->bo);
+    for (;;) {
+        int rc = cdc_js_publish_sync(w->js, w->dlq_subject, msgid, data, len,
+                                     hdrs, 3, err);
+        if (rc == CDC_OK)
+            break;
+        if (cdc_stop_requested)
+            return rc;
+        int64_t wait = cdc_backoff_next(&w->bo);
+        cdc_log(CDC_LOG_WARN, "worker",
+                "could not store dead letter (stream sequence %s): %s; "
+                "retrying in %lld ms",
+                seq, err->msg, (long long)wait);
+        cdc_sleep_ms(wait);
+    }
+    w->dead++;
+    cdc_log(CDC_LOG_WARN, "worker",
+            "event at stream sequence %s sent to dead letters \"%s\": %s", seq,
+            w->dlq_subject, reason);
+    return CDC_OK;
+}
+
+/* ==== Intake ==== */
+
+static bool at_or_below_mark(const struct worker *w,
+                             const struct cdc_event *ev)
+{
+    if (!w->mark.set || strcmp(w->mark.source, ev->source) != 0)
+        return false;
+    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                            w->mark.position, w->mark.tx_index) <= 0;
+}
+
+static int take_message(struct worker *w, struct cdc_js_msg *msg,
+                        struct cdc_err *err)
+{
+    uint64_t seq = cdc_js_msg_stream_seq(msg);
+    /* a redelivery of something this process already holds or wrote */
+    if (seq != 0 && seq <= w->max_seq_seen) {
+        cdc_js_msg_free(msg);
+        return CDC_OK;
+    }
+    w->max_seq_seen = seq;
+    struct item it = {.msg = msg, .seq = seq};
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    struct cdc_event *ev = cdc_arena_alloc(&w->arenas[w->cur], sizeof(*ev));
+    struct cdc_err derr;
+    cdc_err_clear(&derr);
+    if (cdc_event_decode(data, len, &w->arenas[w->cur], ev, &derr) !=
+        CDC_OK) {
+        char reason[CDC_ERR_MSG_MAX + 32];
+        snprintf(reason, sizeof(reason), "cannot decode event: %s",
+                 derr.msg);
+        int rc = dead_letter(w, msg, reason, err);
+        if (rc != CDC_OK) {
+            cdc_js_msg_free(msg);
+            return rc;
+        }
+    } else {
+        it.has_tx = true;
+        it.tx_end = ev->tx_end;
+        if (at_or_below_mark(w, ev))
+            w->skipped++;
+        else
+            it.ev = ev;
+    }
+    if (w->nitems == 0)
+        w->first_item_ms = cdc_now_ms();
+    w->items[w->nitems++] = it;
+    return CDC_OK;
+}
+
+/* ==== Commit ==== */
+
+static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
+{
+    struct cdc_batch batch;
+    batch.events = cdc_xcalloc(cut, sizeof(*batch.events));
+    batch.seqs = cdc_xcalloc(cut, sizeof(*batch.seqs));
+    size_t *origin = cdc_xcalloc(cut, sizeof(*origin));
+    int rc = CDC_OK;
+    cdc_backoff_reset(&w->bo);
+    for (;;) {
+        batch.n = 0;
+        for (size_t i = 0; i < cut; i++) {
+            if (w->items[i].ev == NULL)
+                continue;
+            origin[batch.n] = i;
+            batch.seqs[batch.n] = w->items[i].seq;
+            batch.events[batch.n++] = w->items[i].ev;
+        }
+        if (batch.n == 0)
+            break;
+        cdc_err_clear(err);
+        rc = w->ops->write(w->snk, &batch, err);
+        if (rc == CDC_OK)
+            rc = w->ops->flush(w->snk, err);
+        if (rc == CDC_OK)
+            break;
+        if ((err->flags & CDC_ERR_POISON) && err->index < batch.n) {
+            struct item *bad = &w->items[origin[err->index]];
+            char reason[CDC_ERR_MSG_MAX + 32];
+            snprintf(reason, sizeof(reason), "sink \"%s\" rejected event: %s",
+                     w->ops->name, err->msg);
+            rc = dead_letter(w, bad->msg, reason, err);
+            if (rc != CDC_OK)
+                break;
+            bad->ev = NULL;
+            continue;
+        }
+        if (!(err->flags & CDC_ERR_RETRIABLE) || cdc_stop_requested)
+            break;
+        int64_t wait = cdc_backoff_next(&w->bo);
+        cdc_log(CDC_LOG_WARN, "worker",
+                "could not write to sink \"%s\": %s; retrying in %lld ms "
+                "(nothing is acknowledged meanwhile)",
+                w->ops->name, err->msg, (long long)wait);
+        cdc_js_msg_in_progress(w->items[cut - 1].msg);
+        cdc_sleep_ms(wait);
+    }
+    if (rc == CDC_OK) {
+        for (size_t i = 0; i < batch.n; i++) {
+            const struct cdc_event *ev = batch.events[i];
+            w->mark.set = true;
+            w->mark.stream_seq = batch.seqs[i];
+            w->mark.tx_index = ev->tx_index;
+            snprintf(w->mark.position, sizeof(w->mark.position), "%s",
+                     ev->position);
+            snprintf(w->mark.source, sizeof(w->mark.source), "%s",
+                     ev->source);
+        }
+        w->written += batch.n;
+    }
+    cdc_free(batch.events);
+    cdc_free(batch.seqs);
+    cdc_free(origin);
+    return rc;
+}
+
+/* Moves the items after cut to the front, their events into the other
+ * arena, and rewinds the arena of the committed batch. */
+static void keep_remainder(struct worker *w, size_t cut)
+{
+    int next = 1 - w->cur;
+    cdc_arena_reset(&w->arenas[next]);
+    for (size_t i = cut; i < w->nitems; i++) {
+        struct item it = w->items[i];
+        if (it.ev != NULL)
+            it.ev = cdc_event_copy(it.ev, &w->arenas[next]);
+        w->items[i - cut] = it;
+    }
+    w->nitems -= cut;
+    cdc_arena_reset(&w->arenas[w->cur]);
+    w->cur = next;
+    if (w->nitems > 0)
+        w->first_item_ms = cdc_now_ms();
+}
+
+static int commit(struct worker *w, size_t cut, struct cdc_err *err)
+{
+    int rc = write_batch(w, cut, err);
+    if (rc != CDC_OK)
+        return rc;
+    struct cdc_err aerr;
+    cdc_err_clear(&aerr);
+    /* cumulative: acknowledges every earlier message too */
+    if (cdc_js_msg_ack(w->items[cut - 1].msg, &aerr) != CDC_OK)
+        cdc_log(CDC_LOG_WARN, "worker",
+                "could not acknowledge up to stream sequence %" PRIu64
+                ": %s (the events will come again and be skipped)",
+                w->items[cut - 1].seq, aerr.msg);
+    for (size_t i = 0; i < cut; i++)
+        cdc_js_msg_free(w->items[i].msg);
+    keep_remainder(w, cut);
+    return CDC_OK;
+}
+
+static size_t find_cut(struct worker *w, bool idle, bool stopping)
+{
+    for (size_t i = 0; i < w->nitems; i++) {
+        w->has_tx[i] = w->items[i].has_tx;
+        w->tx_end[i] = w->items[i].tx_end;
+    }
+    return worker_batch_cut(w->has_tx, w->tx_end, w->nitems, w->batch_size,
+                            idle, stopping);
+}
+
+/* ==== Setup and loop ==== */
+
+static int setup(struct worker *w, struct cdc_err *err)
+{
+    const struct cdc_conf *cfg = w->cfg;
+    struct cdc_js_opts jo;
+    char name[CDC_NAME_MAX];
+    char stream[CDC_NAME_MAX];
+    char subjects[CDC_NAME_MAX];
+    char dlq[CDC_NAME_MAX];
+    char dlq_subjects[CDC_NAME_MAX];
+    char durable[CDC_NAME_MAX];
+
+    snprintf(name, sizeof(name), "tributary-worker-%s-%s", w->ops->name,
+             w->group);
+    cdc_js_opts_from_conf(cfg, name, &jo);
+    int rc = cdc_js_open(&jo, &w->js, err);
+    if (rc != CDC_OK)
+        return rc;
+
+    /* the stream as the replicator would create it, so a worker may start
+     * first; an existing stream is kept as it is */
+    cdc_name_stream(w->group, stream, sizeof(stream));
+    snprintf(subjects, sizeof(subjects), "tributary.%s.>", w->group);
+    struct cdc_js_stream_cfg sc = {
+        .name = stream,
+        .subject = subjects,
+        .max_age_ms = 7LL * 86400 * 1000,
+        .dup_window_ms = 120000,
+    };
+    rc = cdc_js_stream_ensure(w->js, &sc, err);
+    if (rc != CDC_OK)
+        return rc;
+    cdc_name_dlq_stream(w->group, dlq, sizeof(dlq));
+    snprintf(dlq_subjects, sizeof(dlq_subjects), "tributary_dlq.%s.>",
+             w->group);
+    struct cdc_js_stream_cfg dc = {
+        .name = dlq,
+        .subject = dlq_subjects,
+        .max_age_ms = 0,
+        .dup_window_ms = 120000,
+    };
+    rc = cdc_js_stream_ensure(w->js, &dc, err);
+    if (rc != CDC_OK)
+        return rc;
+    snprintf(w->dlq_subject, sizeof(w->dlq_subject), "tributary_dlq.%s.%s",
+             w->group, w->ops->name);
+
+    rc = w->ops->open(cfg, w->group, &w->snk, &w->mark, err);
+    if (rc != CDC_OK)
+        return rc;
+
+    const char *consumer = cdc_conf_get_str(cfg, "consumer");
+    if (consumer != NULL)
+        snprintf(durable, sizeof(durable), "%s", consumer);
+    else
+        snprintf(durable, sizeof(durable), "%s_%s", w->ops->name, w->group);
+    struct cdc_js_consumer_cfg cc = {
+        .stream = stream,
+        .durable = durable,
+        .filter_subject = subjects,
+        .ack_wait_ms = cdc_conf_get_int(cfg, "ack-wait"),
+        /* room for a full batch plus one fetch ahead */
+        .max_ack_pending = (int64_t)w->batch_size * 2 + 16,
+        /* a new consumer starts after what the sink already holds */
+        .start_seq = w->mark.set && w->mark.stream_seq > 0
+                         ? w->mark.stream_seq + 1
+                         : 0,
+    };
+    rc = cdc_js_consumer_open(w->js, &cc, &w->cons, err);
+    if (rc != CDC_OK)
+        return rc;
+    cdc_log(CDC_LOG_INFO, "worker",
+            "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
+            stream, durable, w->ops->name);
+    return CDC_OK;
+}
+
+static int loop(struct worker *w, struct cdc_err *err)
+{
+    const struct cdc_conf *cfg = w->cfg;
+    int64_t batch_wait = cdc_conf_get_int(cfg, "batch-wait");
+    int64_t idle_exit = cdc_conf_get_int(cfg, "idle-exit");
+    uint64_t max_events = (uint64_t)cdc_conf_get_int(cfg, "max-events");
+    int64_t last_progress = cdc_now_ms();
+    uint64_t progress_base = 0;
+    struct cdc_js_msg **got = cdc_xcalloc(w->batch_size, sizeof(*got));
+    int rc = CDC_OK;
+
+    w->last_arrival_ms = cdc_now_ms();
+    for (;;) {
+        bool stopping = cdc_stop_requested != 0;
+        size_t n = 0;
+        if (!stopping && w->nitems < w->batch_size) {
+            int64_t wait = MAX_FETCH_WAIT_MS;
+            if (w->nitems > 0) {
+                wait = w->first_item_ms + batch_wait - cdc_now_ms();
+                if (wait < 1)
+                    wait = 1;
+                if (wait > MAX_FETCH_WAIT_MS)
+                    wait = MAX_FETCH_WAIT_MS;
+            }
+            rc = cdc_js_fetch(w->cons, w->batch_size - w->nitems, wait, got,
+                              &n, err);
+            if (rc != CDC_OK) {
+                if (!(err->flags & CDC_ERR_RETRIABLE))
+                    break;
+                int64_t delay = cdc_backoff_next(&w->bo);
+                cdc_log(CDC_LOG_WARN, "worker", "%s; retrying in %lld ms",
+                        err->msg, (long long)delay);
+                cdc_sleep_ms(delay);
+                rc = CDC_OK;
+                n = 0;
+            }
+        }
+        int64_t now = cdc_now_ms();
+        if (n > 0)
+            w->last_arrival_ms = now;
+        size_t taken = 0;
+        for (; taken < n && rc == CDC_OK; taken++)
+            rc = take_message(w, got[taken], err);
+        if (rc != CDC_OK) {
+            /* the failing message was released by take_message */
+            for (size_t i = taken; i < n; i++)
+                cdc_js_msg_free(got[i]);
+            break;
+        }
+        bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
+        bool due = w->nitems > 0 && now - w->first_item_ms >= batch_wait;
+        size_t cut = 0;
+        if (w->nitems > 0 && (due || idle || stopping ||
+                              w->nitems >= w->batch_size))
+            cut = find_cut(w, idle, stopping);
+        if (cut > 0) {
+            rc = commit(w, cut, err);
+            if (rc != CDC_OK)
+                break;
+            cdc_backoff_reset(&w->bo);
+        }
+        if (stopping)
+            break;
+        if (max_events > 0 && w->written >= max_events && w->nitems == 0) {
+            cdc_log(CDC_LOG_INFO, "worker", "reached --max-events %" PRIu64,
+                    max_events);
+            break;
+        }
+        if (idle_exit > 0 && w->nitems == 0 &&
+            now - w->last_arrival_ms >= idle_exit) {
+            cdc_log(CDC_LOG_INFO, "worker", "no events for %lld ms: exiting",
+                    (long long)idle_exit);
+            break;
+        }
+        if (now - last_progress >= PROGRESS_INTERVAL_MS) {
+            if (w->written != progress_base)
+                cdc_log(CDC_LOG_INFO, "worker",
+                        "%" PRIu64 " events written (%.0f/s), %" PRIu64
+                        " skipped as already written, %" PRIu64
+                        " dead letters",
+                        w->written,
+                        (double)(w->written - progress_base) * 1000.0 /
+                            (double)(now - last_progress),
+                        w->skipped, w->dead);
+            progress_base = w->written;
+            last_progress = now;
+        }
+    }
+    cdc_free(got);
+    return rc;
+}
+
+int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
+               const char *group)
+{
+    struct worker w;
+    struct cdc_err err;
+    int code = WORKER_EXIT_OK;
+    memset(&w, 0, sizeof(w));
+    cdc_err_clear(&err);
+    w.cfg = cfg;
+    w.ops = ops;
+    w.group = group;
+    w.batch_size = (size_t)cdc_conf_get_int(cfg, "batch-size");
+    w.items = cdc_xcalloc(w.batch_size, sizeof(*w.items));
+    w.has_tx = cdc_xcalloc(w.batch_size, sizeof(bool));
+    w.tx_end = cdc_xcalloc(w.batch_size, sizeof(bool));
+    cdc_arena_init(&w.arenas[0]);
+    cdc_arena_init(&w.arenas[1]);
+    cdc_backoff_init(&w.bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
+                     cdc_conf_get_int(cfg, "retry-max-wait"));
+
+    int rc = setup(&w, &err);
+    if (rc == CDC_OK)
+        rc = loop(&w, &err);
+    if (rc != CDC_OK && rc != CDC_ESTOP) {
+        cdc_log(CDC_LOG_ERROR, "worker", "%s", err.msg);
+        code = rc == CDC_ECONFIG ? WORKER_EXIT_CONFIG : WORKER_EXIT_RUNTIME;
+    } else {
+        cdc_log(CDC_LOG_INFO, "worker",
+                "stopped after %" PRIu64 " events written, %" PRIu64
+                " skipped, %" PRIu64 " dead letters",
+                w.written, w.skipped, w.dead);
+    }
+    /* pending items were not acknowledged: they come again next time */
+    for (size_t i = 0; i < w.nitems; i++)
+        cdc_js_msg_free(w.items[i].msg);
+    if (w.snk != NULL)
+        ops->close(w.snk);
+    cdc_js_consumer_close(w.cons);
+    cdc_js_close(w.js);
+    cdc_arena_release(&w.arenas[0]);
+    cdc_arena_release(&w.arenas[1]);
+    cdc_free(w.items);
+    cdc_free(w.has_tx);
+    cdc_free(w.tx_end);
+    return code;
+}

@@ -1,0 +1,108 @@
+/*
+ * main.c: the worker command line: `worker <sink> --group G [options]`.
+ * It loads the configuration (the sink's options included), connects to
+ * NATS, opens the sink and runs the consume loop (consume.c).
+ */
+#include "common/common.h"
+#include "sinks/sink.h"
+#include "worker/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef TRIBUTARY_VERSION
+#define TRIBUTARY_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: worker SINK --group NAME [--nats-url URL] [options]\n"
+                 "Reads the group's events from JetStream and writes them to "
+                 "a sink.\nSinks:");
+    for (size_t i = 0; sink_all[i] != NULL; i++)
+        fprintf(out, " %s", sink_all[i]->name);
+    fprintf(out, "\nRun `worker SINK --help` for the options of a sink.\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct cdc_err err;
+    int code = WORKER_EXIT_OK;
+    cdc_err_clear(&err);
+    cdc_signals_install();
+
+    if (argc < 2 || argv[1][0] == '-') {
+        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+                                  strcmp(argv[1], "-h") == 0);
+        bool version = argc >= 2 && strcmp(argv[1], "--version") == 0;
+        if (version) {
+            printf("tributary worker %s\n", TRIBUTARY_VERSION);
+            return WORKER_EXIT_OK;
+        }
+        usage(help ? stdout : stderr);
+        if (!help)
+            fprintf(stderr, "worker: missing sink name\n");
+        return help ? WORKER_EXIT_OK : WORKER_EXIT_CONFIG;
+    }
+    const struct sink_ops *ops = sink_find(argv[1]);
+    if (ops == NULL) {
+        usage(stderr);
+        fprintf(stderr, "worker: unknown sink \"%s\"\n", argv[1]);
+        return WORKER_EXIT_CONFIG;
+    }
+
+    char command[64];
+    snprintf(command, sizeof(command), "worker %s", ops->name);
+    struct cdc_conf *cfg = cdc_conf_new(command);
+    cdc_conf_add_options(cfg, cdc_worker_options);
+    cdc_conf_add_options(cfg, cdc_nats_options);
+    cdc_conf_add_options(cfg, ops->options);
+    cdc_conf_add_known(cfg, cdc_replicator_options);
+    cdc_conf_add_known(cfg, cdc_source_known_options);
+    cdc_conf_add_known(cfg, cdc_sink_known_options);
+    cdc_conf_add_known(cfg, cdc_future_options);
+    if (cdc_conf_load(cfg, argc - 2, argv + 2, &err) != CDC_OK) {
+        code = WORKER_EXIT_CONFIG;
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "help")) {
+        char u[128];
+        snprintf(u, sizeof(u),
+                 "usage: worker %s --group NAME [options]\n", ops->name);
+        cdc_conf_print_help(cfg, stdout, u);
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "version")) {
+        printf("tributary worker %s\n", TRIBUTARY_VERSION);
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "print-config")) {
+        cdc_conf_print(cfg, stdout);
+        goto out;
+    }
+    const char *group = cdc_conf_get_str(cfg, "group");
+    if (cdc_group_validate(group, &err) != CDC_OK) {
+        fprintf(stderr, "%s: %s\n", command, err.msg);
+        code = WORKER_EXIT_CONFIG;
+        goto out;
+    }
+    if (cdc_conf_is_set(cfg, "rules-config") ||
+        cdc_conf_is_set(cfg, "routing-config")) {
+        fprintf(stderr, "%s: --rules-config and --routing-config are not "
+                        "supported yet\n",
+                command);
+        code = WORKER_EXIT_CONFIG;
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "check-config")) {
+        printf("configuration is valid\n");
+        goto out;
+    }
+    cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
+                  strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
+                  command, group);
+    code = worker_run(cfg, ops, group);
+out:
+    cdc_conf_free(cfg);
+    return code;
+}

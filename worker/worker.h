@@ -1,0 +1,36 @@
+/*
+ * worker.h: the public header of worker/: the consume loop that reads a
+ * group's events from its durable JetStream consumer, batches them on
+ * transaction boundaries, hands them to a sink and acknowledges only what
+ * the sink has committed.
+ */
+#ifndef WORKER_WORKER_H
+#define WORKER_WORKER_H
+
+#include "common/common.h"
+#include "sinks/sink.h"
+
+enum worker_exit {
+    WORKER_EXIT_OK = 0,
+    WORKER_EXIT_RUNTIME = 1,
+    WORKER_EXIT_CONFIG = 2,
+};
+
+/* Runs until stopped by a signal, --max-events or --idle-exit, or a
+ * failure that retrying cannot mend. Returns an exit code. Keeps cfg and
+ * ops for the call only. */
+int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
+               const char *group);
+
+/*
+ * Where a batch may end: given for each pending item whether it is a
+ * change (has_event) and whether it ends its transaction, returns how many
+ * items to commit now. A batch ends after the last transaction end; when
+ * full (n >= batch_size) or idle with no transaction end in sight, it is
+ * cut anyway (a transaction larger than a batch is split). Returns 0 to
+ * keep waiting.
+ */
+size_t worker_batch_cut(const bool *has_event, const bool *tx_end, size_t n,
+                        size_t batch_size, bool idle, bool stopping);
+
+#endif
