@@ -243,13 +243,24 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
+/* True when opt is the entry called name of cdc_common_options (not an
+ * option of the same name in another table). */
+static bool is_common(const struct cdc_opt *opt, const char *name)
+{
+    for (const struct cdc_opt *c = cdc_common_options; c->name != NULL; c++) {
+        if (c == opt)
+            return strcmp(c->name, name) == 0;
+    }
+    return false;
+}
+
 /* The fixed set of values allowed for opt, or NULL when any is. Only common
  * options have such a set; struct cdc_opt has no field for it. */
 static const char *const *opt_choices(const struct cdc_opt *opt)
 {
-    if (opt == &cdc_common_options[3])
+    if (is_common(opt, "log-level"))
         return log_levels;
-    if (opt == &cdc_common_options[4])
+    if (is_common(opt, "log-format"))
         return log_formats;
     return NULL;
 }
@@ -1456,12 +1467,11 @@ static void help_left(const struct cdc_opt *opt, bool file_form, char *out,
 {
     if (file_form)
         snprintf(out, outsz, "--%s%s PATH", opt->name, FILE_SUFFIX);
-    else if (opt == &cdc_common_options[0])
+    else if (is_common(opt, "config"))
         snprintf(out, outsz, "--%s PATH", opt->name);
     else
-        snprintf(out, outsz, "%s--%s%s",
-                 strcmp(opt->name, "help") == 0 ? "-h, " : "", opt->name,
-                 value_word(opt->type));
+        snprintf(out, outsz, "%s--%s%s", is_common(opt, "help") ? "-h, " : "",
+                 opt->name, value_word(opt->type));
 }
 
 /* Help descriptions wrap at this column, and never get narrower than

@@ -76,8 +76,8 @@ void cdc_conf_add_known(struct cdc_conf *cfg, const struct cdc_opt *opts);
  * $HOME/.tributary.yaml when it exists), then the environment, then
  * defaults, and validates types, ranges and required options. Every problem
  * is printed to stderr as one line "<command>: <problem>". Returns CDC_OK or
- * CDC_ECONFIG (err holds the first problem). With --help set, required
- * options are not checked.
+ * CDC_ECONFIG (err holds the first problem). With --help (or --version)
+ * set, required options are not checked.
  */
 int cdc_conf_load(struct cdc_conf *cfg, int argc, char **argv,
                   struct cdc_err *err);

@@ -200,11 +200,13 @@ static bool is_json_number(const char *s, size_t len)
 
 static int put_natural_value(struct cdc_buf *b, const struct cdc_col *c)
 {
+    /* integers and binary floats only: a numeric/decimal keeps its exact
+     * digits and scale as a string, which a JSON number would not */
     static const char *const numeric_types[] = {
-        "int2",    "int4",   "int8",   "oid",     "float4",   "float8",
-        "numeric", "smallint", "integer", "bigint", "real",   "decimal",
-        "double precision", "tinyint", "mediumint", "int", "float",
-        "double", "year", NULL};
+        "int2",   "int4",    "int8",      "oid",   "float4",
+        "float8", "smallint", "integer",  "bigint", "real",
+        "double precision", "tinyint", "mediumint", "int",  "float",
+        "double", "year",    NULL};
     static const char *const bool_types[] = {"bool", "boolean", NULL};
     static const char *const json_types[] = {"json", "jsonb", NULL};
 

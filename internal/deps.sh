@@ -8,7 +8,7 @@ PKGS=(
     build-essential pkg-config make gcc ca-certificates curl jq procps
     libpq-dev libnats-dev libcjson-dev libyaml-dev libpcre2-dev
     libcurl4-openssl-dev libcmocka-dev
-    postgresql-15 postgresql-contrib-15 postgresql-client-15 nats-server
+    postgresql-15 postgresql-client-15 nats-server
 )
 
 missing=()
