@@ -216,6 +216,61 @@ nats_stream_msgs() {
     echo "${n:-0}"
 }
 
+# nats_pub SUBJECT PAYLOAD: publishes one plain NATS message (ASCII payload)
+# with the text protocol, as any other client of the bus could.
+nats_pub() {
+    local hostport=${NATS_URL#nats://} line
+    exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+    printf 'CONNECT {"verbose":false,"pedantic":false}\r\nPUB %s %d\r\n%s\r\nPING\r\n' \
+        "$1" "${#2}" "$2" >&9
+    while IFS= read -r -t 5 line <&9; do
+        case "$line" in PONG*) break ;; -ERR*) exec 9>&-; return 1 ;; esac
+    done
+    exec 9>&-
+}
+
+# ---- tributary -----------------------------------------------------------------
+
+# The source as user app (password from the environment, never on the
+# command line) and the NATS server, as flags for the replicator.
+repl_args() {
+    echo --host "$SRC_PGHOST" --port "$SRC_PGPORT" --dbname app --user app \
+        --nats-url "$NATS_URL"
+}
+
+# file_events DIR: every line of the file sink's output, oldest file first.
+file_events() {
+    local f
+    for f in $(ls "$1"/tributary-*.jsonl 2>/dev/null | sort); do
+        cat "$f"
+    done
+}
+
+# file_count DIR: number of events in the file sink's output.
+file_count() {
+    file_events "$1" | wc -l
+}
+
+# file_count_ge DIR N: true when the file sink's output has N events or more
+# (for wait_until, which must re-run the count).
+file_count_ge() {
+    [ "$(file_count "$1")" -ge "$2" ]
+}
+
+# lines_ge FILE N: true when FILE has N lines starting with "{" or more.
+lines_ge() {
+    [ "$(grep -c '^{' "$1" 2>/dev/null || true)" -ge "$2" ]
+}
+
+# lsn_order_violations: reads "X/Y" positions, one per line, and prints how
+# many are smaller than the one before.
+lsn_order_violations() {
+    local hi lo
+    while IFS=/ read -r hi lo; do
+        echo $(((16#$hi << 32) + 16#$lo))
+    done | awk 'NR > 1 && $1 < last { bad++ } { last = $1 } END { print bad + 0 }'
+}
+
 # ---- cleanup -------------------------------------------------------------------
 
 # on_exit CMD: a shell command to run at exit (dropping slots, tables...),
