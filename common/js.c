@@ -15,7 +15,6 @@
 #include <time.h>
 
 struct cdc_js {
-    volatile int closing; /* set before a deliberate close */
     natsConnection *nc;
     jsCtx *js;
     int64_t timeout_ms;
@@ -41,11 +40,16 @@ static int nats_fail(struct cdc_err *err, natsStatus s, jsErrCode jerr,
                        last && *last ? last : natsStatus_GetText(s));
 }
 
+/* Set before a deliberate close, so the disconnect it causes is not
+ * logged. Process-wide: callbacks may run after the handle is freed, so
+ * they must not read it. */
+static volatile sig_atomic_t js_closing;
+
 static void on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
-    struct cdc_js *js = closure;
-    if (js->closing)
+    (void)closure;
+    if (js_closing)
         return;
     cdc_log(CDC_LOG_WARN, "nats", "disconnected from NATS, reconnecting");
 }
@@ -94,7 +98,7 @@ int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
     if (s == NATS_OK)
         s = natsOptions_SetReconnectBufSize(opts, 32 * 1024 * 1024);
     if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, js);
+        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
     if (s == NATS_OK)
@@ -152,7 +156,7 @@ void cdc_js_close(struct cdc_js *js)
     if (js == NULL)
         return;
     jsCtx_Destroy(js->js);
-    js->closing = 1;
+    js_closing = 1;
     if (js->nc != NULL) {
         natsConnection_FlushTimeout(js->nc, 1000);
         natsConnection_Close(js->nc);

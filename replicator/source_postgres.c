@@ -566,8 +566,8 @@ static int pg_open(const struct cdc_conf *cfg, const char *group,
         rc = ensure_publication(s, err);
     if (rc == CDC_OK)
         rc = ensure_slot(s, err);
-    if (rc == CDC_OK)
-        rc = start_replication(s, err);
+    /* streaming starts with the first poll, which retries when the slot is
+     * still held by a walsender of a previous (killed) replicator */
     if (rc != CDC_OK) {
         source_postgres_ops.close(s);
         return rc;
