@@ -101,8 +101,11 @@ void cdc_log_write(int level, const char *module, const char *fmt, ...)
         }                                                                      \
     } while (0)
 
-/* Copies a libpq conninfo or URL into out with any password replaced by
- * "***". Never fails; truncates to outsz. */
+/* Copies a libpq conninfo or URL into out with secrets replaced by "***":
+ * password= and sslpassword= values (conninfo and URL query), the password
+ * of user:password@, and a userinfo without a colon for schemes other than
+ * postgres(ql), mysql, mariadb and mongodb (nats://token@host). Handles a
+ * comma-separated list of URLs. Never fails; truncates to outsz. */
 void cdc_redact_dsn(const char *dsn, char *out, size_t outsz);
 
 /* ==== Allocation ==== */
@@ -290,13 +293,16 @@ int cdc_event_encode(const struct cdc_event *ev, struct cdc_buf *out);
 
 /* Appends the natural JSON form used by sinks for people (stdout, file):
  * an object with row/old as name -> value maps, values typed where that is
- * lossless. extra_json, if not NULL, is a JSON fragment ("\"k\":v,...")
+ * lossless (json/jsonb embedded only when strictly valid, on one line).
+ * extra_json, if not NULL, is a JSON fragment ("\"k\":v,...")
  * inserted before the closing brace. */
 int cdc_event_encode_natural(const struct cdc_event *ev,
                              const char *extra_json, struct cdc_buf *out);
 
 /* Decodes the bus form. Strings are copied into arena; ev is filled in.
- * Returns CDC_EPROTO with a reason in err for anything malformed. */
+ * Returns CDC_EPROTO with a reason in err for anything malformed, including
+ * data after the object, a string holding a NUL character, and integers
+ * that JSON numbers do not carry exactly ("txid" beyond 2^53 - 1). */
 int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
                      struct cdc_event *ev, struct cdc_err *err);
 

@@ -782,6 +782,11 @@ static void flags_load(struct load *ld, int argc, char **argv)
         if (kind == NAME_UNKNOWN) {
             problem(ld, "unknown option \"--%s\"",
                     esc(e, sizeof e, name, ECHO_MAX));
+            /* a following non-flag word is most likely its value: part of
+             * the same mistake */
+            if (value == NULL && i + 1 < argc && argv[i + 1] != NULL &&
+                !looks_like_flag(argv[i + 1]))
+                i++;
         } else if (kind == NAME_KNOWN) {
             const struct cdc_opt *k = known_find(ld->cfg, name);
 
@@ -1331,12 +1336,15 @@ int cdc_conf_load_env(struct cdc_conf *cfg, int argc, char **argv, char **envp,
 
     slots_reset(cfg);
     flags_load(&ld, argc, argv);
+    size_t before_file = ld.nproblems;
     file_load(&ld, envp, home);
+    bool file_failed = ld.nproblems > before_file;
     env_load(&ld, envp);
     defaults_load(&ld);
     /* Help and version need nothing else, so a missing required option must
-     * not stand in their way. */
-    if (!requested(cfg, "help") && !requested(cfg, "version"))
+     * not stand in their way; and when the file could not be read, what
+     * seems missing is most likely in it. */
+    if (!requested(cfg, "help") && !requested(cfg, "version") && !file_failed)
         required_check(&ld);
     if (ld.nproblems == 0)
         return CDC_OK;

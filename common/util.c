@@ -461,6 +461,130 @@ int cdc_name_subject(const char *group, const char *schema, const char *table,
 
 /* ==== DSN redaction ==== */
 
+/* Keys whose values are secrets, in a conninfo (key=value) and among URL
+ * query parameters (libpq accepts any conninfo key there). */
+static const char *const secret_keys[] = {"password", "sslpassword", NULL};
+
+/* Schemes whose userinfo without a colon is only a user name. For any
+ * other scheme it may be the credential itself (nats://token@host,
+ * https://token@host), so it is hidden. */
+static const char *const user_only_schemes[] = {
+    "postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv",
+    NULL};
+
+/* Bounded output that always stays NUL-terminated; what does not fit is
+ * dropped. Secrets are never written, so a cut cannot expose part of one. */
+struct redact_out {
+    char *buf;
+    size_t size;
+    size_t len;
+};
+
+static void put(struct redact_out *w, const char *s, size_t n)
+{
+    size_t room = w->size - 1 - w->len;
+    if (n > room)
+        n = room;
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+    w->buf[w->len] = '\0';
+}
+
+/* Length of the secret key at s if one starts there, else 0. */
+static size_t secret_key_len(const char *s)
+{
+    for (size_t i = 0; secret_keys[i] != NULL; i++) {
+        size_t n = strlen(secret_keys[i]);
+        if (strncmp(s, secret_keys[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+static bool is_scheme_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '+' || c == '-' || c == '.';
+}
+
+/* True if the scheme just before "://" at sep (within dsn) is one whose
+ * userinfo may be a user name alone. */
+static bool scheme_is_user_only(const char *dsn, const char *sep)
+{
+    const char *start = sep;
+    while (start > dsn && is_scheme_char(start[-1]))
+        start--;
+    size_t n = (size_t)(sep - start);
+    for (size_t i = 0; user_only_schemes[i] != NULL; i++) {
+        if (strlen(user_only_schemes[i]) == n &&
+            strncasecmp(start, user_only_schemes[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* At the authority of a URL: writes its userinfo with the password, or a
+ * token, replaced and returns where copying goes on (at the '@'). The
+ * userinfo ends at the last '@' before the first '/' (libpq's rule), so a
+ * password with a raw '@', '?' or ',' is still hidden whole. */
+static const char *put_userinfo(struct redact_out *w, const char *auth,
+                                bool user_only)
+{
+    size_t n = strcspn(auth, "/");
+    const char *at = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (auth[i] == '@')
+            at = auth + i;
+    }
+    if (at == NULL)
+        return auth;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon != NULL) {
+        put(w, auth, (size_t)(colon + 1 - auth));
+        put(w, "***", 3);
+        return at;
+    }
+    if (user_only)
+        return auth; /* a user name: copied by the caller like the rest */
+    put(w, "***", 3);
+    return at;
+}
+
+/* At a conninfo value after "key": skips blanks, '=', blanks and the value
+ * (single-quoted with backslash escapes, or bare up to a blank). Returns
+ * the end of the value, or NULL if no '=' follows the key. */
+static const char *skip_conninfo_value(const char *q)
+{
+    while (isspace((unsigned char)*q))
+        q++;
+    if (*q != '=')
+        return NULL;
+    q++;
+    while (isspace((unsigned char)*q))
+        q++;
+    if (*q != '\'') {
+        while (*q && !isspace((unsigned char)*q))
+            q++;
+        return q;
+    }
+    q++;
+    while (*q && *q != '\'') {
+        if (*q == '\\' && q[1])
+            q++;
+        q++;
+    }
+    return *q ? q + 1 : q;
+}
+
+/*
+ * One pass over the text that handles both forms and lists of them, so a
+ * string that mixes them (a URL inside a conninfo value, several URLs
+ * separated by commas as nats-url takes them) leaks nothing either:
+ *  - a secret key at the start or after a blank, with '=': conninfo;
+ *  - "://": the userinfo of a URL;
+ *  - a secret key after '?' or '&', with '=': a URL query parameter,
+ *    whose value runs to the next '&' or the end.
+ * When in doubt it hides more than needed: the output is only for logs.
+ */
 void cdc_redact_dsn(const char *dsn, char *out, size_t outsz)
 {
     if (outsz == 0)
@@ -468,55 +592,36 @@ void cdc_redact_dsn(const char *dsn, char *out, size_t outsz)
     out[0] = '\0';
     if (dsn == NULL)
         return;
-    size_t o = 0;
+    struct redact_out w = {.buf = out, .size = outsz, .len = 0};
     const char *p = dsn;
-    const char *scheme = strstr(dsn, "://");
-    if (scheme != NULL) {
-        /* URL: scheme://user:password@host -> scheme://user:***@host */
-        const char *auth = scheme + 3;
-        const char *at = strchr(auth, '@');
-        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon != NULL) {
-            snprintf(out, outsz, "%.*s:***%s", (int)(colon - dsn), dsn, at);
-            return;
+    while (*p != '\0' && w.len + 1 < w.size) {
+        size_t k = 0;
+        if (p == dsn || isspace((unsigned char)p[-1]))
+            k = secret_key_len(p);
+        const char *value_end = k > 0 ? skip_conninfo_value(p + k) : NULL;
+        if (value_end != NULL) {
+            put(&w, p, k);
+            put(&w, "=***", 4);
+            p = value_end;
+            continue;
         }
-        snprintf(out, outsz, "%s", dsn);
-        return;
-    }
-    /* key=value conninfo: replace the value of password= */
-    while (*p && o + 1 < outsz) {
-        if ((p == dsn || isspace((unsigned char)p[-1])) &&
-            strncmp(p, "password", 8) == 0) {
-            const char *q = p + 8;
-            while (isspace((unsigned char)*q))
-                q++;
-            if (*q == '=') {
-                q++;
-                while (isspace((unsigned char)*q))
-                    q++;
-                int n = snprintf(out + o, outsz - o, "password=***");
-                o += n > 0 ? (size_t)n : 0;
-                if (o >= outsz)
-                    o = outsz - 1;
-                /* skip the value: quoted with backslash escapes, or bare */
-                if (*q == '\'') {
-                    q++;
-                    while (*q && *q != '\'') {
-                        if (*q == '\\' && q[1])
-                            q++;
-                        q++;
-                    }
-                    if (*q)
-                        q++;
-                } else {
-                    while (*q && !isspace((unsigned char)*q))
-                        q++;
-                }
-                p = q;
+        if (strncmp(p, "://", 3) == 0) {
+            bool user_only = scheme_is_user_only(dsn, p);
+            put(&w, p, 3);
+            p = put_userinfo(&w, p + 3, user_only);
+            continue;
+        }
+        if (*p == '?' || *p == '&') {
+            k = secret_key_len(p + 1);
+            if (k > 0 && p[1 + k] == '=') {
+                put(&w, p, 1 + k + 1);
+                put(&w, "***", 3);
+                p += 1 + k + 1;
+                p += strcspn(p, "&");
                 continue;
             }
         }
-        out[o++] = *p++;
+        put(&w, p, 1);
+        p++;
     }
-    out[o] = '\0';
 }

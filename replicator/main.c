@@ -369,20 +369,19 @@ int main(int argc, char **argv)
         .max_bytes = cdc_conf_get_int(cfg, "stream-max-bytes"),
         .dup_window_ms = cdc_conf_get_int(cfg, "dedup-window"),
     };
+    /* connect to NATS, then prepare the source (publication, slot), and
+     * only then create the stream: a bad setting leaves nothing behind */
     int rc = cdc_js_open(&jo, &r.js, &err);
+    if (rc == CDC_OK)
+        rc = r.ops->open(cfg, r.group, &r.src, &err);
     if (rc == CDC_OK)
         rc = cdc_js_stream_ensure(r.js, &sc, &err);
     if (rc == CDC_OK)
         rc = cdc_js_pub_new(r.js, (int)cdc_conf_get_int(cfg, "max-inflight"),
                             cdc_conf_get_int(cfg, "ack-timeout"), &r.pub,
                             &err);
-    if (rc != CDC_OK) {
-        cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
-        code = rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
-        goto out;
-    }
-    r.max_payload = cdc_js_max_payload(r.js);
-    rc = r.ops->open(cfg, r.group, &r.src, &err);
+    if (rc == CDC_OK)
+        r.max_payload = cdc_js_max_payload(r.js);
     if (rc != CDC_OK) {
         cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
         code = rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;

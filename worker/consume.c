@@ -296,6 +296,10 @@ static int setup(struct worker *w, struct cdc_err *err)
     int rc = cdc_js_open(&jo, &w->js, err);
     if (rc != CDC_OK)
         return rc;
+    /* the sink first: a bad sink setting should leave nothing behind */
+    rc = w->ops->open(cfg, w->group, &w->snk, &w->mark, err);
+    if (rc != CDC_OK)
+        return rc;
 
     /* the stream as the replicator would create it, so a worker may start
      * first; an existing stream is kept as it is */
@@ -324,10 +328,6 @@ static int setup(struct worker *w, struct cdc_err *err)
         return rc;
     snprintf(w->dlq_subject, sizeof(w->dlq_subject), "tributary_dlq.%s.%s",
              w->group, w->ops->name);
-
-    rc = w->ops->open(cfg, w->group, &w->snk, &w->mark, err);
-    if (rc != CDC_OK)
-        return rc;
 
     const char *consumer = cdc_conf_get_str(cfg, "consumer");
     if (consumer != NULL)

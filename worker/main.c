@@ -14,13 +14,18 @@
 #define TRIBUTARY_VERSION "0.1.0"
 #endif
 
+static void sink_list(FILE *out)
+{
+    for (size_t i = 0; sink_all[i] != NULL; i++)
+        fprintf(out, "%s %s", i > 0 ? "," : "", sink_all[i]->name);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: worker SINK --group NAME [--nats-url URL] [options]\n"
                  "Reads the group's events from JetStream and writes them to "
                  "a sink.\nSinks:");
-    for (size_t i = 0; sink_all[i] != NULL; i++)
-        fprintf(out, " %s", sink_all[i]->name);
+    sink_list(out);
     fprintf(out, "\nRun `worker SINK --help` for the options of a sink.\n");
 }
 
@@ -39,15 +44,20 @@ int main(int argc, char **argv)
             printf("tributary worker %s\n", TRIBUTARY_VERSION);
             return WORKER_EXIT_OK;
         }
-        usage(help ? stdout : stderr);
-        if (!help)
-            fprintf(stderr, "worker: missing sink name\n");
-        return help ? WORKER_EXIT_OK : WORKER_EXIT_CONFIG;
+        if (help) {
+            usage(stdout);
+            return WORKER_EXIT_OK;
+        }
+        fprintf(stderr, "worker: missing sink name (one of:");
+        sink_list(stderr);
+        fprintf(stderr, "; see worker --help)\n");
+        return WORKER_EXIT_CONFIG;
     }
     const struct sink_ops *ops = sink_find(argv[1]);
     if (ops == NULL) {
-        usage(stderr);
-        fprintf(stderr, "worker: unknown sink \"%s\"\n", argv[1]);
+        fprintf(stderr, "worker: unknown sink \"%s\" (one of:", argv[1]);
+        sink_list(stderr);
+        fprintf(stderr, ")\n");
         return WORKER_EXIT_CONFIG;
     }
 
