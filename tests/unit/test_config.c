@@ -906,8 +906,8 @@ static void test_every_problem_reported(void **state)
     put_file(fx, "cfg.yaml", "prot: 1\nport: abc\ntables:\n  x: y\n", path,
              sizeof path);
     snprintf(cfgvar, sizeof cfgvar, "TRIBUTARY_CONFIG=%s", path);
-    load(fx, ARGV("--foo", "stray"), ENVP(cfgvar, "TRIBUTARY_TIMEOUT=soon"),
-         NULL);
+    load(fx, ARGV("--foo", "--", "stray"),
+         ENVP(cfgvar, "TRIBUTARY_TIMEOUT=soon"), NULL);
     assert_int_equal(fx->rc, CDC_ECONFIG);
     assert_int_equal(fx->lines, 6);
     assert_string_equal(fx->err.msg, "unknown option \"--foo\"");
@@ -927,6 +927,18 @@ static void test_every_problem_reported(void **state)
     assert_non_null(strstr(fx->out, CMD ": environment variable "
                                         "TRIBUTARY_TIMEOUT: \"soon\" is not "
                                         "a duration"));
+}
+
+/* The word after an unknown option is taken as its value: one mistake,
+ * one line. */
+static void test_unknown_option_value_not_reported_again(void **state)
+{
+    struct fx *fx = *state;
+
+    load(fx, ARGV("--prot", "5432"), ENVP(NULL), NULL);
+    assert_int_equal(fx->rc, CDC_ECONFIG);
+    assert_int_equal(fx->lines, 1);
+    assert_string_equal(fx->err.msg, "unknown option \"--prot\"");
 }
 
 static void test_failed_load_keeps_nothing(void **state)
@@ -1327,6 +1339,7 @@ int main(void)
         T(test_missing_required),
         T(test_required_not_checked_with_help),
         T(test_every_problem_reported),
+        T(test_unknown_option_value_not_reported_again),
         T(test_failed_load_keeps_nothing),
         T(test_password_file),
         T(test_password_file_one_line),
