@@ -104,6 +104,27 @@ count() {
     grep -c -E -- "$1" "$2" || true
 }
 
+# ---- static checks ---------------------------------------------------------------
+
+# The style guide's banned calls and include direction: one test each.
+run_static() {
+    local name script log
+    for name in lint check-deps; do
+        matches "$name" || continue
+        script="internal/$name.sh"
+        log="$WORK/static-$name.log"
+        if bash "$script" >"$log" 2>&1; then
+            PASSED=$((PASSED + 1))
+            echo "static $name: ok"
+        else
+            FAILED=$((FAILED + 1))
+            FAILURES+=("static $name: $(tail -1 "$log")")
+            echo "static $name: failed"
+            cat "$log"
+        fi
+    done
+}
+
 # ---- unit tests ----------------------------------------------------------------
 
 run_unit() {
@@ -233,6 +254,7 @@ run_e2e() {
     done
 }
 
+[ "$RUN_UNIT" -eq 0 ] || run_static
 [ "$RUN_UNIT" -eq 0 ] || run_unit
 [ "$RUN_E2E" -eq 0 ] || run_e2e
 # Before the summary, so that nothing is printed after its last line.

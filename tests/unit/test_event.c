@@ -89,7 +89,7 @@ static void *keep_mem(void *p)
             return p;
         }
     }
-    free(p);
+    cdc_free(p);
     fail_msg("%s", "out of test memory slots");
     return NULL;
 }
@@ -100,7 +100,7 @@ static void drop_mem(void *p)
         if (fx.mem[i] == p)
             fx.mem[i] = NULL;
     }
-    free(p);
+    cdc_free(p);
 }
 
 static cJSON *keep_json(cJSON *j)
@@ -143,7 +143,7 @@ static int teardown(void **state)
         cJSON_Delete(fx.json[i]);
     }
     for (int i = 0; i < MAX_MEM; i++)
-        free(fx.mem[i]);
+        cdc_free(fx.mem[i]);
     memset(&fx, 0, sizeof(fx));
     return 0;
 }
@@ -269,7 +269,7 @@ static void expect_reject_len(const char *json, size_t len, const char *want)
     struct cdc_arena *arena = new_arena();
     struct cdc_event ev;
     struct cdc_err err = {0};
-    char *copy = keep_mem(malloc(len ? len : 1));
+    char *copy = keep_mem(cdc_xmalloc(len ? len : 1));
     memcpy(copy, json, len);
 
     int rc = cdc_event_decode(copy, len, arena, &ev, &err);
@@ -781,7 +781,7 @@ static char *nested(size_t depth, const char *before, const char *after)
 {
     size_t nb = strlen(before);
     size_t na = strlen(after);
-    char *s = keep_mem(malloc(nb + depth * 2 + na + 1));
+    char *s = keep_mem(cdc_xmalloc(nb + depth * 2 + na + 1));
     memcpy(s, before, nb);
     memset(s + nb, '[', depth);
     memset(s + nb + depth, ']', depth);
@@ -804,7 +804,7 @@ static void test_reject_deep_nesting(void **state)
     drop_mem(s);
     /* objects, unclosed */
     size_t depth = 100000;
-    char *o = keep_mem(malloc(depth * 5 + 1));
+    char *o = keep_mem(cdc_xmalloc(depth * 5 + 1));
     for (size_t i = 0; i < depth; i++)
         memcpy(o + i * 5, "{\"a\":", 5);
     o[depth * 5] = '\0';
@@ -1299,7 +1299,7 @@ static void test_natural_json_strict(void **state)
         drop_mem(text);
     }
     /* nesting: 512 levels are embedded, 513 are not */
-    char *deep = keep_mem(malloc(513 * 2 + 1));
+    char *deep = keep_mem(cdc_xmalloc(513 * 2 + 1));
     memset(deep, '[', 512);
     memset(deep + 512, ']', 512);
     deep[1024] = '\0';

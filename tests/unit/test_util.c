@@ -49,7 +49,7 @@ static int teardown(void **state)
     cdc_buf_release(&fx.buf);
     cdc_arena_release(&fx.arena);
     for (int i = 0; i < MAX_MEM; i++)
-        free(fx.mem[i]);
+        cdc_free(fx.mem[i]);
     memset(&fx, 0, sizeof(fx));
     return 0;
 }
@@ -64,7 +64,7 @@ static void *keep_mem(void *p)
             return p;
         }
     }
-    free(p);
+    cdc_free(p);
     fail_msg("%s", "out of test memory slots");
     return NULL;
 }
@@ -75,13 +75,13 @@ static void drop_mem(void *p)
         if (fx.mem[i] == p)
             fx.mem[i] = NULL;
     }
-    free(p);
+    cdc_free(p);
 }
 
 /* A string of n copies of c, kept for teardown. */
 static char *repeat(char c, size_t n)
 {
-    char *s = keep_mem(malloc(n + 1));
+    char *s = keep_mem(cdc_xmalloc(n + 1));
     memset(s, c, n);
     s[n] = '\0';
     return s;
@@ -648,7 +648,7 @@ static void test_arena_many(void **state)
     (void)state;
     struct cdc_arena *a = &fx.arena;
     enum { N = 20000 };
-    unsigned char **ptrs = keep_mem(malloc(sizeof(*ptrs) * N));
+    unsigned char **ptrs = keep_mem(cdc_xmalloc(sizeof(*ptrs) * N));
     size_t total = 0;
     for (size_t i = 0; i < N; i++) {
         size_t n = (i * 7) % 300 + 1;
@@ -937,7 +937,7 @@ static void test_redact_dsn_no_password(void **state)
     char out[16] = "unchanged";
     cdc_redact_dsn(NULL, out, sizeof(out));
     assert_string_equal(out, "");
-    strcpy(out, "unchanged");
+    snprintf(out, sizeof(out), "unchanged");
     cdc_redact_dsn("password=secret", out, 0);
     assert_string_equal(out, "unchanged");
 }
@@ -955,7 +955,7 @@ static void test_redact_dsn_truncated(void **state)
     };
     for (size_t i = 0; i < NELEMS(dsns); i++) {
         for (size_t sz = 1; sz <= strlen(dsns[i]) + 1; sz++) {
-            char *out = keep_mem(malloc(sz));
+            char *out = keep_mem(cdc_xmalloc(sz));
             memset(out, 'Z', sz);
             cdc_redact_dsn(dsns[i], out, sz);
             assert_non_null(memchr(out, '\0', sz));

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Messages on the group's subjects that are not valid events (written by
+# another NATS client) go to the group's dead-letter stream with their
+# reason; they never stop the worker and are never acknowledged silently.
+set -euo pipefail
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+group=$(unique_name dlq-)
+table=$(unique_name t_)
+out="$TEST_TMP/out"
+slot=tributary_${group//-/_}
+export TRIBUTARY_PASSWORD=$APP_PASSWORD
+
+src_psql "CREATE TABLE $table (id int PRIMARY KEY, v text); ALTER TABLE $table OWNER TO app"
+on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table' >/dev/null 2>&1"
+slot_active() {
+    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
+}
+
+# shellcheck disable=SC2046
+start_bg repl "$BIN/replicator" --group "$group" --tables "$table" $(repl_args)
+start_bg work "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out"
+wait_until 30 slot_active || not_ok "replicator streams"
+
+src_psql "INSERT INTO $table VALUES (1, 'before')"
+wait_until 30 file_count_ge "$out" 1 || not_ok "first event arrives"
+
+subject="tributary.$group.public.$table"
+check "a client publishes text that is not JSON" nats_pub "$subject" "this is not an event"
+check "a client publishes JSON that is not an event" nats_pub "$subject" '{"v":1,"op":"INSERT"}'
+check "a client publishes an event of an unknown version" nats_pub "$subject" '{"v":9,"op":"INSERT"}'
+src_psql "INSERT INTO $table VALUES (2, 'after')"
+
+dlq_count_ge() { [ "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")" -ge "$1" ]; }
+if wait_until 30 dlq_count_ge 3; then
+    ok "the three bad messages are in the dead-letter stream"
+else
+    not_ok "the three bad messages are in the dead-letter stream" \
+        "found $(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
+    dump_bg work
+fi
+if wait_until 30 file_count_ge "$out" 2; then
+    ok "the change after the bad messages is written"
+else
+    not_ok "the change after the bad messages is written"
+fi
+check_eq "the file holds exactly the two real changes" "1 2" \
+    "$(file_events "$out" | jq -r .row.id | tr '\n' ' ' | sed 's/ $//')"
+check "the worker says why each message was set aside" \
+    grep -q 'sent to dead letters "tributary_dlq.'"$group"'.file": cannot decode event: message is not a JSON object' "$TEST_TMP/work.err"
+check "an event without columns is named as such" \
+    grep -q 'event has no "source"\|has no columns\|has no "schema"' "$TEST_TMP/work.err"
+check "an unknown version is named as such" grep -q 'event version 9 is not supported' "$TEST_TMP/work.err"
+
+rc=0; stop_bg work || rc=$?
+check_eq "worker exits 0" 0 "$rc"
+start_bg work2 "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out" --idle-exit 2s
+rc=0; wait_until 30 bash -c "! kill -0 $(cat "$TEST_TMP/work2.pid") 2>/dev/null" || rc=1
+check_eq "a restarted worker finds nothing left to do" 0 "$rc"
+check_eq "still two events and three dead letters after the restart" "2 3" \
+    "$(file_count "$out") $(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
+rc=0; stop_bg repl || rc=$?
+check_eq "replicator exits 0" 0 "$rc"
