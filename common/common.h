@@ -54,6 +54,9 @@ int cdc_err_set(struct cdc_err *err, int code, unsigned flags, const char *fmt,
 int cdc_err_prefix(struct cdc_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cdc_err_clear(struct cdc_err *err);
+/* Turns s into one line in place: line breaks and tabs become single
+ * spaces, leading and trailing spaces go. */
+void cdc_one_line(char *s);
 const char *cdc_status_str(int code);
 
 #define CDC_ASSERT(x)                                                          \

@@ -692,7 +692,11 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
         return CDC_OK;
     if (s != NATS_OK) {
         natsMsgList_Destroy(&list);
-        return nats_fail(err, s, jerr, "could not fetch from JetStream");
+        nats_fail(err, s, jerr, "could not fetch from JetStream");
+        /* a server restarting, a lost connection or a consumer being
+         * recreated: all of it passes, so the caller waits and retries */
+        err->flags |= CDC_ERR_RETRIABLE;
+        return CDC_EIO;
     }
     for (int i = 0; i < list.Count; i++) {
         natsMsg *m = list.Msgs[i];

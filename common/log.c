@@ -48,6 +48,7 @@ void cdc_log_write(int level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    cdc_one_line(msg);
     cdc_time_format_us(cdc_wall_us(), ts, sizeof(ts));
     if (level < 0)
         level = 0;

@@ -27,6 +27,7 @@ int cdc_err_set(struct cdc_err *err, int code, unsigned flags, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    cdc_one_line(err->msg);
     return code;
 }
 
@@ -45,6 +46,26 @@ int cdc_err_prefix(struct cdc_err *err, const char *fmt, ...)
     if (snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old) < 0)
         err->msg[0] = '\0';
     return err->code;
+}
+
+void cdc_one_line(char *s)
+{
+    /* library messages (libpq's above all) end in newlines and may hold
+     * several lines: a log line or an error must be one line */
+    char *w = s;
+    bool space = false;
+    for (const char *r = s; *r != '\0'; r++) {
+        char c = *r;
+        if (c == '\n' || c == '\r' || c == '\t')
+            c = ' ';
+        if (c == ' ' && (space || w == s))
+            continue;
+        space = c == ' ';
+        *w++ = c;
+    }
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
 }
 
 void cdc_err_clear(struct cdc_err *err)

@@ -35,7 +35,8 @@ NATS_MONITOR_PORT=${TRIBUTARY_NATS_MONITOR_PORT:-58222}
 MARKER=.tributary-services
 
 usage() {
-    echo "usage: internal/services.sh start|stop|status|env [--dir DIR] [--fast]" >&2
+    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start [--dir DIR] [--fast]" >&2
+    echo "  nats-stop, nats-start: stop or start only NATS, keeping its file store (for fault tests)" >&2
     exit 2
 }
 
@@ -446,5 +447,7 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
+nats-stop) stop_nats ;;
+nats-start) start_nats ;;
 *) usage ;;
 esac
