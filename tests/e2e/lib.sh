@@ -238,6 +238,24 @@ repl_args() {
         --nats-url "$NATS_URL"
 }
 
+# new_capture GROUP_PREFIX TABLE_PREFIX COLUMNS: a group and a table (owned
+# by app) of this test only: sets $group, $table and $slot, exports the
+# app password for the replicator, and drops slot, publication and table at
+# exit.
+new_capture() {
+    group=$(unique_name "$1")
+    table=$(unique_name "$2")
+    slot=tributary_${group//-/_}
+    export TRIBUTARY_PASSWORD=$APP_PASSWORD
+    src_psql "CREATE TABLE $table ($3); ALTER TABLE $table OWNER TO app"
+    on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table' >/dev/null 2>&1"
+}
+
+# slot_active: true while a walsender streams from $slot.
+slot_active() {
+    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
+}
+
 # file_events DIR: every line of the file sink's output, oldest file first.
 file_events() {
     local f

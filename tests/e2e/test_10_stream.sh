@@ -8,16 +8,9 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-group=$(unique_name stream-)
-table=$(unique_name users_)
-out="$TEST_TMP/out"
-slot=${group//-/_}
-slot=tributary_$slot
-export TRIBUTARY_PASSWORD=$APP_PASSWORD
+new_capture stream- users_ "id serial PRIMARY KEY, data text, note text, created_at timestamptz DEFAULT now()"
 
-src_psql "CREATE TABLE $table (id serial PRIMARY KEY, data text, note text, created_at timestamptz DEFAULT now())"
-src_psql "ALTER TABLE $table OWNER TO app"
-on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table' >/dev/null 2>&1"
+out="$TEST_TMP/out"
 
 # shellcheck disable=SC2046
 start_bg repl "$BIN/replicator" --group "$group" --tables "$table" $(repl_args)
@@ -25,9 +18,6 @@ start_bg wfile "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" \
     --file-output-dir "$out" --batch-size 300
 start_bg wstdout "$BIN/worker" stdout --group "$group" --nats-url "$NATS_URL"
 
-slot_active() {
-    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
-}
 if wait_until 30 slot_active; then
     ok "replicator created slot $slot and streams from it"
 else

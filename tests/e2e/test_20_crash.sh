@@ -10,18 +10,13 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+new_capture crash- items_ "id serial PRIMARY KEY, val int, note text"
+
 seed=${TEST_SEED:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$seed
 echo "# seed $seed (TEST_SEED=$seed replays this run)"
 
-group=$(unique_name crash-)
-table=$(unique_name items_)
 out="$TEST_TMP/out"
-slot=tributary_${group//-/_}
-export TRIBUTARY_PASSWORD=$APP_PASSWORD
-
-src_psql "CREATE TABLE $table (id serial PRIMARY KEY, val int, note text); ALTER TABLE $table OWNER TO app"
-on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table' >/dev/null 2>&1"
 
 # 2000 single-row inserts, an update of every 10th row, and every 50th step
 # a transaction of 4 inserts: 2360 changes, ids 1..2160
@@ -49,9 +44,6 @@ start_work() {
     n_work=$((n_work + 1))
     start_bg "work$n_work" "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" \
         --file-output-dir "$out" --batch-size 100 --batch-wait 50ms
-}
-slot_active() {
-    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
 }
 
 start_repl

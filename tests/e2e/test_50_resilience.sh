@@ -8,22 +8,16 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-group=$(unique_name resil-)
-table=$(unique_name r_)
+new_capture resil- r_ "id serial PRIMARY KEY, v int"
+
 other=$(unique_name other_)
 out="$TEST_TMP/out"
-slot=tributary_${group//-/_}
 services="$(dirname "$0")/../../internal/services.sh"
-export TRIBUTARY_PASSWORD=$APP_PASSWORD
 
-src_psql "CREATE TABLE $table (id serial PRIMARY KEY, v int); ALTER TABLE $table OWNER TO app"
 src_psql "CREATE TABLE $other (id serial PRIMARY KEY, pad text)"
-on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table, $other' >/dev/null 2>&1"
+on_exit "src_psql 'DROP TABLE IF EXISTS $other' >/dev/null 2>&1"
 # whatever happens, NATS runs again for the next tests
 on_exit "bash '$services' nats-start --dir '$TRIBUTARY_SERVICES_DIR' >/dev/null 2>&1 || true"
-slot_active() {
-    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
-}
 
 # shellcheck disable=SC2046
 start_bg repl "$BIN/replicator" --group "$group" --tables "$table" $(repl_args) \

@@ -9,18 +9,10 @@ set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-group=$(unique_name bigtx-)
-table=$(unique_name big_)
-out="$TEST_TMP/out"
-slot=tributary_${group//-/_}
-export TRIBUTARY_PASSWORD=$APP_PASSWORD
-rows=100000
+new_capture bigtx- big_ "id int PRIMARY KEY, payload text"
 
-src_psql "CREATE TABLE $table (id int PRIMARY KEY, payload text); ALTER TABLE $table OWNER TO app"
-on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP TABLE IF EXISTS $table' >/dev/null 2>&1"
-slot_active() {
-    [ "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot' AND active")" = 1 ]
-}
+out="$TEST_TMP/out"
+rows=100000
 
 # shellcheck disable=SC2046
 start_bg repl "$BIN/replicator" --group "$group" --tables "$table" $(repl_args)
