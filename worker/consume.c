@@ -346,6 +346,17 @@ static int setup(struct worker *w, struct cdc_err *err)
                          ? w->mark.stream_seq + 1
                          : 0,
     };
+    if (cc.start_seq > 0) {
+        /* a stream that was recreated numbers from 1 again: then start at
+         * its beginning and let the sink's position check skip what it
+         * holds */
+        uint64_t last_seq = 0;
+        rc = cdc_js_stream_info(w->js, stream, NULL, &last_seq, err);
+        if (rc != CDC_OK)
+            return rc;
+        if (cc.start_seq > last_seq + 1)
+            cc.start_seq = 0;
+    }
     rc = cdc_js_consumer_open(w->js, &cc, &w->cons, err);
     if (rc != CDC_OK)
         return rc;
