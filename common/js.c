@@ -255,6 +255,41 @@ int cdc_js_stream_delete(struct cdc_js *js, const char *name,
     return CDC_OK;
 }
 
+int cdc_js_stream_last_msgids(struct cdc_js *js, const char *name,
+                              const char *prefix, uint64_t max_back,
+                              struct cdc_buf *last, struct cdc_buf *ours,
+                              struct cdc_err *err)
+{
+    uint64_t last_seq = 0;
+    size_t plen = strlen(prefix);
+    cdc_buf_reset(last);
+    cdc_buf_reset(ours);
+    int rc = cdc_js_stream_info(js, name, NULL, &last_seq, err);
+    for (uint64_t seq = last_seq; rc == CDC_OK && seq > 0 &&
+                                  last_seq - seq <= max_back;
+         seq--) {
+        natsMsg *msg = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_GetMsg(&msg, js->js, name, seq, NULL, &jerr);
+        if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
+            continue; /* deleted: look further back */
+        if (s != NATS_OK)
+            return nats_fail(err, s, jerr, "could not read the stream");
+        const char *id = NULL;
+        if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
+            id = NULL;
+        if (seq == last_seq && id != NULL)
+            rc = cdc_buf_append_str(last, id);
+        bool mine = id != NULL && strncmp(id, prefix, plen) == 0;
+        if (mine && rc == CDC_OK)
+            rc = cdc_buf_append_str(ours, id);
+        natsMsg_Destroy(msg);
+        if (mine)
+            break;
+    }
+    return rc;
+}
+
 /* ==== Asynchronous publisher ==== */
 
 enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_ACKED };

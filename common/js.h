@@ -68,6 +68,14 @@ int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
                        uint64_t *last_seq, struct cdc_err *err);
 int cdc_js_stream_delete(struct cdc_js *js, const char *name,
                          struct cdc_err *err);
+/* The Nats-Msg-Id of the stream's last message into last (empty when the
+ * stream is empty or that message has none), and into ours the id of the
+ * newest message whose id starts with prefix, looking back at most
+ * max_back messages (empty if none). */
+int cdc_js_stream_last_msgids(struct cdc_js *js, const char *name,
+                              const char *prefix, uint64_t max_back,
+                              struct cdc_buf *last, struct cdc_buf *ours,
+                              struct cdc_err *err);
 
 /* ==== Asynchronous publisher ==== */
 

@@ -29,6 +29,9 @@
 
 /* Progress is logged this often while events flow. */
 #define PROGRESS_INTERVAL_MS 10000
+/* Messages of other writers looked past, after a failure, to find the
+ * stream's last event of ours. */
+#define RESYNC_LOOK_BACK 1000
 /* How long one poll may wait for the source before checking acks. */
 #define POLL_TIMEOUT_MS 100
 
@@ -92,6 +95,18 @@ struct repl {
     struct cdc_buf payload;
     struct cdc_buf subject;
     struct cdc_buf msgid;
+    /* the Nats-Msg-Id of the stream's last message: every event names it
+     * as the one it must follow, so JetStream refuses an event whose
+     * predecessor was lost, and the stream never holds a gap */
+    struct cdc_buf prev_msgid;
+    bool need_resync;
+    /* after a resync: events at or below the stream's last one are
+     * already stored, in order, and are not sent again */
+    bool skip_set;
+    char skip_pos[128];
+    uint32_t skip_idx;
+    uint64_t skipped;
+    const char *stream;
     char *last_schema;
     char *last_table;
     char confirmed[64];
@@ -112,9 +127,55 @@ static void build_subject(struct repl *r, const struct cdc_event *ev)
     r->last_table = cdc_xstrdup(table);
 }
 
+/* Reads what the stream holds last, after a start or a failure. */
+static int resync(struct repl *r, struct cdc_err *err)
+{
+    struct cdc_buf ours;
+    char prefix[CDC_NAME_MAX];
+    cdc_buf_init(&ours, 0);
+    snprintf(prefix, sizeof(prefix), "%s:", r->group);
+    int rc = cdc_js_stream_last_msgids(r->js, r->stream, prefix,
+                                       RESYNC_LOOK_BACK, &r->prev_msgid,
+                                       &ours, err);
+    if (rc != CDC_OK) {
+        cdc_buf_release(&ours);
+        return rc;
+    }
+    r->skip_set = false;
+    const char *id = ours.data ? ours.data : "";
+    size_t glen = strlen(r->group);
+    if (strncmp(id, r->group, glen) == 0 && id[glen] == ':') {
+        /* "<group>:<position>:<index>"; a position may hold ':' itself */
+        const char *pos = id + glen + 1;
+        const char *colon = strrchr(pos, ':');
+        int64_t idx = 0;
+        if (colon != NULL && colon > pos &&
+            (size_t)(colon - pos) < sizeof(r->skip_pos) &&
+            cdc_parse_int(colon + 1, 0, UINT32_MAX, &idx) == CDC_OK) {
+            memcpy(r->skip_pos, pos, (size_t)(colon - pos));
+            r->skip_pos[colon - pos] = '\0';
+            r->skip_idx = (uint32_t)idx;
+            r->skip_set = true;
+        }
+    }
+    r->need_resync = false;
+    cdc_log(CDC_LOG_DEBUG, "replicator",
+            "the stream's last event of ours is \"%s\"", id);
+    cdc_buf_release(&ours);
+    return CDC_OK;
+}
+
 static int publish_event(struct repl *r, const struct cdc_event *ev,
                          struct cdc_err *err)
 {
+    if (r->skip_set) {
+        if (cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                             r->skip_pos, r->skip_idx) <= 0) {
+            r->skipped++;
+            return CDC_OK;
+        }
+        r->skip_set = false;
+    }
     cdc_buf_reset(&r->payload);
     int rc = cdc_event_encode(ev, &r->payload);
     if (rc != CDC_OK)
@@ -134,10 +195,14 @@ static int publish_event(struct repl *r, const struct cdc_event *ev,
     cdc_buf_printf(&r->msgid, "%s:%s:%u", r->group, ev->position,
                    (unsigned)ev->tx_index);
     uint64_t seq = 0;
+    struct cdc_js_hdr hdr = {"Nats-Expected-Last-Msg-Id", r->prev_msgid.data};
     rc = cdc_js_pub_send(r->pub, r->subject.data, r->msgid.data,
-                         r->payload.data, r->payload.len, NULL, 0, &seq, err);
+                         r->payload.data, r->payload.len, &hdr,
+                         r->prev_msgid.len > 0 ? 1 : 0, &seq, err);
     if (rc != CDC_OK)
         return rc;
+    cdc_buf_reset(&r->prev_msgid);
+    cdc_buf_append(&r->prev_msgid, r->msgid.data, r->msgid.len);
     r->last_seq = seq;
     r->published++;
     return CDC_OK;
@@ -194,8 +259,11 @@ static int shutdown_cleanly(struct repl *r)
         return EXIT_RUNTIME;
     }
     cdc_log(CDC_LOG_INFO, "replicator",
-            "stopped after %" PRIu64 " events; confirmed position %s",
-            r->published, r->confirmed[0] ? r->confirmed : "unchanged");
+            "stopped after %" PRIu64 " events (%" PRIu64
+            " already in the stream were not sent again); confirmed position "
+            "%s",
+            r->published, r->skipped,
+            r->confirmed[0] ? r->confirmed : "unchanged");
     return EXIT_OK;
 }
 
@@ -216,7 +284,9 @@ static int run(struct repl *r)
     while (!cdc_stop_requested) {
         cdc_err_clear(&err);
         source_batch_clear(&batch);
-        int rc = r->ops->poll(r->src, &batch, max_batch, POLL_TIMEOUT_MS,
+        int rc = r->need_resync ? resync(r, &err) : CDC_OK;
+        if (rc == CDC_OK)
+            rc = r->ops->poll(r->src, &batch, max_batch, POLL_TIMEOUT_MS,
                               &err);
         if (rc == CDC_OK)
             rc = publish_batch(r, &batch, &err);
@@ -236,6 +306,7 @@ static int run(struct repl *r)
                     err.msg, (long long)wait);
             cdc_js_pub_reset(r->pub);
             r->cps.len = 0;
+            r->need_resync = true;
             r->ops->reset(r->src);
             cdc_sleep_ms(wait);
             continue;
@@ -352,6 +423,8 @@ int main(int argc, char **argv)
     cdc_buf_init(&r.payload, 0);
     cdc_buf_init(&r.subject, 0);
     cdc_buf_init(&r.msgid, 0);
+    cdc_buf_init(&r.prev_msgid, 0);
+    r.need_resync = true;
 
     struct cdc_js_opts jo;
     char conn_name[CDC_NAME_MAX];
@@ -361,6 +434,7 @@ int main(int argc, char **argv)
     char stream[CDC_NAME_MAX];
     char subjects[CDC_NAME_MAX];
     cdc_name_stream(r.group, stream, sizeof(stream));
+    r.stream = stream;
     snprintf(subjects, sizeof(subjects), "tributary.%s.>", r.group);
     struct cdc_js_stream_cfg sc = {
         .name = stream,
@@ -399,6 +473,7 @@ out:
     cdc_buf_release(&r.payload);
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);
+    cdc_buf_release(&r.prev_msgid);
     cdc_free(r.last_schema);
     cdc_free(r.last_table);
     cdc_free(r.cps.items);

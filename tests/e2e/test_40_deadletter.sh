@@ -39,6 +39,8 @@ else
 fi
 check_eq "the file holds exactly the two real changes" "1 2" \
     "$(file_events "$out" | jq -r .row.id | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the stream holds the two changes and the three foreign messages, nothing sent twice" 5 \
+    "$(nats_stream_msgs "TRIBUTARY_$group")"
 check "the worker says why each message was set aside" \
     grep -q 'sent to dead letters "tributary_dlq.'"$group"'.file": cannot decode event: message is not a JSON object' "$TEST_TMP/work.err"
 check "an event without columns is named as such" \
