@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 static const struct cdc_opt file_options[] = {
-    {"file-output-dir", CDC_OPT_STRING, NULL, 0, 0, 0,
-     "directory of the output files (required)"},
+    {"file-output-dir", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_REQUIRED,
+     "directory of the output files"},
     {"file-max-bytes", CDC_OPT_SIZE, "100MiB", 1024, INT64_MAX, 0,
      "start a new file when the current one would grow past this size"},
     {"file-max-age", CDC_OPT_DURATION, "1h", 1000, INT64_MAX, 0,
