@@ -32,6 +32,8 @@
 /* Messages of other writers looked past, after a failure, to find the
  * stream's last event of ours. */
 #define RESYNC_LOOK_BACK 1000
+/* The confirmed position goes to the state bucket at most this often. */
+#define KV_SAVE_INTERVAL_MS 5000
 /* How long one poll may wait for the source before checking acks. */
 #define POLL_TIMEOUT_MS 100
 
@@ -107,6 +109,13 @@ struct repl {
     uint32_t skip_idx;
     uint64_t skipped;
     const char *stream;
+    /* the confirmed position, also kept in the group's key-value bucket
+     * (key replicator.position, written with compare-and-set) for tools
+     * that want to see it without asking the source */
+    struct cdc_js_kv *kv;
+    uint64_t kv_rev;
+    char kv_saved[64];
+    int64_t kv_saved_ms;
     char *last_schema;
     char *last_table;
     char confirmed[64];
@@ -226,6 +235,35 @@ static int publish_batch(struct repl *r, const struct source_batch *b,
     return CDC_OK;
 }
 
+/* Writes the confirmed position to the state bucket (at most every
+ * KV_SAVE_INTERVAL_MS unless forced). */
+static int save_position(struct repl *r, bool force, struct cdc_err *err)
+{
+    if (r->kv == NULL || r->confirmed[0] == '\0' ||
+        strcmp(r->confirmed, r->kv_saved) == 0)
+        return CDC_OK;
+    if (!force && cdc_now_ms() - r->kv_saved_ms < KV_SAVE_INTERVAL_MS)
+        return CDC_OK;
+    char ts[40];
+    char val[160];
+    cdc_time_format_us(cdc_wall_us(), ts, sizeof(ts));
+    int n = snprintf(val, sizeof(val), "{\"position\":\"%s\",\"time\":\"%s\"}",
+                     r->confirmed, ts);
+    int rc = cdc_js_kv_put(r->kv, "replicator.position", val, (size_t)n,
+                           r->kv_rev, &r->kv_rev, err);
+    if (rc == CDC_ESTATE)
+        return cdc_err_set(err, CDC_ESTATE, 0,
+                           "the position of group \"%s\" was written by "
+                           "another process: is a second replicator running "
+                           "for this group?",
+                           r->group);
+    if (rc != CDC_OK)
+        return rc;
+    snprintf(r->kv_saved, sizeof(r->kv_saved), "%s", r->confirmed);
+    r->kv_saved_ms = cdc_now_ms();
+    return CDC_OK;
+}
+
 /* Passes acknowledged checkpoints to the source. */
 static int confirm(struct repl *r, struct cdc_err *err)
 {
@@ -236,9 +274,11 @@ static int confirm(struct repl *r, struct cdc_err *err)
     uint64_t token = 0;
     if (cpq_pop_upto(&r->cps, floor, &token)) {
         r->ops->format_token(token, r->confirmed, sizeof(r->confirmed));
-        return r->ops->ack(r->src, token, err);
+        rc = r->ops->ack(r->src, token, err);
     }
-    return CDC_OK;
+    if (rc == CDC_OK)
+        rc = save_position(r, false, err);
+    return rc;
 }
 
 static int shutdown_cleanly(struct repl *r)
@@ -251,6 +291,8 @@ static int shutdown_cleanly(struct repl *r)
     int rc = cdc_js_pub_drain(r->pub, timeout, &err);
     if (rc == CDC_OK)
         rc = confirm(r, &err);
+    if (rc == CDC_OK)
+        rc = save_position(r, true, &err);
     if (rc != CDC_OK) {
         cdc_log(CDC_LOG_ERROR, "replicator",
                 "could not confirm every event before stopping: %s "
@@ -456,6 +498,21 @@ int main(int argc, char **argv)
                             &err);
     if (rc == CDC_OK)
         r.max_payload = cdc_js_max_payload(r.js);
+    char bucket[CDC_NAME_MAX];
+    cdc_name_kv(r.group, bucket, sizeof(bucket));
+    if (rc == CDC_OK)
+        rc = cdc_js_kv_open(r.js, bucket, &r.kv, &err);
+    if (rc == CDC_OK) {
+        struct cdc_buf val;
+        cdc_buf_init(&val, 4096);
+        rc = cdc_js_kv_get(r.kv, "replicator.position", &val, &r.kv_rev,
+                           &err);
+        if (rc == CDC_ENOTFOUND) {
+            r.kv_rev = 0;
+            rc = CDC_OK;
+        }
+        cdc_buf_release(&val);
+    }
     if (rc != CDC_OK) {
         cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
         code = rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -468,6 +525,7 @@ int main(int argc, char **argv)
 out:
     if (r.ops != NULL && r.src != NULL)
         r.ops->close(r.src);
+    cdc_js_kv_close(r.kv);
     cdc_js_pub_free(r.pub);
     cdc_js_close(r.js);
     cdc_buf_release(&r.payload);
