@@ -220,6 +220,12 @@ int cdc_group_validate(const char *group, struct cdc_err *err);
 void cdc_name_pg(const char *group, char *out, size_t outsz);
 /* "TRIBUTARY_<group>" */
 void cdc_name_stream(const char *group, char *out, size_t outsz);
+/* "tributary.<group>.>": every subject of the group's stream */
+void cdc_name_stream_subjects(const char *group, char *out, size_t outsz);
+/* Settings of the group's stream when the replicator's options do not
+ * apply (a worker that creates it first uses these too). */
+#define CDC_STREAM_MAX_AGE_DEFAULT "7d"
+#define CDC_DEDUP_WINDOW_DEFAULT "2m"
 /* "TRIBUTARY_DLQ_<group>" */
 void cdc_name_dlq_stream(const char *group, char *out, size_t outsz);
 /* "tributary_<group>" (NATS allows '-', kept as is) */

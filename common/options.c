@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-#define DAY_MS "7d"
-
 const struct cdc_opt cdc_nats_options[] = {
     {"nats-url", CDC_OPT_STRING, "nats://127.0.0.1:4222", 0, 0, 0,
      "NATS server URL(s), comma-separated"},
@@ -53,12 +51,13 @@ const struct cdc_opt cdc_replicator_options[] = {
      "events published but not yet acknowledged by JetStream, at most"},
     {"ack-timeout", CDC_OPT_DURATION, "30s", 1000, 3600000, 0,
      "how long to wait for JetStream to acknowledge an event"},
-    {"stream-max-age", CDC_OPT_DURATION, DAY_MS, 0, 0, 0,
+    {"stream-max-age", CDC_OPT_DURATION, CDC_STREAM_MAX_AGE_DEFAULT, 0, 0, 0,
      "how long the group's stream keeps events (0: forever)"},
     {"stream-max-bytes", CDC_OPT_SIZE, "0", 0, 0, 0,
      "size limit of the group's stream; when full the replicator waits "
      "(0: none)"},
-    {"dedup-window", CDC_OPT_DURATION, "2m", 1000, 86400000, 0,
+    {"dedup-window", CDC_OPT_DURATION, CDC_DEDUP_WINDOW_DEFAULT, 1000,
+     86400000, 0,
      "JetStream duplicate window for re-sent events"},
     {"retry-initial-wait", CDC_OPT_DURATION, "500ms", 1, 3600000, 0,
      "first wait before reconnecting after a failure"},

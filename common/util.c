@@ -432,6 +432,12 @@ void cdc_name_stream(const char *group, char *out, size_t outsz)
     name_with("TRIBUTARY_", group, false, out, outsz);
 }
 
+void cdc_name_stream_subjects(const char *group, char *out, size_t outsz)
+{
+    if (snprintf(out, outsz, "tributary.%s.>", group) < 0)
+        out[0] = '\0';
+}
+
 void cdc_name_dlq_stream(const char *group, char *out, size_t outsz)
 {
     name_with("TRIBUTARY_DLQ_", group, false, out, outsz);

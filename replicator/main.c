@@ -152,10 +152,9 @@ static int resync(struct repl *r, struct cdc_err *err)
     }
     r->skip_set = false;
     const char *id = ours.data ? ours.data : "";
-    size_t glen = strlen(r->group);
-    if (strncmp(id, r->group, glen) == 0 && id[glen] == ':') {
+    if (ours.len > 0) {
         /* "<group>:<position>:<index>"; a position may hold ':' itself */
-        const char *pos = id + glen + 1;
+        const char *pos = id + strlen(prefix);
         const char *colon = strrchr(pos, ':');
         int64_t idx = 0;
         if (colon != NULL && colon > pos &&
@@ -477,7 +476,7 @@ int main(int argc, char **argv)
     char subjects[CDC_NAME_MAX];
     cdc_name_stream(r.group, stream, sizeof(stream));
     r.stream = stream;
-    snprintf(subjects, sizeof(subjects), "tributary.%s.>", r.group);
+    cdc_name_stream_subjects(r.group, subjects, sizeof(subjects));
     struct cdc_js_stream_cfg sc = {
         .name = stream,
         .subject = subjects,

@@ -480,14 +480,10 @@ static int file_open(const struct cdc_conf *cfg, const char *group,
     struct found_file *files = NULL;
     size_t nfiles = 0;
     int rc = CDC_OK;
+    /* required: the configuration loader made sure it is set */
     const char *dir = cdc_conf_get_str(cfg, "file-output-dir");
+    CDC_ASSERT(dir != NULL && *dir != '\0');
     *state = NULL;
-    if (dir == NULL || *dir == '\0')
-        return cdc_err_set(err, CDC_ECONFIG, 0,
-                           "missing required option \"file-output-dir\" "
-                           "(flag --file-output-dir, variable "
-                           "TRIBUTARY_FILE_OUTPUT_DIR or key "
-                           "\"file-output-dir\" in the config file)");
     struct file_sink *s = cdc_xcalloc(1, sizeof(*s));
     s->fd = -1;
     s->dir = cdc_xstrdup(dir);

@@ -304,12 +304,18 @@ static int setup(struct worker *w, struct cdc_err *err)
     /* the stream as the replicator would create it, so a worker may start
      * first; an existing stream is kept as it is */
     cdc_name_stream(w->group, stream, sizeof(stream));
-    snprintf(subjects, sizeof(subjects), "tributary.%s.>", w->group);
+    cdc_name_stream_subjects(w->group, subjects, sizeof(subjects));
+    int64_t max_age_ms = 0;
+    int64_t dup_window_ms = 0;
+    rc = cdc_parse_duration_ms(CDC_STREAM_MAX_AGE_DEFAULT, &max_age_ms);
+    if (rc == CDC_OK)
+        rc = cdc_parse_duration_ms(CDC_DEDUP_WINDOW_DEFAULT, &dup_window_ms);
+    CDC_ASSERT(rc == CDC_OK);
     struct cdc_js_stream_cfg sc = {
         .name = stream,
         .subject = subjects,
-        .max_age_ms = 7LL * 86400 * 1000,
-        .dup_window_ms = 120000,
+        .max_age_ms = max_age_ms,
+        .dup_window_ms = dup_window_ms,
     };
     rc = cdc_js_stream_ensure(w->js, &sc, err);
     if (rc != CDC_OK)
@@ -321,7 +327,7 @@ static int setup(struct worker *w, struct cdc_err *err)
         .name = dlq,
         .subject = dlq_subjects,
         .max_age_ms = 0,
-        .dup_window_ms = 120000,
+        .dup_window_ms = dup_window_ms,
     };
     rc = cdc_js_stream_ensure(w->js, &dc, err);
     if (rc != CDC_OK)
