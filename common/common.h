@@ -111,6 +111,12 @@ void cdc_log_write(int level, const char *module, const char *fmt, ...)
  * comma-separated list of URLs. Never fails; truncates to outsz. */
 void cdc_redact_dsn(const char *dsn, char *out, size_t outsz);
 
+/* Whether a failed database connection may succeed later, judged from its
+ * message: a refused or unreachable server may come back; bad
+ * credentials, a missing database or role, or a refused permission will
+ * not. */
+bool cdc_db_connect_retriable(const char *msg);
+
 /* ==== Allocation ==== */
 
 /* Fixed-size allocations: abort with a log line on OOM. */

@@ -112,25 +112,25 @@ const struct cdc_opt cdc_sink_known_options[] = {
     {"file-max-bytes", CDC_OPT_SIZE, NULL, 0, 0, 0, "file sink"},
     {"file-max-age", CDC_OPT_DURATION, NULL, 0, 0, 0, "file sink"},
     {"file-fsync", CDC_OPT_BOOL, NULL, 0, 0, 0, "file sink"},
-    {NULL, 0, NULL, 0, 0, 0, NULL},
-};
-
-const struct cdc_opt cdc_future_options[] = {
     {"target-host", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
-    {"target-port", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"target-port", CDC_OPT_INT, NULL, 0, 0, 0, "postgres sink"},
     {"target-dbname", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
     {"target-user", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
     {"target-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
      "postgres sink"},
-    {"target-sync-schema", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
-    {"target-disable-foreign-keys", CDC_OPT_STRING, NULL, 0, 0, 0,
+    {"target-sync-schema", CDC_OPT_BOOL, NULL, 0, 0, 0, "postgres sink"},
+    {"target-disable-foreign-keys", CDC_OPT_BOOL, NULL, 0, 0, 0,
      "postgres sink"},
     {"source-host", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
-    {"source-port", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
+    {"source-port", CDC_OPT_INT, NULL, 0, 0, 0, "postgres sink"},
     {"source-dbname", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
     {"source-user", CDC_OPT_STRING, NULL, 0, 0, 0, "postgres sink"},
     {"source-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
      "postgres sink"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+const struct cdc_opt cdc_future_options[] = {
     {"webhook-url", CDC_OPT_STRING, NULL, 0, 0, 0, "webhook sink"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };

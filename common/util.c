@@ -652,3 +652,11 @@ void cdc_redact_dsn(const char *dsn, char *out, size_t outsz)
         p++;
     }
 }
+
+bool cdc_db_connect_retriable(const char *msg)
+{
+    return strstr(msg, "authentication") == NULL &&
+           strstr(msg, "does not exist") == NULL &&
+           strstr(msg, "password") == NULL &&
+           strstr(msg, "permission denied") == NULL;
+}

@@ -35,8 +35,9 @@ NATS_MONITOR_PORT=${TRIBUTARY_NATS_MONITOR_PORT:-58222}
 MARKER=.tributary-services
 
 usage() {
-    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start [--dir DIR] [--fast]" >&2
+    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start|target-stop|target-start [--dir DIR] [--fast]" >&2
     echo "  nats-stop, nats-start: stop or start only NATS, keeping its file store (for fault tests)" >&2
+    echo "  target-stop, target-start: stop or start only the target PostgreSQL, keeping its data" >&2
     exit 2
 }
 
@@ -449,5 +450,7 @@ status) cmd_status ;;
 env) cmd_env ;;
 nats-stop) stop_nats ;;
 nats-start) start_nats ;;
+target-stop) stop_pg tgt target ;;
+target-start) start_pg tgt target "$TGT_PGPORT" ;;
 *) usage ;;
 esac

@@ -103,6 +103,11 @@ static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
     memcpy(val, s->val, n * sizeof(*val));
     kw[n] = "application_name";
     val[n++] = replication ? "tributary-replicator" : "tributary-catalog";
+    /* values leave the source in forms that read back the same anywhere:
+     * ISO dates, postgres intervals, floats with every digit */
+    kw[n] = "options";
+    val[n++] = "-c datestyle=ISO -c intervalstyle=postgres "
+               "-c extra_float_digits=3";
     if (replication) {
         kw[n] = "replication";
         val[n++] = "database";
@@ -115,12 +120,7 @@ static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
         char msg[200];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
         msg[strcspn(msg, "\n")] = '\0';
-        /* a refused or unreachable server may come back; bad
-         * credentials or a missing database will not */
-        bool retriable = strstr(msg, "authentication") == NULL &&
-                         strstr(msg, "does not exist") == NULL &&
-                         strstr(msg, "password") == NULL &&
-                         strstr(msg, "permission denied") == NULL;
+        bool retriable = cdc_db_connect_retriable(msg);
         PQfinish(conn);
         return cdc_err_set(err, CDC_EIO, retriable ? CDC_ERR_RETRIABLE : 0,
                            "could not connect to source PostgreSQL: %s", msg);

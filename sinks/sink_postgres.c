@@ -1,0 +1,1401 @@
+/*
+ * sink_postgres.c: keeps tables of a target PostgreSQL identical to the
+ * source. Each batch is one target transaction, sent as one pipeline of
+ * prepared statements (one round trip), that also records the group's last
+ * applied stream sequence and source position in tributary.positions; the
+ * sink skips anything at or below that mark, so a redelivered batch never
+ * applies twice, even to a table without a key.
+ *
+ * Rows are written by key: INSERT and COPY upsert, UPDATE matches the old
+ * key (or the new one when the key did not change), DELETE matches the key;
+ * a table without a key (REPLICA IDENTITY FULL) matches one row on every
+ * old column. Values travel as text parameters typed by the target's
+ * columns, never spliced into SQL; identifiers are always quoted. Columns
+ * the source did not send (unchanged TOAST) are left as they are.
+ *
+ * Errors are classified where they are seen: a lost connection or an
+ * overloaded server is retriable (the sink reconnects on the next write);
+ * a row the target rejects (constraint, type, missing table or column) is
+ * poison at its index in the batch; bad credentials or missing privileges
+ * stop the worker.
+ */
+#include "sinks/sink.h"
+#include "sinks/sink_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cdc_opt pg_options[] = {
+    {"target-host", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "target PostgreSQL host or socket directory (else PGHOST)"},
+    {"target-port", CDC_OPT_INT, NULL, 1, 65535, 0,
+     "target PostgreSQL port (else PGPORT, 5432)"},
+    {"target-dbname", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "target database, or a whole libpq connection string or URI"},
+    {"target-user", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "target user (else PGUSER)"},
+    {"target-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "target password (else PGPASSWORD or ~/.pgpass)"},
+    {"target-sync-schema", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "create the group's tables and their types on the target from the "
+     "source before the first batch"},
+    {"target-disable-foreign-keys", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "apply with session_replication_role = replica (foreign keys and "
+     "triggers off; needs superuser)"},
+    {"source-host", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "source PostgreSQL host, read by --target-sync-schema"},
+    {"source-port", CDC_OPT_INT, NULL, 1, 65535, 0,
+     "source PostgreSQL port, read by --target-sync-schema"},
+    {"source-dbname", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "source database or connection string, read by --target-sync-schema"},
+    {"source-user", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "source user, read by --target-sync-schema"},
+    {"source-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
+     "source password, read by --target-sync-schema"},
+    {NULL, 0, NULL, 0, 0, 0, NULL},
+};
+
+/* Settings of every target session: input and output forms that do not
+ * depend on the server's configuration. */
+#define SESSION_OPTIONS                                                        \
+    "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3"
+/* A target that does not answer a connection attempt within this time is
+ * treated as down (and retried). */
+#define CONNECT_TIMEOUT "10"
+/* Prepared statements kept per connection before the cache is dropped and
+ * rebuilt; many more distinct shapes mean columns vary a lot. */
+#define MAX_STATEMENTS 4096
+/* OIDs of the built-in types this file names. */
+#define OID_TEXT 25u
+#define OID_INT8 20u
+
+/* ==== State ==== */
+
+struct pg_col {
+    char *name;
+    uint32_t type_oid;
+    bool has_eq;    /* "=" is safe for this type; else compare as text */
+    bool generated; /* never written */
+};
+
+struct pg_table {
+    char *schema;
+    char *name;
+    char *qname; /* "schema"."name" */
+    bool missing;
+    struct pg_col *cols;
+    size_t ncols;
+    /* unique indexes usable as ON CONFLICT targets, as column lists;
+     * the primary key first when there is one */
+    char ***uniq;
+    size_t *nuniq_cols;
+    size_t nuniq;
+    bool has_pk;
+};
+
+struct pg_stmt {
+    char *sql;
+    uint64_t hash;
+    char name[24];
+    int nparams;
+    uint32_t *oids;
+};
+
+/* One command of a batch's pipeline. */
+struct pg_cmd {
+    size_t event; /* index in the batch, or SIZE_MAX for BEGIN and such */
+};
+
+struct pg_sink {
+    char *group;
+    const char *kw[16];
+    const char *val[16];
+    char port[16];
+    const char *src_kw[16];
+    const char *src_val[16];
+    char src_port[16];
+    bool sync_schema;
+    bool schema_done;
+    bool disable_fk;
+
+    PGconn *conn;
+    struct sink_mark mark; /* last committed, as read from the target */
+
+    struct pg_table **tables;
+    size_t ntables;
+    struct pg_stmt *stmts; /* open addressing, capacity stmt_cap */
+    size_t stmt_cap;
+    size_t nstmts;
+    unsigned long stmt_seq;
+
+    /* scratch of one statement */
+    struct cdc_buf sql;
+    const char **vals;
+    uint32_t *oids;
+    int nparams;
+    int cap_params;
+
+    /* scratch of one batch */
+    struct pg_cmd *cmds;
+    size_t ncmds;
+    size_t cap_cmds;
+};
+
+/* ==== Small helpers ==== */
+
+static void append_ident(struct cdc_buf *b, const char *name)
+{
+    cdc_buf_append_char(b, '"');
+    for (const char *p = name; *p; p++) {
+        if (*p == '"')
+            cdc_buf_append_char(b, '"');
+        cdc_buf_append_char(b, *p);
+    }
+    cdc_buf_append_char(b, '"');
+}
+
+static uint64_t hash_str(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void one_line(const char *in, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s", in ? in : "");
+    for (char *p = out; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == ' ')
+        out[--n] = '\0';
+}
+
+static bool state_in(const char *sqlstate, const char *prefix)
+{
+    return sqlstate != NULL &&
+           strncmp(sqlstate, prefix, strlen(prefix)) == 0;
+}
+
+/* Error flags for a SQLSTATE: retriable for what passes (connection,
+ * resources, conflicts with other sessions, shutdown), none for what
+ * needs a person (credentials, privileges, a missing database), poison
+ * for what this row can never do. */
+static unsigned classify(const char *sqlstate)
+{
+    if (sqlstate == NULL || state_in(sqlstate, "08") ||
+        state_in(sqlstate, "53") || state_in(sqlstate, "57") ||
+        state_in(sqlstate, "58") || state_in(sqlstate, "40") ||
+        state_in(sqlstate, "55P03") || state_in(sqlstate, "25P04"))
+        return CDC_ERR_RETRIABLE;
+    if (state_in(sqlstate, "28") || state_in(sqlstate, "42501") ||
+        state_in(sqlstate, "3D") || state_in(sqlstate, "XX"))
+        return 0;
+    return CDC_ERR_POISON;
+}
+
+/* Fills err from a failed result (or the connection when res is NULL). */
+static int result_error(struct pg_sink *s, const PGresult *res,
+                        const char *what, struct cdc_err *err)
+{
+    const char *sqlstate =
+        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[200];
+    char detail[120] = "";
+    if (res != NULL && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) {
+        one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg,
+                 sizeof(msg));
+        one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL), detail,
+                 sizeof(detail));
+    } else {
+        one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+    }
+    unsigned flags = classify(sqlstate);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        flags = CDC_ERR_RETRIABLE;
+    return cdc_err_set(err, flags == 0 ? CDC_ECONFIG : CDC_EIO, flags,
+                       "%s%s%s%s%s%s%s%s", what, what[0] ? ": " : "", msg,
+                       detail[0] ? " (" : "",
+                       detail, detail[0] ? ")" : "",
+                       sqlstate ? " SQLSTATE " : "", sqlstate ? sqlstate : "");
+}
+
+/* Runs one statement outside a pipeline; for setup and metadata. */
+static int exec_params(struct pg_sink *s, const char *sql, int n,
+                       const char *const *vals, PGresult **out,
+                       const char *what, struct cdc_err *err)
+{
+    PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        int rc = result_error(s, res, what, err);
+        PQclear(res);
+        return rc;
+    }
+    if (out != NULL)
+        *out = res;
+    else
+        PQclear(res);
+    return CDC_OK;
+}
+
+/* ==== Tables ==== */
+
+static void table_free(struct pg_table *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->ncols; i++)
+        cdc_free(t->cols[i].name);
+    cdc_free(t->cols);
+    for (size_t i = 0; i < t->nuniq; i++) {
+        for (size_t j = 0; j < t->nuniq_cols[i]; j++)
+            cdc_free(t->uniq[i][j]);
+        cdc_free(t->uniq[i]);
+    }
+    cdc_free(t->uniq);
+    cdc_free(t->nuniq_cols);
+    cdc_free(t->schema);
+    cdc_free(t->name);
+    cdc_free(t->qname);
+    cdc_free(t);
+}
+
+static void forget_tables(struct pg_sink *s)
+{
+    for (size_t i = 0; i < s->ntables; i++)
+        table_free(s->tables[i]);
+    cdc_free(s->tables);
+    s->tables = NULL;
+    s->ntables = 0;
+}
+
+/*
+ * Columns of the target table with whether "=" can be trusted for them:
+ * types with a default btree or hash operator class (through a domain to
+ * its base type, through an array to its element; enums and ranges always
+ * compare). Anything else (json, xml, geometric types, composites) is
+ * matched on its text form, which is exact for values written from the
+ * same text.
+ */
+static const char *const COLUMNS_SQL =
+    "WITH c AS (SELECT a.attnum, a.attname, a.atttypid, "
+    "  a.attgenerated <> '' AS gen, "
+    "  CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AS base "
+    "  FROM pg_catalog.pg_attribute a "
+    "  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "  WHERE a.attrelid = $1::regclass AND a.attnum > 0 "
+    "  AND NOT a.attisdropped), "
+    "k AS (SELECT c.*, b.typtype AS btype, "
+    "  CASE WHEN b.typelem <> 0 AND b.typlen = -1 THEN b.typelem END "
+    "  AS elem FROM c JOIN pg_catalog.pg_type b ON b.oid = c.base) "
+    "SELECT k.attname, k.atttypid, k.gen, "
+    "  CASE WHEN k.btype = 'c' THEN false "
+    "  WHEN k.elem IS NOT NULL THEN "
+    "    (SELECT e.typtype IN ('e', 'r') OR EXISTS (SELECT 1 FROM "
+    "     pg_catalog.pg_opclass oc JOIN pg_catalog.pg_am am ON "
+    "     am.oid = oc.opcmethod WHERE am.amname = 'btree' AND "
+    "     oc.opcdefault AND oc.opcintype = e.oid) "
+    "     FROM pg_catalog.pg_type e WHERE e.oid = k.elem) "
+    "  WHEN k.btype IN ('e', 'r') THEN true "
+    "  ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_opclass oc "
+    "    JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod "
+    "    WHERE am.amname IN ('btree', 'hash') AND oc.opcdefault "
+    "    AND oc.opcintype = k.base) END "
+    "FROM k ORDER BY k.attnum";
+
+/* Unique, valid, non-partial indexes on plain columns, primary key first. */
+static const char *const UNIQUE_SQL =
+    "SELECT i.indisprimary, array_agg(a.attname ORDER BY x.n) "
+    "FROM pg_catalog.pg_index i "
+    "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS x(attnum, n) "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+    "  AND a.attnum = x.attnum "
+    "WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid "
+    "  AND i.indpred IS NULL AND i.indexprs IS NULL "
+    "GROUP BY i.indexrelid, i.indisprimary "
+    "ORDER BY i.indisprimary DESC, i.indexrelid";
+
+/* Splits a text[] of identifiers as PostgreSQL prints it. */
+static size_t parse_name_array(const char *s, char ***out)
+{
+    size_t cap = 4;
+    size_t n = 0;
+    char **names = cdc_xcalloc(cap, sizeof(*names));
+    struct cdc_buf cur;
+    cdc_buf_init(&cur, 0);
+    const char *p = s;
+    if (*p == '{')
+        p++;
+    while (*p && *p != '}') {
+        cdc_buf_reset(&cur);
+        cdc_buf_append_str(&cur, "");
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    p++;
+                cdc_buf_append_char(&cur, *p++);
+            }
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '}')
+                cdc_buf_append_char(&cur, *p++);
+        }
+        if (n == cap) {
+            cap *= 2;
+            names = cdc_xrealloc(names, cap * sizeof(*names));
+        }
+        names[n++] = cdc_xstrdup(cur.data);
+        if (*p == ',')
+            p++;
+    }
+    cdc_buf_release(&cur);
+    *out = names;
+    return n;
+}
+
+static int load_table(struct pg_sink *s, struct pg_table *t,
+                      struct cdc_err *err)
+{
+    PGresult *res = NULL;
+    const char *vals[1] = {t->qname};
+    /* to_regclass: a missing table is an answer, not an error */
+    int rc = exec_params(s, "SELECT pg_catalog.to_regclass($1) IS NULL", 1,
+                         vals, &res, "could not look up a target table", err);
+    if (rc != CDC_OK)
+        return rc;
+    t->missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (t->missing)
+        return CDC_OK;
+
+    rc = exec_params(s, COLUMNS_SQL, 1, vals, &res,
+                     "could not read the columns of a target table", err);
+    if (rc != CDC_OK)
+        return rc;
+    int n = PQntuples(res);
+    t->cols = cdc_xcalloc((size_t)n + 1, sizeof(*t->cols));
+    for (int i = 0; i < n; i++) {
+        struct pg_col *c = &t->cols[t->ncols++];
+        c->name = cdc_xstrdup(PQgetvalue(res, i, 0));
+        c->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10);
+        c->generated = strcmp(PQgetvalue(res, i, 2), "t") == 0;
+        c->has_eq = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+    }
+    PQclear(res);
+
+    rc = exec_params(s, UNIQUE_SQL, 1, vals, &res,
+                     "could not read the keys of a target table", err);
+    if (rc != CDC_OK)
+        return rc;
+    n = PQntuples(res);
+    t->uniq = cdc_xcalloc((size_t)n + 1, sizeof(*t->uniq));
+    t->nuniq_cols = cdc_xcalloc((size_t)n + 1, sizeof(*t->nuniq_cols));
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && strcmp(PQgetvalue(res, i, 0), "t") == 0)
+            t->has_pk = true;
+        t->nuniq_cols[t->nuniq] =
+            parse_name_array(PQgetvalue(res, i, 1), &t->uniq[t->nuniq]);
+        t->nuniq++;
+    }
+    PQclear(res);
+    return CDC_OK;
+}
+
+static int find_table(struct pg_sink *s, const char *schema,
+                      const char *name, struct pg_table **out,
+                      struct cdc_err *err)
+{
+    for (size_t i = 0; i < s->ntables; i++) {
+        struct pg_table *t = s->tables[i];
+        if (strcmp(t->name, name) == 0 && strcmp(t->schema, schema) == 0) {
+            *out = t;
+            return CDC_OK;
+        }
+    }
+    struct pg_table *t = cdc_xcalloc(1, sizeof(*t));
+    t->schema = cdc_xstrdup(schema);
+    t->name = cdc_xstrdup(name);
+    struct cdc_buf q;
+    cdc_buf_init(&q, 0);
+    append_ident(&q, schema);
+    cdc_buf_append_char(&q, '.');
+    append_ident(&q, name);
+    t->qname = cdc_buf_detach(&q, NULL);
+    int rc = load_table(s, t, err);
+    if (rc != CDC_OK) {
+        table_free(t);
+        return rc;
+    }
+    s->tables = cdc_xrealloc(s->tables,
+                             (s->ntables + 1) * sizeof(*s->tables));
+    s->tables[s->ntables++] = t;
+    *out = t;
+    return CDC_OK;
+}
+
+static const struct pg_col *table_col(const struct pg_table *t,
+                                      const char *name)
+{
+    for (size_t i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i].name, name) == 0)
+            return &t->cols[i];
+    return NULL;
+}
+
+static const struct cdc_col *event_col(const struct cdc_col *cols, size_t n,
+                                       const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cols[i].name, name) == 0)
+            return &cols[i];
+    return NULL;
+}
+
+/* ==== Statements ==== */
+
+static void stmts_clear(struct pg_sink *s)
+{
+    for (size_t i = 0; i < s->stmt_cap; i++) {
+        cdc_free(s->stmts[i].sql);
+        cdc_free(s->stmts[i].oids);
+    }
+    cdc_free(s->stmts);
+    s->stmts = NULL;
+    s->stmt_cap = 0;
+    s->nstmts = 0;
+}
+
+static void stmt_begin(struct pg_sink *s)
+{
+    cdc_buf_reset(&s->sql);
+    s->nparams = 0;
+}
+
+static void push_param(struct pg_sink *s, const char *value, uint32_t oid)
+{
+    if (s->nparams == s->cap_params) {
+        s->cap_params = s->cap_params ? s->cap_params * 2 : 64;
+        s->vals = cdc_xrealloc(s->vals, (size_t)s->cap_params *
+                                            sizeof(*s->vals));
+        s->oids = cdc_xrealloc(s->oids, (size_t)s->cap_params *
+                                            sizeof(*s->oids));
+    }
+    s->vals[s->nparams] = value;
+    s->oids[s->nparams] = oid;
+    s->nparams++;
+}
+
+/* Adds a parameter and appends "$n" typed as the given type. */
+static void add_param(struct pg_sink *s, const char *value, uint32_t oid)
+{
+    push_param(s, value, oid);
+    cdc_buf_printf(&s->sql, "$%d", s->nparams);
+}
+
+/* The prepared statement for the SQL in s->sql: looked up, or queued for
+ * preparation in the pipeline (its result is the command's first). */
+static int stmt_get(struct pg_sink *s, const struct pg_stmt **out,
+                    bool *prepared_now, struct cdc_err *err)
+{
+    *prepared_now = false;
+    if (s->nstmts + 1 > s->stmt_cap / 2) {
+        if (s->stmt_cap >= MAX_STATEMENTS * 2)
+            return cdc_err_set(err, CDC_ESTATE, CDC_ERR_RETRIABLE,
+                               "too many distinct statements");
+        size_t cap = s->stmt_cap ? s->stmt_cap * 2 : 64;
+        struct pg_stmt *fresh = cdc_xcalloc(cap, sizeof(*fresh));
+        for (size_t i = 0; i < s->stmt_cap; i++) {
+            if (s->stmts[i].sql == NULL)
+                continue;
+            size_t j = s->stmts[i].hash & (cap - 1);
+            while (fresh[j].sql != NULL)
+                j = (j + 1) & (cap - 1);
+            fresh[j] = s->stmts[i];
+        }
+        cdc_free(s->stmts);
+        s->stmts = fresh;
+        s->stmt_cap = cap;
+    }
+    uint64_t h = hash_str(s->sql.data, s->sql.len);
+    size_t j = h & (s->stmt_cap - 1);
+    while (s->stmts[j].sql != NULL) {
+        if (s->stmts[j].hash == h && strcmp(s->stmts[j].sql, s->sql.data) == 0) {
+            *out = &s->stmts[j];
+            return CDC_OK;
+        }
+        j = (j + 1) & (s->stmt_cap - 1);
+    }
+    struct pg_stmt *st = &s->stmts[j];
+    st->sql = cdc_xstrdup(s->sql.data);
+    st->hash = h;
+    snprintf(st->name, sizeof(st->name), "tributary_%lu", ++s->stmt_seq);
+    st->nparams = s->nparams;
+    st->oids = cdc_xcalloc((size_t)s->nparams + 1, sizeof(*st->oids));
+    memcpy(st->oids, s->oids, (size_t)s->nparams * sizeof(*st->oids));
+    s->nstmts++;
+    if (!PQsendPrepare(s->conn, st->name, st->sql, st->nparams,
+                       (const Oid *)st->oids)) {
+        return result_error(s, NULL, "could not send a statement", err);
+    }
+    *prepared_now = true;
+    *out = st;
+    return CDC_OK;
+}
+
+static void add_cmd(struct pg_sink *s, size_t event)
+{
+    if (s->ncmds == s->cap_cmds) {
+        s->cap_cmds = s->cap_cmds ? s->cap_cmds * 2 : 256;
+        s->cmds = cdc_xrealloc(s->cmds, s->cap_cmds * sizeof(*s->cmds));
+    }
+    s->cmds[s->ncmds++].event = event;
+}
+
+/* Queues the statement built in s->sql with its parameters. */
+static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
+{
+    const struct pg_stmt *st = NULL;
+    bool prepared_now = false;
+    int rc = stmt_get(s, &st, &prepared_now, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (prepared_now)
+        add_cmd(s, event);
+    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL,
+                             NULL, 0))
+        return result_error(s, NULL, "could not send a statement", err);
+    add_cmd(s, event);
+    return CDC_OK;
+}
+
+/* Queues SQL without parameters (BEGIN, COMMIT, TRUNCATE). */
+static int send_plain(struct pg_sink *s, const char *sql, size_t event,
+                      struct cdc_err *err)
+{
+    if (!PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+        return result_error(s, NULL, "could not send a statement", err);
+    add_cmd(s, event);
+    return CDC_OK;
+}
+
+/* ==== Building one change ==== */
+
+/* A unique index of the target whose columns are exactly names. */
+static bool has_unique_on(const struct pg_table *t, const char *const *names,
+                          size_t n)
+{
+    for (size_t i = 0; i < t->nuniq; i++) {
+        if (t->nuniq_cols[i] != n)
+            continue;
+        size_t hit = 0;
+        for (size_t j = 0; j < n; j++)
+            for (size_t k = 0; k < n; k++)
+                if (strcmp(t->uniq[i][j], names[k]) == 0) {
+                    hit++;
+                    break;
+                }
+        if (hit == n)
+            return true;
+    }
+    return false;
+}
+
+/* Columns for ON CONFLICT: the event's key when the target has a unique
+ * index on it, else the target's primary key when the row carries it. */
+static bool conflict_target(const struct pg_table *t,
+                            const struct cdc_event *ev, const char ***names,
+                            size_t *n)
+{
+    if (ev->nkey > 0 && has_unique_on(t, ev->key, ev->nkey)) {
+        *names = ev->key;
+        *n = ev->nkey;
+        return true;
+    }
+    if (t->has_pk) {
+        for (size_t j = 0; j < t->nuniq_cols[0]; j++)
+            if (event_col(ev->cols, ev->ncols, t->uniq[0][j]) == NULL)
+                return false;
+        *names = (const char **)t->uniq[0];
+        *n = t->nuniq_cols[0];
+        return true;
+    }
+    return false;
+}
+
+static int missing_column(const struct pg_table *t, const char *col,
+                          struct cdc_err *err)
+{
+    return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                       "column \"%s\" of table %s does not exist on the "
+                       "target",
+                       col, t->qname);
+}
+
+/* Appends "(cols) VALUES ($..)" for an insert of every written column; the
+ * parameter numbers of the columns go to first_param. */
+static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
+                             const struct cdc_event *ev, bool select_form,
+                             struct cdc_err *err)
+{
+    cdc_buf_append_str(&s->sql, " (");
+    size_t w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        const struct pg_col *tc = table_col(t, ev->cols[i].name);
+        if (tc == NULL)
+            return missing_column(t, ev->cols[i].name, err);
+        if (tc->generated)
+            continue;
+        if (w++ > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        append_ident(&s->sql, tc->name);
+    }
+    cdc_buf_append_str(&s->sql, select_form ? ") SELECT " : ") VALUES (");
+    w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        const struct pg_col *tc = table_col(t, ev->cols[i].name);
+        if (tc->generated)
+            continue;
+        if (w++ > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        add_param(s, ev->cols[i].value, tc->type_oid);
+    }
+    if (!select_form)
+        cdc_buf_append_char(&s->sql, ')');
+    return CDC_OK;
+}
+
+static bool name_in(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends " ON CONFLICT (...) DO UPDATE SET ..." or DO NOTHING. */
+static void build_on_conflict(struct pg_sink *s, const struct pg_table *t,
+                              const struct cdc_event *ev,
+                              const char *const *ck, size_t nck)
+{
+    cdc_buf_append_str(&s->sql, " ON CONFLICT (");
+    for (size_t i = 0; i < nck; i++) {
+        if (i > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        append_ident(&s->sql, ck[i]);
+    }
+    cdc_buf_append_str(&s->sql, ") DO ");
+    size_t w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        const struct pg_col *tc = table_col(t, ev->cols[i].name);
+        if (tc->generated || name_in(ck, nck, tc->name))
+            continue;
+        cdc_buf_append_str(&s->sql, w++ == 0 ? "UPDATE SET " : ", ");
+        append_ident(&s->sql, tc->name);
+        cdc_buf_append_str(&s->sql, " = EXCLUDED.");
+        append_ident(&s->sql, tc->name);
+    }
+    if (w == 0)
+        cdc_buf_append_str(&s->sql, "NOTHING");
+}
+
+/* Appends one "col = $n" (or IS NULL, or a text comparison for types
+ * without a trusted "="). */
+static void build_match_col(struct pg_sink *s, const struct pg_col *tc,
+                            const struct cdc_col *c)
+{
+    append_ident(&s->sql, tc->name);
+    if (c->value == NULL) {
+        cdc_buf_append_str(&s->sql, " IS NULL");
+        return;
+    }
+    if (tc->has_eq) {
+        cdc_buf_append_str(&s->sql, " = ");
+        add_param(s, c->value, tc->type_oid);
+    } else {
+        cdc_buf_append_str(&s->sql, "::text = ");
+        add_param(s, c->value, OID_TEXT);
+    }
+}
+
+/*
+ * Appends the WHERE condition that finds the changed row: by key (old key
+ * values when the event has them, else the new ones), or, for a table
+ * without a key, the first row equal on every old column (ctid), so that
+ * of two equal rows only one changes, as on the source.
+ */
+static int build_match(struct pg_sink *s, const struct pg_table *t,
+                       const struct cdc_event *ev, struct cdc_err *err)
+{
+    cdc_buf_append_str(&s->sql, " WHERE ");
+    if (ev->nkey > 0) {
+        bool usable = true;
+        for (size_t i = 0; i < ev->nkey && usable; i++) {
+            const struct cdc_col *c = event_col(ev->old, ev->nold, ev->key[i]);
+            if (c == NULL)
+                c = event_col(ev->cols, ev->ncols, ev->key[i]);
+            usable = c != NULL;
+        }
+        if (usable) {
+            for (size_t i = 0; i < ev->nkey; i++) {
+                const struct cdc_col *c =
+                    event_col(ev->old, ev->nold, ev->key[i]);
+                if (c == NULL)
+                    c = event_col(ev->cols, ev->ncols, ev->key[i]);
+                const struct pg_col *tc = table_col(t, ev->key[i]);
+                if (tc == NULL)
+                    return missing_column(t, ev->key[i], err);
+                if (i > 0)
+                    cdc_buf_append_str(&s->sql, " AND ");
+                build_match_col(s, tc, c);
+            }
+            return CDC_OK;
+        }
+    }
+    if (ev->nold == 0)
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "%s of table %s carries neither a key nor the old "
+                           "row, so the row cannot be found",
+                           cdc_op_name(ev->op), t->qname);
+    cdc_buf_append_str(&s->sql, "ctid = (SELECT ctid FROM ");
+    cdc_buf_append_str(&s->sql, t->qname);
+    cdc_buf_append_str(&s->sql, " WHERE ");
+    for (size_t i = 0; i < ev->nold; i++) {
+        const struct pg_col *tc = table_col(t, ev->old[i].name);
+        if (tc == NULL)
+            return missing_column(t, ev->old[i].name, err);
+        if (i > 0)
+            cdc_buf_append_str(&s->sql, " AND ");
+        build_match_col(s, tc, &ev->old[i]);
+    }
+    cdc_buf_append_str(&s->sql, " LIMIT 1)");
+    return CDC_OK;
+}
+
+/* Appends "UPDATE t SET ... WHERE ..." for the columns the event sent. */
+static int build_update(struct pg_sink *s, const struct pg_table *t,
+                        const struct cdc_event *ev, struct cdc_err *err)
+{
+    cdc_buf_append_str(&s->sql, "UPDATE ");
+    cdc_buf_append_str(&s->sql, t->qname);
+    cdc_buf_append_str(&s->sql, " SET ");
+    size_t w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        const struct pg_col *tc = table_col(t, ev->cols[i].name);
+        if (tc == NULL)
+            return missing_column(t, ev->cols[i].name, err);
+        if (tc->generated)
+            continue;
+        if (w++ > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        append_ident(&s->sql, tc->name);
+        cdc_buf_append_str(&s->sql, " = ");
+        add_param(s, ev->cols[i].value, tc->type_oid);
+    }
+    if (w == 0) {
+        /* nothing but unchanged values: touch the key so that a missing
+         * row is still noticed */
+        const struct pg_col *first = NULL;
+        for (size_t i = 0; i < t->ncols && first == NULL; i++)
+            if (!t->cols[i].generated)
+                first = &t->cols[i];
+        if (first == NULL)
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "table %s has no writable column", t->qname);
+        append_ident(&s->sql, first->name);
+        cdc_buf_append_str(&s->sql, " = ");
+        append_ident(&s->sql, first->name);
+    }
+    return build_match(s, t, ev, err);
+}
+
+/* True when the event's old key equals its new key (or it has no old). */
+static bool key_unchanged(const struct cdc_event *ev)
+{
+    if (ev->nold == 0)
+        return true;
+    for (size_t i = 0; i < ev->nkey; i++) {
+        const struct cdc_col *o = event_col(ev->old, ev->nold, ev->key[i]);
+        const struct cdc_col *n = event_col(ev->cols, ev->ncols, ev->key[i]);
+        if (o == NULL || n == NULL)
+            return false;
+        if ((o->value == NULL) != (n->value == NULL))
+            return false;
+        if (o->value != NULL && (o->value_len != n->value_len ||
+                                 memcmp(o->value, n->value, o->value_len)))
+            return false;
+    }
+    return true;
+}
+
+static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
+                       size_t index, struct cdc_err *err)
+{
+    struct pg_table *t = NULL;
+    int rc = find_table(s, ev->schema, ev->table, &t, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (t->missing)
+        return cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
+                           "table %s does not exist on the target (create it, "
+                           "or use --target-sync-schema)",
+                           t->qname);
+    const char **ck = NULL;
+    size_t nck = 0;
+    stmt_begin(s);
+    switch (ev->op) {
+    case CDC_OP_INSERT:
+    case CDC_OP_COPY:
+        cdc_buf_append_str(&s->sql, "INSERT INTO ");
+        cdc_buf_append_str(&s->sql, t->qname);
+        rc = build_insert_body(s, t, ev, false, err);
+        if (rc == CDC_OK && conflict_target(t, ev, &ck, &nck))
+            build_on_conflict(s, t, ev, ck, nck);
+        break;
+    case CDC_OP_UPDATE:
+        if (ev->nunchanged > 0) {
+            /* part of the row only: it must exist; tributary.require_row
+             * fails the statement when it does not */
+            cdc_buf_append_str(&s->sql, "WITH u AS (");
+            rc = build_update(s, t, ev, err);
+            if (rc != CDC_OK)
+                break;
+            cdc_buf_printf(&s->sql,
+                           " RETURNING 1) SELECT tributary.require_row("
+                           "(SELECT count(*) FROM u), ");
+            add_param(s, t->qname, OID_TEXT);
+            cdc_buf_append_char(&s->sql, ')');
+        } else if (ev->nkey > 0 && key_unchanged(ev) &&
+                   conflict_target(t, ev, &ck, &nck) &&
+                   has_unique_on(t, ev->key, ev->nkey)) {
+            /* the whole row, same key: an upsert updates or inserts */
+            cdc_buf_append_str(&s->sql, "INSERT INTO ");
+            cdc_buf_append_str(&s->sql, t->qname);
+            rc = build_insert_body(s, t, ev, false, err);
+            if (rc == CDC_OK)
+                build_on_conflict(s, t, ev, ck, nck);
+        } else {
+            /* the whole row: update it where it is, else insert it */
+            cdc_buf_append_str(&s->sql, "WITH u AS (");
+            rc = build_update(s, t, ev, err);
+            if (rc != CDC_OK)
+                break;
+            cdc_buf_append_str(&s->sql, " RETURNING 1) INSERT INTO ");
+            cdc_buf_append_str(&s->sql, t->qname);
+            rc = build_insert_body(s, t, ev, true, err);
+            if (rc != CDC_OK)
+                break;
+            cdc_buf_append_str(&s->sql,
+                               " WHERE NOT EXISTS (SELECT 1 FROM u)");
+            if (conflict_target(t, ev, &ck, &nck))
+                build_on_conflict(s, t, ev, ck, nck);
+        }
+        break;
+    case CDC_OP_DELETE:
+        cdc_buf_append_str(&s->sql, "DELETE FROM ");
+        cdc_buf_append_str(&s->sql, t->qname);
+        rc = build_match(s, t, ev, err);
+        break;
+    case CDC_OP_TRUNCATE:
+        cdc_buf_append_str(&s->sql, "TRUNCATE ");
+        cdc_buf_append_str(&s->sql, t->qname);
+        return send_plain(s, s->sql.data, index, err);
+    case CDC_OP_DDL:
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "schema changes are not applied by the postgres "
+                           "sink yet");
+    }
+    if (rc != CDC_OK)
+        return rc;
+    return send_stmt(s, index, err);
+}
+
+/* ==== Connection ==== */
+
+static const char *const SETUP_SQL[] = {
+    "CREATE SCHEMA IF NOT EXISTS tributary",
+    "CREATE TABLE IF NOT EXISTS tributary.positions ("
+    " group_name text PRIMARY KEY, source text NOT NULL,"
+    " position text NOT NULL, tx_index bigint NOT NULL,"
+    " stream_seq bigint NOT NULL,"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE OR REPLACE FUNCTION tributary.require_row(n bigint, tbl text)"
+    " RETURNS void LANGUAGE plpgsql AS $f$ BEGIN IF n = 0 THEN"
+    " RAISE EXCEPTION 'update of % found no row, and the event does not"
+    " carry the whole row (unchanged TOAST values)', tbl"
+    " USING ERRCODE = 'P0002'; END IF; END $f$",
+};
+
+static const char *const MARK_SQL =
+    "INSERT INTO tributary.positions (group_name, source, position, "
+    "tx_index, stream_seq, updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
+    "ON CONFLICT (group_name) DO UPDATE SET source = EXCLUDED.source, "
+    "position = EXCLUDED.position, tx_index = EXCLUDED.tx_index, "
+    "stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at";
+
+static void disconnect(struct pg_sink *s)
+{
+    if (s->conn != NULL)
+        PQfinish(s->conn);
+    s->conn = NULL;
+    stmts_clear(s);
+    forget_tables(s);
+}
+
+static int read_mark(struct pg_sink *s, struct cdc_err *err)
+{
+    PGresult *res = NULL;
+    const char *vals[1] = {s->group};
+    int rc = exec_params(s,
+                         "SELECT source, position, tx_index, stream_seq "
+                         "FROM tributary.positions WHERE group_name = $1",
+                         1, vals, &res,
+                         "could not read the applied position", err);
+    if (rc != CDC_OK)
+        return rc;
+    memset(&s->mark, 0, sizeof(s->mark));
+    if (PQntuples(res) == 1) {
+        s->mark.set = true;
+        snprintf(s->mark.source, sizeof(s->mark.source), "%s",
+                 PQgetvalue(res, 0, 0));
+        snprintf(s->mark.position, sizeof(s->mark.position), "%s",
+                 PQgetvalue(res, 0, 1));
+        s->mark.tx_index = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
+        s->mark.stream_seq = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
+    }
+    PQclear(res);
+    return CDC_OK;
+}
+
+static int sync_schema(struct pg_sink *s, struct cdc_err *err)
+{
+    char pub[CDC_NAME_MAX];
+    cdc_name_pg(s->group, pub, sizeof(pub));
+    struct cdc_buf ddl;
+    cdc_buf_init(&ddl, 0);
+    int rc = sink__pg_schema_ddl(s->src_kw, s->src_val, pub, &ddl, err);
+    if (rc != CDC_OK) {
+        cdc_err_prefix(err, "cannot copy the schema from the source");
+        goto out;
+    }
+    if (ddl.len == 0)
+        goto out;
+    /* one transaction: the target gets all of it or none */
+    rc = exec_params(s, "BEGIN", 0, NULL, NULL, "could not begin", err);
+    if (rc != CDC_OK)
+        goto out;
+    PGresult *res = PQexec(s->conn, ddl.data);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = result_error(s, res,
+                          "could not create the group's tables on the target",
+                          err);
+        PQclear(res);
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        goto out;
+    }
+    PQclear(res);
+    rc = exec_params(s, "COMMIT", 0, NULL, NULL,
+                     "could not create the group's tables on the target",
+                     err);
+    if (rc == CDC_OK) {
+        s->schema_done = true;
+        cdc_log(CDC_LOG_INFO, "sink",
+                "sink=postgres created the tables of publication \"%s\" on "
+                "the target where missing",
+                pub);
+    }
+out:
+    cdc_buf_release(&ddl);
+    return rc;
+}
+
+/* Notices ("already exists, skipping") are for people debugging. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    char line[200];
+    one_line(message, line, sizeof(line));
+    cdc_log(CDC_LOG_DEBUG, "sink", "sink=postgres target says: %s", line);
+}
+
+static int connect_target(struct pg_sink *s, struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+        return CDC_OK;
+    disconnect(s);
+    s->conn = PQconnectdbParams(s->kw, s->val, 1);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char msg[200];
+        one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+        bool retriable = cdc_db_connect_retriable(msg);
+        disconnect(s);
+        return cdc_err_set(err, retriable ? CDC_EIO : CDC_ECONFIG,
+                           retriable ? CDC_ERR_RETRIABLE : 0,
+                           "could not connect to target PostgreSQL: %s", msg);
+    }
+    PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
+    for (size_t i = 0; i < sizeof(SETUP_SQL) / sizeof(SETUP_SQL[0]); i++) {
+        rc = exec_params(s, SETUP_SQL[i], 0, NULL, NULL,
+                         "could not set up schema \"tributary\" on the target",
+                         err);
+        /* two workers creating it at the same moment: the loser retries */
+        if (rc != CDC_OK && (err->flags & CDC_ERR_POISON))
+            err->flags = CDC_ERR_RETRIABLE;
+        if (rc != CDC_OK)
+            goto out;
+    }
+    if (s->disable_fk) {
+        rc = exec_params(s, "SET session_replication_role = replica", 0, NULL,
+                         NULL,
+                         "cannot apply --target-disable-foreign-keys", err);
+        if (rc != CDC_OK) {
+            err->flags = 0;
+            goto out;
+        }
+    }
+    rc = read_mark(s, err);
+    if (rc != CDC_OK)
+        goto out;
+    if (s->sync_schema && !s->schema_done)
+        rc = sync_schema(s, err);
+out:
+    if (rc != CDC_OK)
+        disconnect(s);
+    return rc;
+}
+
+/* ==== Pipeline ==== */
+
+/* Waits until the socket can be read (and written, while output is
+ * pending), at most a second, so a dead connection is noticed. */
+static int wait_socket(struct pg_sink *s, bool want_write,
+                       struct cdc_err *err)
+{
+    struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
+    if (want_write)
+        pfd.events |= POLLOUT;
+    int n = poll(&pfd, 1, 1000);
+    if (n < 0 && errno != EINTR)
+        return cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                           "could not wait for the target: %s",
+                           strerror(errno));
+    return CDC_OK;
+}
+
+/*
+ * Sends what is queued and reads every result up to the pipeline's sync.
+ * The first failed command is reported by its event index (SIZE_MAX for
+ * BEGIN, the mark and COMMIT); the commands after it are aborted by the
+ * server.
+ */
+static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
+                        struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    bool failed = false;
+    size_t cmd = 0;
+    bool in_cmd = false; /* a result of cmd was seen, its NULL is due */
+    *failed_cmd = SIZE_MAX;
+    if (!PQpipelineSync(s->conn))
+        return result_error(s, NULL, "could not send a batch", err);
+    for (;;) {
+        int f = PQflush(s->conn);
+        if (f < 0)
+            return result_error(s, NULL, "could not send a batch", err);
+        if (!PQconsumeInput(s->conn))
+            return result_error(s, NULL, "could not read from the target",
+                                err);
+        if (PQisBusy(s->conn)) {
+            rc = wait_socket(s, f == 1, err);
+            if (rc != CDC_OK)
+                return rc;
+            if (PQstatus(s->conn) != CONNECTION_OK)
+                return result_error(s, NULL, "lost the target", err);
+            continue;
+        }
+        PGresult *res = PQgetResult(s->conn);
+        if (res == NULL) {
+            if (in_cmd) {
+                cmd++;
+                in_cmd = false;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        in_cmd = true;
+        if (st == PGRES_FATAL_ERROR && !failed) {
+            failed = true;
+            *failed_cmd = cmd;
+            rc = result_error(s, res, "", err);
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+/* ==== Sink interface ==== */
+
+static void set_kw(const char **kw, const char **val, size_t *n,
+                   const char *k, const char *v)
+{
+    if (v == NULL || v[0] == '\0')
+        return;
+    kw[*n] = k;
+    val[*n] = v;
+    (*n)++;
+}
+
+static void fill_conninfo(const struct cdc_conf *cfg, const char *prefix,
+                          const char **kw, const char **val, char *port,
+                          size_t portsz, const char *appname)
+{
+    char name[64];
+    size_t n = 0;
+    snprintf(name, sizeof(name), "%s-port", prefix);
+    if (cdc_conf_is_set(cfg, name))
+        snprintf(port, portsz, "%lld",
+                 (long long)cdc_conf_get_int(cfg, name));
+    snprintf(name, sizeof(name), "%s-host", prefix);
+    set_kw(kw, val, &n, "host", cdc_conf_get_str(cfg, name));
+    set_kw(kw, val, &n, "port", port[0] ? port : NULL);
+    snprintf(name, sizeof(name), "%s-user", prefix);
+    set_kw(kw, val, &n, "user", cdc_conf_get_str(cfg, name));
+    snprintf(name, sizeof(name), "%s-password", prefix);
+    set_kw(kw, val, &n, "password", cdc_conf_get_str(cfg, name));
+    set_kw(kw, val, &n, "application_name", appname);
+    set_kw(kw, val, &n, "connect_timeout", CONNECT_TIMEOUT);
+    set_kw(kw, val, &n, "options", SESSION_OPTIONS);
+    /* dbname last: with expand_dbname a connection string in it may
+     * override the keywords before it */
+    snprintf(name, sizeof(name), "%s-dbname", prefix);
+    set_kw(kw, val, &n, "dbname", cdc_conf_get_str(cfg, name));
+    kw[n] = NULL;
+    val[n] = NULL;
+}
+
+static void pg_close(void *state);
+
+static int pg_open(const struct cdc_conf *cfg, const char *group,
+                   void **state, struct sink_mark *last, struct cdc_err *err)
+{
+    struct pg_sink *s = cdc_xcalloc(1, sizeof(*s));
+    int rc = CDC_OK;
+    *state = NULL;
+    s->group = cdc_xstrdup(group);
+    s->sync_schema = cdc_conf_get_bool(cfg, "target-sync-schema");
+    s->disable_fk = cdc_conf_get_bool(cfg, "target-disable-foreign-keys");
+    fill_conninfo(cfg, "target", s->kw, s->val, s->port, sizeof(s->port),
+                  "tributary-worker");
+    fill_conninfo(cfg, "source", s->src_kw, s->src_val, s->src_port,
+                  sizeof(s->src_port), "tributary-schema");
+    cdc_buf_init(&s->sql, 0);
+
+    /* a target that is down at start is waited for, like one that goes
+     * down later */
+    struct cdc_backoff bo;
+    cdc_backoff_init(&bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
+                     cdc_conf_get_int(cfg, "retry-max-wait"));
+    for (;;) {
+        rc = connect_target(s, err);
+        if (rc == CDC_OK || !(err->flags & CDC_ERR_RETRIABLE))
+            break;
+        if (cdc_stop_requested) {
+            rc = CDC_ESTOP;
+            break;
+        }
+        int64_t wait = cdc_backoff_next(&bo);
+        cdc_log(CDC_LOG_WARN, "sink", "sink=postgres %s; retrying in %lld ms",
+                err->msg, (long long)wait);
+        cdc_sleep_ms(wait);
+    }
+    if (rc != CDC_OK) {
+        if (rc != CDC_ESTOP && err->flags == 0)
+            rc = CDC_ECONFIG;
+        pg_close(s);
+        return rc;
+    }
+    *last = s->mark;
+    *state = s;
+    return CDC_OK;
+}
+
+static bool at_or_below_mark(const struct pg_sink *s,
+                             const struct cdc_event *ev)
+{
+    if (!s->mark.set || strcmp(s->mark.source, ev->source) != 0)
+        return false;
+    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                            s->mark.position, s->mark.tx_index) <= 0;
+}
+
+static int pg_write(void *state, const struct cdc_batch *batch,
+                    struct cdc_err *err)
+{
+    struct pg_sink *s = state;
+    int rc = connect_target(s, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        return rc;
+    }
+    size_t last = SIZE_MAX;
+    for (size_t i = 0; i < batch->n; i++)
+        if (!at_or_below_mark(s, batch->events[i]))
+            last = i;
+    if (last == SIZE_MAX)
+        return CDC_OK; /* all of it was committed before */
+
+    /* table shapes are read before the pipeline starts (they need plain
+     * round trips) */
+    for (size_t i = 0; i <= last; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        struct pg_table *t = NULL;
+        if (ev->op == CDC_OP_DDL || at_or_below_mark(s, ev))
+            continue;
+        rc = find_table(s, ev->schema, ev->table, &t, err);
+        if (rc != CDC_OK) {
+            err->index = i;
+            if (PQstatus(s->conn) != CONNECTION_OK)
+                disconnect(s);
+            return rc;
+        }
+    }
+    s->ncmds = 0;
+    if (PQsetnonblocking(s->conn, 1) != 0 || !PQenterPipelineMode(s->conn)) {
+        rc = result_error(s, NULL, "could not start a pipeline", err);
+        disconnect(s);
+        return rc;
+    }
+    size_t bad_event = SIZE_MAX;
+    rc = send_plain(s, "BEGIN", SIZE_MAX, err);
+    for (size_t i = 0; i < batch->n && rc == CDC_OK; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        if (at_or_below_mark(s, ev))
+            continue;
+        rc = queue_event(s, ev, i, err);
+        if (rc != CDC_OK)
+            bad_event = i;
+    }
+    char seq[24];
+    char txi[16];
+    const struct cdc_event *lev = batch->events[last];
+    if (rc == CDC_OK) {
+        snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
+        snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
+        stmt_begin(s);
+        cdc_buf_append_str(&s->sql, MARK_SQL);
+        push_param(s, s->group, OID_TEXT);
+        push_param(s, lev->source, OID_TEXT);
+        push_param(s, lev->position, OID_TEXT);
+        push_param(s, txi, OID_INT8);
+        push_param(s, seq, OID_INT8);
+        rc = send_stmt(s, SIZE_MAX, err);
+    }
+    if (rc == CDC_OK)
+        rc = send_plain(s, "COMMIT", SIZE_MAX, err);
+    if (rc != CDC_OK) {
+        /* building failed before anything ran: the connection has a
+         * half-sent pipeline, so it starts over */
+        struct cdc_err saved = *err;
+        disconnect(s);
+        *err = saved;
+        err->index = bad_event != SIZE_MAX ? bad_event : 0;
+        if (bad_event == SIZE_MAX)
+            err->flags = CDC_ERR_RETRIABLE;
+        return rc;
+    }
+
+    size_t failed_cmd = SIZE_MAX;
+    rc = run_pipeline(s, &failed_cmd, err);
+    if (rc == CDC_OK && !PQexitPipelineMode(s->conn)) {
+        rc = result_error(s, NULL, "could not end a pipeline", err);
+        err->flags = CDC_ERR_RETRIABLE;
+    }
+    if (rc == CDC_OK)
+        PQsetnonblocking(s->conn, 0);
+    if (rc != CDC_OK) {
+        size_t ev_index = failed_cmd < s->ncmds ? s->cmds[failed_cmd].event
+                                                : SIZE_MAX;
+        struct cdc_err saved = *err;
+        if (ev_index != SIZE_MAX && (saved.flags & CDC_ERR_POISON)) {
+            const struct cdc_event *ev = batch->events[ev_index];
+            cdc_err_set(err, saved.code, saved.flags,
+                        "could not apply %s to \"%s\".\"%s\" (position %s, "
+                        "change %" PRIu32 "): %s",
+                        cdc_op_name(ev->op), ev->schema, ev->table,
+                        ev->position, ev->tx_index, saved.msg);
+            err->index = ev_index;
+        } else {
+            /* the mark or COMMIT failed, or the connection: the outcome
+             * of COMMIT may be unknown, so the mark is read again */
+            if (saved.flags & CDC_ERR_POISON)
+                saved.flags = CDC_ERR_RETRIABLE;
+            cdc_err_set(err, saved.code, saved.flags,
+                        "could not commit a batch on the target: %s",
+                        saved.msg);
+            err->index = 0;
+        }
+        /* cached shapes may be what failed (a table changed on the
+         * target); a fresh connection reads them again */
+        disconnect(s);
+        return rc;
+    }
+    s->mark.set = true;
+    s->mark.stream_seq = batch->seqs[last];
+    s->mark.tx_index = lev->tx_index;
+    snprintf(s->mark.position, sizeof(s->mark.position), "%s",
+             lev->position);
+    snprintf(s->mark.source, sizeof(s->mark.source), "%s", lev->source);
+    if (s->nstmts > MAX_STATEMENTS) {
+        /* a few statements would be used again; start over cheaply */
+        PQclear(PQexec(s->conn, "DEALLOCATE ALL"));
+        stmts_clear(s);
+    }
+    return CDC_OK;
+}
+
+static int pg_flush(void *state, struct cdc_err *err)
+{
+    (void)state;
+    (void)err;
+    return CDC_OK; /* every write ends with COMMIT */
+}
+
+static void pg_close(void *state)
+{
+    struct pg_sink *s = state;
+    if (s == NULL)
+        return;
+    disconnect(s);
+    cdc_buf_release(&s->sql);
+    cdc_free(s->vals);
+    cdc_free(s->oids);
+    cdc_free(s->cmds);
+    cdc_free(s->group);
+    cdc_free(s);
+}
+
+const struct sink_ops sink_postgres_ops = {
+    .name = "postgres",
+    .options = pg_options,
+    .open = pg_open,
+    .write = pg_write,
+    .flush = pg_flush,
+    .close = pg_close,
+};
