@@ -4,6 +4,7 @@
 #   make demo       install what is missing, build, run a demo replication
 #   make test       install what is missing, build with ASan+UBSan, run every test
 #   make unit       unit tests only (no servers)
+#   make bench      benchmark against PostgreSQL's logical replication
 #   make install PREFIX=/usr/local
 #
 # SANITIZE=address,undefined builds into build/san instead of build/default.
@@ -53,8 +54,8 @@ WORKER     = $(BUILD)/bin/worker
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS      =
 
-.PHONY: all bin unit-build unit test test-e2e demo install clean format lint \
-        check-deps deps services-start services-stop
+.PHONY: all bin unit-build unit test test-e2e demo bench install clean format \
+        lint check-deps deps services-start services-stop
 
 all: $(REPLICATOR) $(WORKER) $(TOOLS)
 ifndef SANITIZE
@@ -110,6 +111,12 @@ test-e2e: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash internal/demo.sh $(DEMO_ARGS)
+
+# release build against PostgreSQL's own logical replication; not part of
+# make test (see tests/bench/bench.sh for the BENCH_* knobs)
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/bench.sh
 
 services-start: deps
 	@bash internal/services.sh start

@@ -70,6 +70,12 @@ static const struct cdc_opt pg_options[] = {
 /* Prepared statements kept per connection before the cache is dropped and
  * rebuilt; many more distinct shapes mean columns vary a lot. */
 #define MAX_STATEMENTS 4096
+/* Consecutive inserts into one table go as one statement of up to this
+ * many rows: a fraction of the per-statement cost on the target, and one
+ * prepared shape for full groups (smaller groups are sent unprepared). */
+#define MULTI_ROWS 200
+/* PostgreSQL's limit of parameters in one statement. */
+#define MAX_PARAMS 65535
 /* OIDs of the built-in types this file names. */
 #define OID_TEXT 25u
 #define OID_INT8 20u
@@ -109,6 +115,7 @@ struct pg_stmt {
 /* One command of a batch's pipeline. */
 struct pg_cmd {
     size_t event; /* index in the batch, or SIZE_MAX for BEGIN and such */
+    bool multi;   /* a statement of several rows */
 };
 
 struct pg_sink {
@@ -139,6 +146,10 @@ struct pg_sink {
     uint32_t *oids;
     int nparams;
     int cap_params;
+
+    /* after a failed multi-row statement, the next attempt goes row by
+     * row, so the row at fault is known */
+    bool single_rows;
 
     /* scratch of one batch */
     struct pg_cmd *cmds;
@@ -560,6 +571,7 @@ static void add_cmd(struct pg_sink *s, size_t event)
         s->cap_cmds = s->cap_cmds ? s->cap_cmds * 2 : 256;
         s->cmds = cdc_xrealloc(s->cmds, s->cap_cmds * sizeof(*s->cmds));
     }
+    s->cmds[s->ncmds].multi = false;
     s->cmds[s->ncmds++].event = event;
 }
 
@@ -575,6 +587,16 @@ static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
         add_cmd(s, event);
     if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL,
                              NULL, 0))
+        return result_error(s, NULL, "could not send a statement", err);
+    add_cmd(s, event);
+    return CDC_OK;
+}
+
+/* Queues the statement in s->sql unprepared (a shape seldom used again). */
+static int send_unnamed(struct pg_sink *s, size_t event, struct cdc_err *err)
+{
+    if (!PQsendQueryParams(s->conn, s->sql.data, s->nparams,
+                           (const Oid *)s->oids, s->vals, NULL, NULL, 0))
         return result_error(s, NULL, "could not send a statement", err);
     add_cmd(s, event);
     return CDC_OK;
@@ -837,6 +859,82 @@ static bool key_unchanged(const struct cdc_event *ev)
             return false;
     }
     return true;
+}
+
+static bool same_shape(const struct cdc_event *a, const struct cdc_event *b)
+{
+    if ((b->op != CDC_OP_INSERT && b->op != CDC_OP_COPY) ||
+        a->ncols != b->ncols || a->nkey != b->nkey ||
+        strcmp(a->table, b->table) != 0 || strcmp(a->schema, b->schema) != 0)
+        return false;
+    for (size_t i = 0; i < a->ncols; i++)
+        if (strcmp(a->cols[i].name, b->cols[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < a->nkey; i++)
+        if (strcmp(a->key[i], b->key[i]) != 0)
+            return false;
+    return true;
+}
+
+/* How many events from i on can go as one multi-row insert (1: none). */
+static size_t insert_run(const struct pg_sink *s,
+                         const struct cdc_batch *batch, size_t i, size_t last)
+{
+    const struct cdc_event *ev = batch->events[i];
+    if (s->single_rows || (ev->op != CDC_OP_INSERT && ev->op != CDC_OP_COPY))
+        return 1;
+    size_t max = ev->ncols > 0 ? MAX_PARAMS / ev->ncols : 1;
+    if (max > MULTI_ROWS)
+        max = MULTI_ROWS;
+    size_t n = 1;
+    while (i + n <= last && n < max && same_shape(ev, batch->events[i + n]))
+        n++;
+    return n;
+}
+
+/* Queues events [i, i + n) of the batch, inserts of one shape, as one
+ * statement. */
+static int queue_insert_run(struct pg_sink *s, const struct cdc_batch *batch,
+                            size_t i, size_t n, struct cdc_err *err)
+{
+    const struct cdc_event *ev = batch->events[i];
+    struct pg_table *t = NULL;
+    int rc = find_table(s, ev->schema, ev->table, &t, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (t->missing)
+        return cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
+                           "table %s does not exist on the target (create it, "
+                           "or use --target-sync-schema)",
+                           t->qname);
+    stmt_begin(s);
+    cdc_buf_append_str(&s->sql, "INSERT INTO ");
+    cdc_buf_append_str(&s->sql, t->qname);
+    rc = build_insert_body(s, t, ev, false, err);
+    if (rc != CDC_OK)
+        return rc;
+    for (size_t r = 1; r < n; r++) {
+        const struct cdc_event *row = batch->events[i + r];
+        cdc_buf_append_str(&s->sql, ", (");
+        size_t w = 0;
+        for (size_t c = 0; c < row->ncols; c++) {
+            const struct pg_col *tc = table_col(t, row->cols[c].name);
+            if (tc->generated)
+                continue;
+            if (w++ > 0)
+                cdc_buf_append_str(&s->sql, ", ");
+            add_param(s, row->cols[c].value, tc->type_oid);
+        }
+        cdc_buf_append_char(&s->sql, ')');
+    }
+    const char **ck = NULL;
+    size_t nck = 0;
+    if (conflict_target(t, ev, &ck, &nck))
+        build_on_conflict(s, t, ev, ck, nck);
+    rc = n == MULTI_ROWS ? send_stmt(s, i, err) : send_unnamed(s, i, err);
+    if (rc == CDC_OK)
+        s->cmds[s->ncmds - 1].multi = true;
+    return rc;
 }
 
 static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
@@ -1284,13 +1382,18 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     }
     size_t bad_event = SIZE_MAX;
     rc = send_plain(s, "BEGIN", SIZE_MAX, err);
-    for (size_t i = 0; i < batch->n && rc == CDC_OK; i++) {
+    for (size_t i = 0; i <= last && rc == CDC_OK;) {
         const struct cdc_event *ev = batch->events[i];
-        if (at_or_below_mark(s, ev))
+        if (at_or_below_mark(s, ev)) {
+            i++;
             continue;
-        rc = queue_event(s, ev, i, err);
+        }
+        size_t n = insert_run(s, batch, i, last);
+        rc = n > 1 ? queue_insert_run(s, batch, i, n, err)
+                   : queue_event(s, ev, i, err);
         if (rc != CDC_OK)
             bad_event = i;
+        i += n;
     }
     char seq[24];
     char txi[16];
@@ -1332,8 +1435,20 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     if (rc != CDC_OK) {
         size_t ev_index = failed_cmd < s->ncmds ? s->cmds[failed_cmd].event
                                                 : SIZE_MAX;
+        bool multi = failed_cmd < s->ncmds && s->cmds[failed_cmd].multi;
         struct cdc_err saved = *err;
-        if (ev_index != SIZE_MAX && (saved.flags & CDC_ERR_POISON)) {
+        if (multi && (saved.flags & CDC_ERR_POISON)) {
+            /* one of several rows: go again row by row to find it */
+            s->single_rows = true;
+            cdc_log(CDC_LOG_DEBUG, "sink",
+                    "sink=postgres a multi-row insert failed (%s); applying "
+                    "the batch again row by row",
+                    saved.msg);
+            cdc_err_set(err, saved.code, CDC_ERR_RETRIABLE,
+                        "a multi-row insert failed, retrying row by row: %s",
+                        saved.msg);
+            err->index = ev_index;
+        } else if (ev_index != SIZE_MAX && (saved.flags & CDC_ERR_POISON)) {
             const struct cdc_event *ev = batch->events[ev_index];
             cdc_err_set(err, saved.code, saved.flags,
                         "could not apply %s to \"%s\".\"%s\" (position %s, "
@@ -1356,6 +1471,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         disconnect(s);
         return rc;
     }
+    s->single_rows = false;
     s->mark.set = true;
     s->mark.stream_seq = batch->seqs[last];
     s->mark.tx_index = lev->tx_index;

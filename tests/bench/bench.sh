@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# make bench: tributary (PostgreSQL -> replicator -> JetStream -> worker
+# postgres) side by side with PostgreSQL's own logical replication (CREATE
+# SUBSCRIPTION) on the same servers, in the same run, alternately, several
+# times; prints the median of each and their ratio, and writes the table as
+# JSON too.
+#
+#   BENCH_ROWS     rows of the big-transaction workloads (1000000)
+#   BENCH_TXNS     single-row transactions of the backlog workload (100000)
+#   BENCH_RUNS     runs of each pair (3)
+#   BENCH_ONLY     space-separated workloads to run (insert update backlog)
+#   BENCH_OUT      JSON file written at the end (build/bench.json)
+#   BENCH_DIR      where the servers live (/tmp/tributary-bench)
+#
+# The servers run with fsync on (unlike the tests), on their own ports, and
+# are stopped at the end. Times are wall-clock from the start of the source
+# workload (or of the apply, for the backlog) until the target shows the
+# last row; CPU seconds are read from /proc for each process.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
+ROWS=${BENCH_ROWS:-1000000}
+TXNS=${BENCH_TXNS:-100000}
+RUNS=${BENCH_RUNS:-3}
+ONLY=${BENCH_ONLY:-insert update backlog}
+OUT=${BENCH_OUT:-$ROOT/build/bench.json}
+DIR=${BENCH_DIR:-/tmp/tributary-bench}
+export TRIBUTARY_SRC_PGPORT=${BENCH_SRC_PGPORT:-56432}
+export TRIBUTARY_TGT_PGPORT=${BENCH_TGT_PGPORT:-56433}
+export TRIBUTARY_NATS_PORT=${BENCH_NATS_PORT:-56222}
+export TRIBUTARY_NATS_MONITOR_PORT=${BENCH_NATS_MONITOR_PORT:-56822}
+
+say() { echo "bench: $*" >&2; }
+
+bash "$ROOT/internal/services.sh" start --dir "$DIR" >/dev/null
+# shellcheck disable=SC1090
+. <(bash "$ROOT/internal/services.sh" env --dir "$DIR")
+trap 'stop_all; bash "$ROOT/internal/services.sh" stop --dir "$DIR" >/dev/null 2>&1 || true' EXIT
+export TRIBUTARY_PASSWORD=$APP_PASSWORD TRIBUTARY_TARGET_PASSWORD=$APP_PASSWORD
+export TRIBUTARY_LOG_LEVEL=warn
+LOGS=$DIR/logs
+mkdir -p "$LOGS"
+
+psql_() {
+    PGOPTIONS='-c client_min_messages=warning' "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$1 user=postgres dbname=$2" "${@:3}"
+}
+src() { psql_ "$SRC_PGPORT" app -c "$1"; }
+tgt() { psql_ "$TGT_PGPORT" app -c "$1"; }
+nat() { psql_ "$TGT_PGPORT" native -c "$1"; }
+
+now() { date +%s.%N; }
+# cpu PID: user+system seconds of a process so far
+cpu() {
+    awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+nats_pid() { cat "$DIR/nats/nats.pid"; }
+walsenders_cpu() {
+    local total=0 p
+    for p in $(pgrep -f "postgres: walsender" || true); do
+        total=$(awk -v a="$total" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
+    done
+    echo "$total"
+}
+
+# wait_for SQLFUNC EXPECTED: polls until the query's answer equals EXPECTED
+wait_for() {
+    local f=$1 q=$2 want=$3 deadline=$(($(date +%s) + 1800))
+    while [ "$($f "$q")" != "$want" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || { say "timed out waiting for $q = $want"; return 1; }
+        sleep 0.05
+    done
+}
+
+REPL_PID=
+WORK_PID=
+stop_all() {
+    local p
+    for p in $REPL_PID $WORK_PID; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in $REPL_PID $WORK_PID; do
+        wait "$p" 2>/dev/null || true
+    done
+    REPL_PID=
+    WORK_PID=
+}
+
+tables_ddl="CREATE TABLE big (id bigint PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
+CREATE TABLE small (id bigserial PRIMARY KEY, client int NOT NULL, pad text NOT NULL);"
+
+reset_servers() {
+    src "DROP PUBLICATION IF EXISTS native_pub" >/dev/null
+    nat "DROP SUBSCRIPTION IF EXISTS native_sub" >/dev/null 2>&1 || true
+    src "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active" >/dev/null
+    src "DROP TABLE IF EXISTS big, small" >/dev/null
+    src "$tables_ddl ALTER TABLE big OWNER TO app; ALTER TABLE small OWNER TO app" >/dev/null
+    tgt "DROP TABLE IF EXISTS big, small; DROP SCHEMA IF EXISTS tributary CASCADE" >/dev/null
+    tgt "$tables_ddl" >/dev/null
+    psql_ "$TGT_PGPORT" postgres -c "SELECT 1 FROM pg_database WHERE datname = 'native'" | grep -q 1 ||
+        psql_ "$TGT_PGPORT" postgres -c "CREATE DATABASE native" >/dev/null
+    nat "DROP TABLE IF EXISTS big, small" >/dev/null
+    nat "$tables_ddl" >/dev/null
+}
+
+group_seq=0
+start_tributary() {
+    group_seq=$((group_seq + 1))
+    GROUP=bench$group_seq
+    "$BIN/replicator" --group "$GROUP" --tables big,small --host 127.0.0.1 --port "$SRC_PGPORT" \
+        --dbname app --user app --nats-url "$NATS_URL" >"$LOGS/repl-$GROUP.log" 2>&1 &
+    REPL_PID=$!
+    "$BIN/worker" postgres --group "$GROUP" --nats-url "$NATS_URL" --target-host 127.0.0.1 \
+        --target-port "$TGT_PGPORT" --target-dbname app --target-user app \
+        --batch-size "${BENCH_BATCH:-5000}" >"$LOGS/work-$GROUP.log" 2>&1 &
+    WORK_PID=$!
+    wait_for src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tributary_$GROUP' AND active" 1
+}
+
+start_native() {
+    src "CREATE PUBLICATION native_pub FOR TABLE big, small" >/dev/null
+    nat "CREATE SUBSCRIPTION native_sub CONNECTION 'host=127.0.0.1 port=$SRC_PGPORT user=postgres dbname=app' PUBLICATION native_pub WITH (copy_data = false, enabled = ${1:-true})" >/dev/null
+}
+
+# ---- workloads: each prints "seconds cpu_repl cpu_work cpu_nats cpu_walsender"
+
+load_insert() {
+    src "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
+}
+load_update() {
+    src "UPDATE big SET v = 2" >/dev/null
+}
+
+measure() { # measure SYSTEM WORKLOAD
+    local sys=$1 wl=$2 t0 t1 c0r=0 c0w=0 c0n c0s c1r=0 c1w=0 f
+    reset_servers
+    if [ "$wl" = update ]; then
+        src "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
+        tgt "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
+        nat "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
+    fi
+    if [ "$sys" = native ]; then f=nat; else f=tgt; fi
+    if [ "$wl" = backlog ]; then
+        # the capture exists (slot) but nothing applies until the load is in
+        if [ "$sys" = native ]; then
+            start_native false
+        else
+            start_tributary
+            stop_all
+        fi
+        printf 'INSERT INTO small (client, pad) VALUES (:client_id, md5(random()::text));\n' >"$DIR/small.sql"
+        "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -c 4 -j 2 \
+            -t $((TXNS / 4)) -f "$DIR/small.sql" app >"$LOGS/pgbench.log" 2>&1
+        c0n=$(cpu "$(nats_pid)")
+        c0s=$(walsenders_cpu)
+        t0=$(now)
+        if [ "$sys" = native ]; then
+            nat "ALTER SUBSCRIPTION native_sub ENABLE" >/dev/null
+        else
+            # same group again: its slot holds the backlog
+            group_seq=$((group_seq - 1))
+            start_tributary
+        fi
+        wait_for "$f" "SELECT count(*) FROM small" "$TXNS"
+    else
+        if [ "$sys" = native ]; then start_native; else start_tributary; fi
+        sleep 1
+        c0n=$(cpu "$(nats_pid)")
+        c0s=$(walsenders_cpu)
+        t0=$(now)
+        "load_$wl"
+        if [ "$wl" = insert ]; then
+            wait_for "$f" "SELECT count(*) FROM big" "$ROWS"
+        else
+            wait_for "$f" "SELECT count(*) FROM big WHERE v = 2" "$ROWS"
+        fi
+    fi
+    t1=$(now)
+    local cn cs
+    cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
+    cs=$(awk -v a="$(walsenders_cpu)" -v b="$c0s" 'BEGIN { print a - b }')
+    if [ -n "$REPL_PID" ]; then
+        c1r=$(cpu "$REPL_PID")
+        c1w=$(cpu "$WORK_PID")
+    fi
+    stop_all
+    awk -v a="$t0" -v b="$t1" -v r="$c1r" -v w="$c1w" -v n="$cn" -v s="$cs" \
+        'BEGIN { printf "%.3f %.2f %.2f %.2f %.2f\n", b - a, r, w, n, s }'
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+results=()
+json="["
+for wl in $ONLY; do
+    case $wl in
+    insert | update) n=$ROWS ;;
+    backlog) n=$TXNS ;;
+    *) say "unknown workload $wl"; exit 2 ;;
+    esac
+    : >"$DIR/$wl.native"
+    : >"$DIR/$wl.tributary"
+    for run in $(seq 1 "$RUNS"); do
+        for sys in native tributary; do
+            say "$wl run $run/$RUNS: $sys"
+            measure "$sys" "$wl" >>"$DIR/$wl.$sys"
+            tail -n 1 "$DIR/$wl.$sys" | sed "s/^/bench:   s cpu(repl work nats walsender): /" >&2
+        done
+    done
+    tn=$(cut -d' ' -f1 "$DIR/$wl.native" | median)
+    tt=$(cut -d' ' -f1 "$DIR/$wl.tributary" | median)
+    cr=$(cut -d' ' -f2 "$DIR/$wl.tributary" | median)
+    cw=$(cut -d' ' -f3 "$DIR/$wl.tributary" | median)
+    cn=$(cut -d' ' -f4 "$DIR/$wl.tributary" | median)
+    cs=$(cut -d' ' -f5 "$DIR/$wl.tributary" | median)
+    ratio=$(awk -v a="$tn" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
+    goal=1.0
+    [ "$wl" = backlog ] && goal=0.8
+    per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
+    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s' "$wl" "$n" "$tn" "$tt" \
+        "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
+        "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")")")
+    [ "$json" = "[" ] || json+=","
+    json+=$(printf '{"workload":"%s","rows":%d,"native_s":%s,"tributary_s":%s,"ratio":%s,"goal":%s,"cpu_s_per_million":{"replicator":%s,"worker":%s,"nats":%s,"walsender":%s}}' \
+        "$wl" "$n" "$tn" "$tt" "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")")
+done
+json+="]"
+mkdir -p "$(dirname "$OUT")"
+echo "$json" >"$OUT"
+
+echo
+echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
+printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
+    cpu/M:r w nats walsnd
+for r in "${results[@]}"; do echo "$r"; done
+echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender)"
+echo "JSON: $OUT"
