@@ -327,6 +327,80 @@ int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
 int cdc_position_cmp(const char *source, const char *a, uint32_t a_index,
                      const char *b, uint32_t b_index);
 
+/* ==== Chunked events (chunk.c) ==== */
+
+/*
+ * An event whose bus form does not fit in one NATS message travels as k
+ * messages in a row on its subject, chunk i (1-based) carrying the header
+ * "Tributary-Chunk: i/k" and the Nats-Msg-Id "<event msgid>#i/k". The
+ * concatenated payloads are the event's bus form. An event that fits goes
+ * as one message without that header.
+ */
+#define CDC_CHUNK_HEADER "Tributary-Chunk"
+/* The most chunks one event may take: 256 MiB in chunks of 64 KiB, far
+ * more than a 1 MiB max_payload needs (257). It bounds the messages a
+ * worker holds unacknowledged for one event. */
+#define CDC_CHUNK_MAX_COUNT 4096
+/* The largest event, chunked or not: what a cdc_buf holds by default. */
+#define CDC_CHUNK_MAX_BYTES CDC_BUF_DEFAULT_LIMIT
+/* Room for "#i/k" after an event's msgid, NUL included. */
+#define CDC_CHUNK_SUFFIX_MAX 16
+
+/* Parses a Tributary-Chunk value "i/k": decimal digits only, no sign,
+ * space or leading zero, 1 <= i <= k <= CDC_CHUNK_MAX_COUNT. Returns
+ * CDC_OK, or CDC_EPROTO with *i and *k untouched. */
+int cdc_chunk_parse(const char *s, uint32_t *i, uint32_t *k);
+
+/* How many chunks of at most limit bytes carry len bytes (1 for len 0).
+ * CDC_ETOOBIG when len is over CDC_CHUNK_MAX_BYTES, limit is 0, or it
+ * would take more than CDC_CHUNK_MAX_COUNT chunks. */
+int cdc_chunk_count(size_t len, size_t limit, uint32_t *k);
+
+/* The bytes [*off, *off + *n) of len that chunk i (1-based) of k
+ * carries. The sizes differ by one at most (the first len % k chunks hold
+ * one byte more), so none is over the limit the count came from, and
+ * they depend on len and k alone: chunk "i/k" of an event holds the same
+ * bytes whenever it is sent, even after max_payload or the headers'
+ * length changed, and JetStream's duplicate check can never mix two
+ * different cuts under one msgid. */
+void cdc_chunk_slice(size_t len, uint32_t k, uint32_t i, size_t *off,
+                     size_t *n);
+
+/* If msgid ends in a valid "#i/k", returns true with the length of the
+ * event's own msgid before it in *base_len and i, k; otherwise false with
+ * the outputs untouched. A plain msgid ends in ":<index>", so it never
+ * reads as a chunk, whatever its position holds. */
+bool cdc_chunk_msgid_split(const char *msgid, size_t *base_len, uint32_t *i,
+                           uint32_t *k);
+
+/* Where a reader is in a run of chunks. Zeroed or cdc_chunk_seq_init'ed:
+ * no run open. */
+struct cdc_chunk_seq {
+    uint32_t next;  /* index expected next; 0 when no run is open */
+    uint32_t count; /* k of the open run */
+};
+
+enum cdc_chunk_step {
+    CDC_CHUNK_MORE = 1, /* in order, more chunks follow: keep the data */
+    CDC_CHUNK_LAST,     /* in order and the last: the event is whole */
+    CDC_CHUNK_BAD,      /* out of order or another k: the open run (if
+                           any) and this chunk cannot make an event; no
+                           run is open afterwards */
+};
+
+void cdc_chunk_seq_init(struct cdc_chunk_seq *cs);
+/* True while a run is open (chunk 1 seen, not yet its last). */
+bool cdc_chunk_seq_open(const struct cdc_chunk_seq *cs);
+/*
+ * Feeds chunk i of k (as parsed by cdc_chunk_parse) and returns what to do
+ * with it. Chunk 1 always starts a new run: if one was open it is given up
+ * (a re-send after a crash) and *dropped is set to the number of chunks it
+ * had, else 0. With CDC_CHUNK_BAD, *dropped is the number of chunks of the
+ * run this one did not fit (0 if none was open).
+ */
+enum cdc_chunk_step cdc_chunk_seq_step(struct cdc_chunk_seq *cs, uint32_t i,
+                                       uint32_t k, uint32_t *dropped);
+
 #include "config.h"
 #include "js.h"
 

@@ -678,6 +678,25 @@ int cdc_js_consumer_open(struct cdc_js *js,
         rc = consumer_create(js, cc, start, err);
         if (rc != CDC_OK)
             goto out;
+    } else if (ci->Config != NULL && ci->Config->MaxAckPending > 0 &&
+               ci->Config->MaxAckPending < cc->max_ack_pending) {
+        /* made by an older worker with a smaller window, which could stop
+         * delivery in the middle of a run of chunks: widen it in place */
+        jsConsumerInfo *nci = NULL;
+        cdc_log(CDC_LOG_INFO, "nats",
+                "consumer \"%s\" allows %lld unacknowledged messages; "
+                "raising it to %lld",
+                cc->durable, (long long)ci->Config->MaxAckPending,
+                (long long)cc->max_ack_pending);
+        ci->Config->MaxAckPending = cc->max_ack_pending;
+        jerr = 0;
+        s = js_UpdateConsumer(&nci, js->js, cc->stream, ci->Config, NULL,
+                              &jerr);
+        jsConsumerInfo_Destroy(nci);
+        if (s != NATS_OK) {
+            rc = nats_fail(err, s, jerr, "could not update consumer");
+            goto out;
+        }
     }
 
     struct cdc_js_consumer *c = cdc_xcalloc(1, sizeof(*c));
@@ -692,6 +711,11 @@ int cdc_js_consumer_open(struct cdc_js *js,
     jerr = 0;
     s = js_PullSubscribe(&c->sub, js->js, cc->filter_subject, cc->durable,
                          NULL, &so, &jerr);
+    /* nats.c drops what passes its pending limits (64 MiB by default),
+     * and a fetch of large messages (chunks of one big event) can; what
+     * arrives is bounded by what a fetch asks for, so lift them */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(c->sub, -1, -1);
     if (s != NATS_OK) {
         rc = nats_fail(err, s, jerr, "could not subscribe to consumer");
         cdc_js_consumer_close(c);
@@ -720,7 +744,18 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
 {
     natsMsgList list = {0};
     jsErrCode jerr = 0;
+    int buffered = 0;
     *n = 0;
+    /* Answers to an earlier request can arrive after its fetch returned
+     * (it timed out) and wait in the subscription. nats.c 3.4 hands those
+     * out first, but then counts the new request's messages against the
+     * batch less what it already took, and with more than half the batch
+     * taken it stores past the end of its batch-sized array. So while
+     * anything is buffered, ask for just that many: a fetch the buffer
+     * fills sends no request at all. */
+    if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
+        buffered > 0 && (size_t)buffered < max)
+        max = (size_t)buffered;
     natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)max,
                                           timeout_ms, &jerr);
     if (s == NATS_TIMEOUT)

@@ -140,7 +140,9 @@ struct cdc_js_consumer_cfg {
  * messages delivered but not acknowledged (a previous worker died holding
  * them), it is recreated to start right after its acknowledged floor, so
  * those messages come again first and in order: one worker owns a consumer
- * at a time.
+ * at a time. An existing consumer whose max_ack_pending is below
+ * cc->max_ack_pending is updated to it. The subscription buffers whatever
+ * a fetch asks for (no client-side limit drops messages).
  */
 int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
@@ -158,7 +160,7 @@ int cdc_js_consumer_delete(struct cdc_js *js, const char *stream,
 
 const void *cdc_js_msg_data(const struct cdc_js_msg *m, size_t *len);
 const char *cdc_js_msg_subject(const struct cdc_js_msg *m);
-/* A header's value, or NULL. */
+/* A header's value (owned by the message), or NULL when absent. */
 const char *cdc_js_msg_header(const struct cdc_js_msg *m, const char *name);
 uint64_t cdc_js_msg_stream_seq(const struct cdc_js_msg *m);
 uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m);

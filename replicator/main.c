@@ -6,6 +6,9 @@
  * forgets what was not acknowledged, waits, and resumes from the last
  * acknowledged checkpoint; re-sent events are dropped by JetStream's
  * duplicate detection (and by the sinks' own position checks beyond it).
+ * An event over the server's max_payload goes as a run of chunks (see
+ * common.h); its checkpoint waits for the last chunk, and a run cut short
+ * by a failure is sent again from its first chunk.
  * SIGINT/SIGTERM: stop reading, wait for the acknowledgements, confirm,
  * exit 0.
  */
@@ -36,6 +39,13 @@
 #define KV_SAVE_INTERVAL_MS 5000
 /* How long one poll may wait for the source before checking acks. */
 #define POLL_TIMEOUT_MS 100
+/* max_payload counts a message's headers too. Besides the two msgids
+ * (counted by their length) they take the status line, the header names,
+ * separators and the chunk header: well under this, with room to spare. */
+#define HEADER_OVERHEAD 512
+/* Chunks smaller than this would mean a server whose max_payload leaves
+ * no real room for data: refuse rather than send thousands of slivers. */
+#define MIN_CHUNK_BYTES 1024
 
 enum exit_code { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_CONFIG = 2 };
 
@@ -97,14 +107,17 @@ struct repl {
     struct cdc_buf payload;
     struct cdc_buf subject;
     struct cdc_buf msgid;
+    struct cdc_buf chunk_msgid;
     /* the Nats-Msg-Id of the stream's last message: every event names it
      * as the one it must follow, so JetStream refuses an event whose
      * predecessor was lost, and the stream never holds a gap */
     struct cdc_buf prev_msgid;
     bool need_resync;
-    /* after a resync: events at or below the stream's last one are
-     * already stored, in order, and are not sent again */
+    /* after a resync: events below the stream's last one are already
+     * stored, in order, and are not sent again; so is that one itself
+     * unless it is a run of chunks cut short (skip_incl false) */
     bool skip_set;
+    bool skip_incl;
     char skip_pos[128];
     uint32_t skip_idx;
     uint64_t skipped;
@@ -136,6 +149,54 @@ static void build_subject(struct repl *r, const struct cdc_event *ev)
     r->last_table = cdc_xstrdup(table);
 }
 
+/*
+ * Sets what a resync skips from the stream's last msgid of ours:
+ * "<group>:<position>:<index>" for an event in one message, that plus
+ * "#i/k" for a chunk of one. An event whose last chunk is stored is
+ * complete and skipped like a plain one; a run of chunks that stopped
+ * short is sent again from its first chunk, so only what came before it
+ * is skipped. An id that does not parse skips nothing: everything from the
+ * source's confirmed position is sent again, and JetStream's duplicate
+ * check and the sinks' position checks keep it once.
+ */
+static void set_skip(struct repl *r, const char *id, size_t prefix_len)
+{
+    size_t len = strlen(id);
+    uint32_t i = 0;
+    uint32_t k = 0;
+    bool whole = true;
+    if (cdc_chunk_msgid_split(id, &len, &i, &k))
+        whole = i == k;
+    if (len <= prefix_len)
+        return;
+    /* a position may hold ':' itself: the index follows the last one */
+    const char *pos = id + prefix_len;
+    const char *end = id + len;
+    const char *colon = NULL;
+    for (const char *p = pos; p < end; p++) {
+        if (*p == ':')
+            colon = p;
+    }
+    if (colon == NULL || colon == pos ||
+        (size_t)(colon - pos) >= sizeof(r->skip_pos))
+        return;
+    char digits[16];
+    size_t ndigits = (size_t)(end - colon - 1);
+    if (ndigits == 0 || ndigits >= sizeof(digits) ||
+        strspn(colon + 1, "0123456789") < ndigits)
+        return;
+    memcpy(digits, colon + 1, ndigits);
+    digits[ndigits] = '\0';
+    int64_t idx = 0;
+    if (cdc_parse_int(digits, 0, UINT32_MAX, &idx) != CDC_OK)
+        return;
+    memcpy(r->skip_pos, pos, (size_t)(colon - pos));
+    r->skip_pos[colon - pos] = '\0';
+    r->skip_idx = (uint32_t)idx;
+    r->skip_incl = whole;
+    r->skip_set = true;
+}
+
 /* Reads what the stream holds last, after a start or a failure. */
 static int resync(struct repl *r, struct cdc_err *err)
 {
@@ -152,24 +213,90 @@ static int resync(struct repl *r, struct cdc_err *err)
     }
     r->skip_set = false;
     const char *id = ours.data ? ours.data : "";
-    if (ours.len > 0) {
-        /* "<group>:<position>:<index>"; a position may hold ':' itself */
-        const char *pos = id + strlen(prefix);
-        const char *colon = strrchr(pos, ':');
-        int64_t idx = 0;
-        if (colon != NULL && colon > pos &&
-            (size_t)(colon - pos) < sizeof(r->skip_pos) &&
-            cdc_parse_int(colon + 1, 0, UINT32_MAX, &idx) == CDC_OK) {
-            memcpy(r->skip_pos, pos, (size_t)(colon - pos));
-            r->skip_pos[colon - pos] = '\0';
-            r->skip_idx = (uint32_t)idx;
-            r->skip_set = true;
-        }
-    }
+    if (ours.len > 0)
+        set_skip(r, id, strlen(prefix));
     r->need_resync = false;
-    cdc_log(CDC_LOG_DEBUG, "replicator",
-            "the stream's last event of ours is \"%s\"", id);
+    if (r->skip_set && !r->skip_incl)
+        cdc_log(CDC_LOG_INFO, "replicator",
+                "the stream's last event of ours \"%s\" is incomplete: "
+                "sending it again from its first chunk",
+                id);
+    else
+        cdc_log(CDC_LOG_DEBUG, "replicator",
+                "the stream's last event of ours is \"%s\"", id);
     cdc_buf_release(&ours);
+    return CDC_OK;
+}
+
+/* Sends one message chained to the stream's last one (JetStream refuses
+ * it if that is not the last) and makes it the last. chunk is the
+ * Tributary-Chunk value, or NULL for an event in one message. */
+static int send_chained(struct repl *r, const char *msgid, const void *data,
+                        size_t len, const char *chunk, struct cdc_err *err)
+{
+    struct cdc_js_hdr hdrs[2];
+    size_t nhdrs = 0;
+    if (r->prev_msgid.len > 0)
+        hdrs[nhdrs++] = (struct cdc_js_hdr){"Nats-Expected-Last-Msg-Id",
+                                            r->prev_msgid.data};
+    if (chunk != NULL)
+        hdrs[nhdrs++] = (struct cdc_js_hdr){CDC_CHUNK_HEADER, chunk};
+    uint64_t seq = 0;
+    int rc = cdc_js_pub_send(r->pub, r->subject.data, msgid, data, len, hdrs,
+                             nhdrs, &seq, err);
+    if (rc != CDC_OK)
+        return rc;
+    cdc_buf_reset(&r->prev_msgid);
+    cdc_buf_append_str(&r->prev_msgid, msgid);
+    r->last_seq = seq;
+    return CDC_OK;
+}
+
+/* Sends the encoded event in r->payload as chunks of at most limit bytes,
+ * in order; r->last_seq ends at the last chunk, so the event's checkpoint
+ * is confirmed only once every chunk is stored. The cut depends on the
+ * number of chunks alone (see cdc_chunk_slice): a run sent again after a
+ * failure, whose first chunks JetStream may drop as duplicates, joins up
+ * with the ones stored before. */
+static int publish_chunks(struct repl *r, const struct cdc_event *ev,
+                          size_t limit, struct cdc_err *err)
+{
+    uint32_t k = 0;
+    if (limit < MIN_CHUNK_BYTES)
+        return cdc_err_set(err, CDC_ETOOBIG, 0,
+                           "event of \"%s\".\"%s\" at %s is %zu bytes, over "
+                           "the NATS server's max_payload of %" PRId64
+                           " bytes, which is too small to carry it in "
+                           "chunks: raise max_payload in the server's "
+                           "configuration",
+                           ev->schema, ev->table, ev->position,
+                           r->payload.len, r->max_payload);
+    if (cdc_chunk_count(r->payload.len, limit, &k) != CDC_OK)
+        return cdc_err_set(err, CDC_ETOOBIG, 0,
+                           "event of \"%s\".\"%s\" at %s is %zu bytes, "
+                           "more than %d chunks of %zu bytes (or %zu bytes in "
+                           "all) can carry",
+                           ev->schema, ev->table, ev->position,
+                           r->payload.len, CDC_CHUNK_MAX_COUNT, limit,
+                           (size_t)CDC_CHUNK_MAX_BYTES);
+    cdc_log(CDC_LOG_DEBUG, "replicator",
+            "event of \"%s\".\"%s\" at %s is %zu bytes: publishing it as "
+            "%u chunks",
+            ev->schema, ev->table, ev->position, r->payload.len,
+            (unsigned)k);
+    for (uint32_t i = 1; i <= k; i++) {
+        char chunk[CDC_CHUNK_SUFFIX_MAX];
+        size_t off = 0;
+        size_t n = 0;
+        cdc_chunk_slice(r->payload.len, k, i, &off, &n);
+        snprintf(chunk, sizeof(chunk), "%u/%u", (unsigned)i, (unsigned)k);
+        cdc_buf_reset(&r->chunk_msgid);
+        cdc_buf_printf(&r->chunk_msgid, "%s#%s", r->msgid.data, chunk);
+        int rc = send_chained(r, r->chunk_msgid.data, r->payload.data + off,
+                              n, chunk, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
     return CDC_OK;
 }
 
@@ -177,8 +304,9 @@ static int publish_event(struct repl *r, const struct cdc_event *ev,
                          struct cdc_err *err)
 {
     if (r->skip_set) {
-        if (cdc_position_cmp(ev->source, ev->position, ev->tx_index,
-                             r->skip_pos, r->skip_idx) <= 0) {
+        int cmp = cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                                   r->skip_pos, r->skip_idx);
+        if (cmp < 0 || (cmp == 0 && r->skip_incl)) {
             r->skipped++;
             return CDC_OK;
         }
@@ -190,28 +318,26 @@ static int publish_event(struct repl *r, const struct cdc_event *ev,
         return cdc_err_set(err, rc, 0,
                            "event of \"%s\".\"%s\" at %s is too big to encode",
                            ev->schema, ev->table, ev->position);
-    if ((int64_t)r->payload.len > r->max_payload)
-        return cdc_err_set(err, CDC_ETOOBIG, 0,
-                           "event of \"%s\".\"%s\" at %s is %zu bytes, over "
-                           "the NATS server's max_payload of %" PRId64
-                           " bytes: raise max_payload in the server's "
-                           "configuration",
-                           ev->schema, ev->table, ev->position,
-                           r->payload.len, r->max_payload);
     build_subject(r, ev);
     cdc_buf_reset(&r->msgid);
     cdc_buf_printf(&r->msgid, "%s:%s:%u", r->group, ev->position,
                    (unsigned)ev->tx_index);
-    uint64_t seq = 0;
-    struct cdc_js_hdr hdr = {"Nats-Expected-Last-Msg-Id", r->prev_msgid.data};
-    rc = cdc_js_pub_send(r->pub, r->subject.data, r->msgid.data,
-                         r->payload.data, r->payload.len, &hdr,
-                         r->prev_msgid.len > 0 ? 1 : 0, &seq, err);
+    /* max_payload counts the headers too: allow for the largest any
+     * message of this event can have, a chunk's msgid and the previous
+     * message's as the expected last one */
+    size_t headers = HEADER_OVERHEAD +
+                     2 * (r->msgid.len + CDC_CHUNK_SUFFIX_MAX) +
+                     r->prev_msgid.len;
+    size_t limit = r->max_payload > 0 && (uint64_t)r->max_payload > headers
+                       ? (size_t)r->max_payload - headers
+                       : 0;
+    if (r->payload.len <= limit && limit > 0)
+        rc = send_chained(r, r->msgid.data, r->payload.data, r->payload.len,
+                          NULL, err);
+    else
+        rc = publish_chunks(r, ev, limit, err);
     if (rc != CDC_OK)
         return rc;
-    cdc_buf_reset(&r->prev_msgid);
-    cdc_buf_append(&r->prev_msgid, r->msgid.data, r->msgid.len);
-    r->last_seq = seq;
     r->published++;
     return CDC_OK;
 }
@@ -464,6 +590,7 @@ int main(int argc, char **argv)
     cdc_buf_init(&r.payload, 0);
     cdc_buf_init(&r.subject, 0);
     cdc_buf_init(&r.msgid, 0);
+    cdc_buf_init(&r.chunk_msgid, 0);
     cdc_buf_init(&r.prev_msgid, 0);
     r.need_resync = true;
 
@@ -530,6 +657,7 @@ out:
     cdc_buf_release(&r.payload);
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);
+    cdc_buf_release(&r.chunk_msgid);
     cdc_buf_release(&r.prev_msgid);
     cdc_free(r.last_schema);
     cdc_free(r.last_table);

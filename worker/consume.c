@@ -7,6 +7,9 @@
  * flush succeeded. What cannot be decoded, or what the sink rejects for
  * good, goes to the group's dead-letter stream with its reason before it is
  * acknowledged; everything else is retried with backoff, never dropped.
+ * An event that came as a run of chunks is put together before decoding,
+ * and no batch ever ends inside a run: the acknowledgement is cumulative,
+ * so a run cut in two would lose its first part to a crash.
  */
 #include "worker/worker.h"
 
@@ -24,6 +27,9 @@ struct item {
     struct cdc_event *ev; /* NULL: nothing to write (skipped, dead letter) */
     bool has_tx;          /* tx_end below is meaningful */
     bool tx_end;
+    /* a chunk that more chunks of its event follow: a batch may not end
+     * here (the event is on the run's last item) */
+    bool part;
     uint64_t seq;
 };
 
@@ -41,7 +47,17 @@ struct worker {
     bool *has_tx; /* scratch for worker_batch_cut */
     bool *tx_end;
     size_t nitems;
+    /* room in the three arrays above: batch_size, more while a run of
+     * chunks does not fit in a batch */
+    size_t items_cap;
     size_t batch_size;
+    /* the run of chunks being put together: its items are the last
+     * nitems - open_run_start() ones (none once rejected) */
+    struct cdc_chunk_seq chunk;
+    struct cdc_buf chunk_data;
+    /* the open run is over CDC_CHUNK_MAX_BYTES: its chunks go to the dead
+     * letters as they come */
+    bool chunk_rejected;
     struct cdc_arena arenas[2];
     int cur; /* arena of the pending events */
     uint64_t max_seq_seen;
@@ -122,6 +138,215 @@ static bool at_or_below_mark(const struct worker *w,
                             w->mark.position, w->mark.tx_index) <= 0;
 }
 
+/* Makes room for n items. */
+static void reserve_items(struct worker *w, size_t n)
+{
+    if (n <= w->items_cap)
+        return;
+    size_t cap = w->items_cap * 2 > n ? w->items_cap * 2 : n;
+    w->items = cdc_xrealloc(w->items, cap * sizeof(*w->items));
+    w->has_tx = cdc_xrealloc(w->has_tx, cap * sizeof(*w->has_tx));
+    w->tx_end = cdc_xrealloc(w->tx_end, cap * sizeof(*w->tx_end));
+    w->items_cap = cap;
+}
+
+static void push_item(struct worker *w, const struct item *it)
+{
+    reserve_items(w, w->nitems + 1);
+    if (w->nitems == 0)
+        w->first_item_ms = cdc_now_ms();
+    w->items[w->nitems++] = *it;
+}
+
+/* Index of the first item of the open run of chunks; nitems if no run is
+ * open or its chunks were set aside already. */
+static size_t open_run_start(const struct worker *w)
+{
+    size_t i = w->nitems;
+    if (!cdc_chunk_seq_open(&w->chunk))
+        return i;
+    while (i > 0 && w->items[i - 1].part)
+        i--;
+    return i;
+}
+
+/* Forgets the open run of chunks and its bytes (not its items). */
+static void reset_run(struct worker *w)
+{
+    cdc_chunk_seq_init(&w->chunk);
+    cdc_buf_release(&w->chunk_data);
+    w->chunk_rejected = false;
+}
+
+/* Gives up the chunks in items [start, nitems): they stay as items
+ * without an event, to be acknowledged with their batch. With a reason
+ * they go to the dead letters first; without one they are dropped, their
+ * event having come again. */
+static int release_run(struct worker *w, size_t start, const char *reason,
+                       struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    for (size_t i = start; i < w->nitems; i++) {
+        struct item *it = &w->items[i];
+        it->part = false;
+        it->has_tx = false;
+        if (reason != NULL && rc == CDC_OK)
+            rc = dead_letter(w, it->msg, reason, err);
+    }
+    return rc;
+}
+
+/* Decodes an event's bus form into it; false with a reason if it cannot
+ * be decoded. */
+static bool decode_item(struct worker *w, struct item *it, const void *data,
+                        size_t len, char *reason, size_t reasonsz)
+{
+    struct cdc_event *ev = cdc_arena_alloc(&w->arenas[w->cur], sizeof(*ev));
+    struct cdc_err derr;
+    cdc_err_clear(&derr);
+    if (cdc_event_decode(data, len, &w->arenas[w->cur], ev, &derr) !=
+        CDC_OK) {
+        snprintf(reason, reasonsz, "cannot decode event: %s", derr.msg);
+        return false;
+    }
+    it->has_tx = true;
+    it->tx_end = ev->tx_end;
+    if (at_or_below_mark(w, ev))
+        w->skipped++;
+    else
+        it->ev = ev;
+    return true;
+}
+
+/*
+ * A message that is not a chunk came while a run of chunks was open, so
+ * the run will never be whole. If the message is the same event (its
+ * msgid is the run's without the chunk suffix: sent again in one message
+ * after max_payload was raised) the run is dropped; otherwise its chunks
+ * go to the dead letters.
+ */
+static int end_run_early(struct worker *w, struct cdc_js_msg *msg,
+                         struct cdc_err *err)
+{
+    size_t start = open_run_start(w);
+    bool resent = false;
+    if (start < w->nitems) {
+        const char *run_id =
+            cdc_js_msg_header(w->items[start].msg, "Nats-Msg-Id");
+        const char *id = cdc_js_msg_header(msg, "Nats-Msg-Id");
+        size_t base = 0;
+        uint32_t i = 0;
+        uint32_t k = 0;
+        resent = run_id != NULL && id != NULL &&
+                 cdc_chunk_msgid_split(run_id, &base, &i, &k) &&
+                 strlen(id) == base && memcmp(run_id, id, base) == 0;
+    }
+    char reason[128];
+    snprintf(reason, sizeof(reason),
+             "incomplete event: chunks 1 to %u of %u were followed by a "
+             "message that is not a chunk",
+             (unsigned)(w->chunk.next - 1), (unsigned)w->chunk.count);
+    if (resent)
+        cdc_log(CDC_LOG_WARN, "worker",
+                "dropping %zu chunks of an incomplete event before stream "
+                "sequence %" PRIu64 ": the event came again whole",
+                w->nitems - start, cdc_js_msg_stream_seq(msg));
+    int rc = release_run(w, start, resent ? NULL : reason, err);
+    reset_run(w);
+    return rc;
+}
+
+/*
+ * Takes one chunk (value is its Tributary-Chunk header): adds it to the
+ * open run, or completes and decodes the event on the run's last item,
+ * or sets it aside. Chunk 1 drops a run that was open (the event is being
+ * sent again after a crash); a chunk that does not follow in order, a
+ * different k, an unreadable header, or a run over CDC_CHUNK_MAX_BYTES
+ * send the run so far and the chunk to the dead letters.
+ */
+static int take_chunk(struct worker *w, struct item *it, const char *value,
+                      struct cdc_err *err)
+{
+    char reason[CDC_ERR_MSG_MAX + 64];
+    size_t start = open_run_start(w);
+    uint32_t want = w->chunk.next;
+    uint32_t want_k = w->chunk.count;
+    uint32_t i = 0;
+    uint32_t k = 0;
+    uint32_t dropped = 0;
+    enum cdc_chunk_step step = CDC_CHUNK_BAD;
+    bool parsed = cdc_chunk_parse(value, &i, &k) == CDC_OK;
+    if (parsed)
+        step = cdc_chunk_seq_step(&w->chunk, i, k, &dropped);
+
+    if (step == CDC_CHUNK_BAD) {
+        if (!parsed)
+            snprintf(reason, sizeof(reason),
+                     "malformed " CDC_CHUNK_HEADER " header \"%.40s\"",
+                     value);
+        else if (want == 0)
+            snprintf(reason, sizeof(reason),
+                     "chunk %u/%u without the chunks before it", (unsigned)i,
+                     (unsigned)k);
+        else
+            snprintf(reason, sizeof(reason),
+                     "incomplete event: chunk %u/%u came where chunk %u/%u "
+                     "was expected",
+                     (unsigned)i, (unsigned)k, (unsigned)want,
+                     (unsigned)want_k);
+        int rc = release_run(w, start, reason, err);
+        reset_run(w);
+        return rc == CDC_OK ? dead_letter(w, it->msg, reason, err) : rc;
+    }
+    if (dropped > 0) {
+        if (start < w->nitems)
+            cdc_log(CDC_LOG_WARN, "worker",
+                    "dropping %u chunks of an incomplete event before stream "
+                    "sequence %" PRIu64 ": its chunk 1 came again",
+                    (unsigned)dropped, it->seq);
+        release_run(w, start, NULL, err);
+        cdc_buf_reset(&w->chunk_data);
+        w->chunk_rejected = false;
+    }
+    if (i == 1)
+        start = w->nitems;
+
+    snprintf(reason, sizeof(reason), "chunk %u/%u of an event over %zu bytes",
+             (unsigned)i, (unsigned)k, (size_t)CDC_CHUNK_MAX_BYTES);
+    if (w->chunk_rejected) {
+        if (step == CDC_CHUNK_LAST)
+            reset_run(w);
+        return dead_letter(w, it->msg, reason, err);
+    }
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(it->msg, &len);
+    if (cdc_buf_append(&w->chunk_data, data, len) != CDC_OK) {
+        int rc = release_run(w, start, reason, err);
+        if (rc == CDC_OK)
+            rc = dead_letter(w, it->msg, reason, err);
+        cdc_buf_release(&w->chunk_data);
+        /* the rest of the run follows these as it comes */
+        w->chunk_rejected = step == CDC_CHUNK_MORE;
+        return rc;
+    }
+    if (step == CDC_CHUNK_MORE) {
+        /* open until its last chunk, so no batch ends inside the run */
+        it->has_tx = true;
+        it->tx_end = false;
+        it->part = true;
+        return CDC_OK;
+    }
+    int rc = CDC_OK;
+    if (!decode_item(w, it, w->chunk_data.data, w->chunk_data.len, reason,
+                     sizeof(reason))) {
+        rc = release_run(w, start, reason, err);
+        if (rc == CDC_OK)
+            rc = dead_letter(w, it->msg, reason, err);
+    }
+    reset_run(w);
+    return rc;
+}
+
 static int take_message(struct worker *w, struct cdc_js_msg *msg,
                         struct cdc_err *err)
 {
@@ -133,32 +358,25 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
     }
     w->max_seq_seen = seq;
     struct item it = {.msg = msg, .seq = seq};
-    size_t len = 0;
-    const void *data = cdc_js_msg_data(msg, &len);
-    struct cdc_event *ev = cdc_arena_alloc(&w->arenas[w->cur], sizeof(*ev));
-    struct cdc_err derr;
-    cdc_err_clear(&derr);
-    if (cdc_event_decode(data, len, &w->arenas[w->cur], ev, &derr) !=
-        CDC_OK) {
-        char reason[CDC_ERR_MSG_MAX + 32];
-        snprintf(reason, sizeof(reason), "cannot decode event: %s",
-                 derr.msg);
-        int rc = dead_letter(w, msg, reason, err);
-        if (rc != CDC_OK) {
-            cdc_js_msg_free(msg);
-            return rc;
-        }
+    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
+    int rc = CDC_OK;
+    if (chunk != NULL) {
+        rc = take_chunk(w, &it, chunk, err);
     } else {
-        it.has_tx = true;
-        it.tx_end = ev->tx_end;
-        if (at_or_below_mark(w, ev))
-            w->skipped++;
-        else
-            it.ev = ev;
+        if (cdc_chunk_seq_open(&w->chunk))
+            rc = end_run_early(w, msg, err);
+        size_t len = 0;
+        const void *data = cdc_js_msg_data(msg, &len);
+        char reason[CDC_ERR_MSG_MAX + 32];
+        if (rc == CDC_OK &&
+            !decode_item(w, &it, data, len, reason, sizeof(reason)))
+            rc = dead_letter(w, msg, reason, err);
     }
-    if (w->nitems == 0)
-        w->first_item_ms = cdc_now_ms();
-    w->items[w->nitems++] = it;
+    if (rc != CDC_OK) {
+        cdc_js_msg_free(msg);
+        return rc;
+    }
+    push_item(w, &it);
     return CDC_OK;
 }
 
@@ -273,8 +491,14 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
         w->has_tx[i] = w->items[i].has_tx;
         w->tx_end[i] = w->items[i].tx_end;
     }
-    return worker_batch_cut(w->has_tx, w->tx_end, w->nitems, w->batch_size,
-                            idle, stopping);
+    size_t cut = worker_batch_cut(w->has_tx, w->tx_end, w->nitems,
+                                  w->batch_size, idle, stopping);
+    /* a full or idle batch may split a transaction, never a run of
+     * chunks: the acknowledgement of its end would cover the run's first
+     * part, which a crash would then lose */
+    while (cut > 0 && w->items[cut - 1].part)
+        cut--;
+    return cut;
 }
 
 /* ==== Setup and loop ==== */
@@ -345,8 +569,10 @@ static int setup(struct worker *w, struct cdc_err *err)
         .durable = durable,
         .filter_subject = subjects,
         .ack_wait_ms = cdc_conf_get_int(cfg, "ack-wait"),
-        /* room for a full batch plus one fetch ahead */
-        .max_ack_pending = (int64_t)w->batch_size * 2 + 16,
+        /* room for a full batch plus one fetch ahead, plus the longest
+         * run of chunks, which is held unacknowledged until it is whole */
+        .max_ack_pending =
+            (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
         /* a new consumer starts after what the sink already holds */
         .start_seq = w->mark.set && w->mark.stream_seq > 0
                          ? w->mark.stream_seq + 1
@@ -372,6 +598,37 @@ static int setup(struct worker *w, struct cdc_err *err)
     return CDC_OK;
 }
 
+/*
+ * How many messages to fetch next (at most batch_size) and how long to
+ * wait for them. A run of chunks is fetched whole even past a full batch,
+ * since no batch can end inside it; when the run is all that is pending,
+ * nothing can be committed before its last chunk, so the fetch asks for
+ * just the rest of the run and may wait longer for it.
+ */
+static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
+                         int64_t *wait)
+{
+    size_t want = w->nitems < w->batch_size ? w->batch_size - w->nitems : 0;
+    *wait = MAX_FETCH_WAIT_MS;
+    if (w->nitems > 0) {
+        *wait = w->first_item_ms + batch_wait - cdc_now_ms();
+        if (*wait < 1)
+            *wait = 1;
+        if (*wait > MAX_FETCH_WAIT_MS)
+            *wait = MAX_FETCH_WAIT_MS;
+    }
+    if (!cdc_chunk_seq_open(&w->chunk))
+        return want;
+    size_t rest = (size_t)(w->chunk.count - w->chunk.next) + 1;
+    if (rest > w->batch_size)
+        rest = w->batch_size;
+    if (open_run_start(w) == 0) {
+        *wait = MAX_FETCH_WAIT_MS;
+        return rest;
+    }
+    return want > 0 ? want : rest;
+}
+
 static int loop(struct worker *w, struct cdc_err *err)
 {
     const struct cdc_conf *cfg = w->cfg;
@@ -387,17 +644,10 @@ static int loop(struct worker *w, struct cdc_err *err)
     for (;;) {
         bool stopping = cdc_stop_requested != 0;
         size_t n = 0;
-        if (!stopping && w->nitems < w->batch_size) {
-            int64_t wait = MAX_FETCH_WAIT_MS;
-            if (w->nitems > 0) {
-                wait = w->first_item_ms + batch_wait - cdc_now_ms();
-                if (wait < 1)
-                    wait = 1;
-                if (wait > MAX_FETCH_WAIT_MS)
-                    wait = MAX_FETCH_WAIT_MS;
-            }
-            rc = cdc_js_fetch(w->cons, w->batch_size - w->nitems, wait, got,
-                              &n, err);
+        int64_t wait = MAX_FETCH_WAIT_MS;
+        size_t want = fetch_plan(w, batch_wait, &wait);
+        if (!stopping && want > 0) {
+            rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
             if (rc != CDC_OK) {
                 if (!(err->flags & CDC_ERR_RETRIABLE))
                     break;
@@ -479,6 +729,9 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     w.items = cdc_xcalloc(w.batch_size, sizeof(*w.items));
     w.has_tx = cdc_xcalloc(w.batch_size, sizeof(bool));
     w.tx_end = cdc_xcalloc(w.batch_size, sizeof(bool));
+    w.items_cap = w.batch_size;
+    cdc_chunk_seq_init(&w.chunk);
+    cdc_buf_init(&w.chunk_data, CDC_CHUNK_MAX_BYTES);
     cdc_arena_init(&w.arenas[0]);
     cdc_arena_init(&w.arenas[1]);
     cdc_backoff_init(&w.bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
@@ -508,5 +761,6 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_free(w.items);
     cdc_free(w.has_tx);
     cdc_free(w.tx_end);
+    cdc_buf_release(&w.chunk_data);
     return code;
 }

@@ -55,12 +55,18 @@ cpu() {
     awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 nats_pid() { cat "$DIR/nats/nats.pid"; }
-walsenders_cpu() {
-    local total=0 p
+# walsender_snapshot: "pid cpu" of every WAL sender now
+walsender_snapshot() {
+    local p
     for p in $(pgrep -f "postgres: walsender" || true); do
-        total=$(awk -v a="$total" -v b="$(cpu "$p")" 'BEGIN { print a + b }')
+        echo "$p $(cpu "$p")"
     done
-    echo "$total"
+}
+# walsender_delta BEFORE_FILE: CPU the WAL senders used since the snapshot
+# (one that started since then counts from zero)
+walsender_delta() {
+    walsender_snapshot | awk -v f="$1" 'BEGIN { while ((getline l < f) > 0) { split(l, a, " "); b[a[1]] = a[2] } }
+        { t += $2 - ($1 in b ? b[$1] : 0) } END { printf "%.2f\n", t }'
 }
 
 # wait_for SQLFUNC EXPECTED: polls until the query's answer equals EXPECTED
@@ -132,7 +138,7 @@ load_update() {
 }
 
 measure() { # measure SYSTEM WORKLOAD
-    local sys=$1 wl=$2 t0 t1 c0r=0 c0w=0 c0n c0s c1r=0 c1w=0 f
+    local sys=$1 wl=$2 t0 t1 c0n c1r=0 c1w=0 f
     reset_servers
     if [ "$wl" = update ]; then
         src "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
@@ -152,7 +158,7 @@ measure() { # measure SYSTEM WORKLOAD
         "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -c 4 -j 2 \
             -t $((TXNS / 4)) -f "$DIR/small.sql" app >"$LOGS/pgbench.log" 2>&1
         c0n=$(cpu "$(nats_pid)")
-        c0s=$(walsenders_cpu)
+        walsender_snapshot >"$DIR/ws0"
         t0=$(now)
         if [ "$sys" = native ]; then
             nat "ALTER SUBSCRIPTION native_sub ENABLE" >/dev/null
@@ -166,7 +172,7 @@ measure() { # measure SYSTEM WORKLOAD
         if [ "$sys" = native ]; then start_native; else start_tributary; fi
         sleep 1
         c0n=$(cpu "$(nats_pid)")
-        c0s=$(walsenders_cpu)
+        walsender_snapshot >"$DIR/ws0"
         t0=$(now)
         "load_$wl"
         if [ "$wl" = insert ]; then
@@ -178,7 +184,7 @@ measure() { # measure SYSTEM WORKLOAD
     t1=$(now)
     local cn cs
     cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
-    cs=$(awk -v a="$(walsenders_cpu)" -v b="$c0s" 'BEGIN { print a - b }')
+    cs=$(walsender_delta "$DIR/ws0")
     if [ -n "$REPL_PID" ]; then
         c1r=$(cpu "$REPL_PID")
         c1w=$(cpu "$WORK_PID")
