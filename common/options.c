@@ -89,6 +89,9 @@ const struct cdc_opt cdc_worker_options[] = {
      "stop after this many events were written (0: never)"},
     {"idle-exit", CDC_OPT_DURATION, "0", 0, 0, 0,
      "exit 0 after no event arrived for this long (0: never)"},
+    {"reject-attempts", CDC_OPT_INT, "3", 1, 100, 0,
+     "times a change the sink rejects is tried before it goes to the dead "
+     "letters"},
     {"retry-initial-wait", CDC_OPT_DURATION, "500ms", 1, 3600000, 0,
      "first wait before retrying a failed write or connection"},
     {"retry-max-wait", CDC_OPT_DURATION, "30s", 1, 3600000, 0,

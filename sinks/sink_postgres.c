@@ -1217,9 +1217,10 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
             return result_error(s, NULL, "could not read from the target",
                                 err);
         if (PQisBusy(s->conn)) {
-            rc = wait_socket(s, f == 1, err);
-            if (rc != CDC_OK)
-                return rc;
+            /* rc may already hold the batch's error: keep it */
+            int wrc = wait_socket(s, f == 1, err);
+            if (wrc != CDC_OK)
+                return wrc;
             if (PQstatus(s->conn) != CONNECTION_OK)
                 return result_error(s, NULL, "lost the target", err);
             continue;
@@ -1242,7 +1243,17 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
             failed = true;
             *failed_cmd = cmd;
             rc = result_error(s, res, "", err);
+        } else if (st == PGRES_COMMAND_OK && !failed &&
+                   strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+            /* COMMIT of a transaction that failed earlier: never count
+             * that as applied */
+            failed = true;
+            *failed_cmd = cmd;
+            rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                             "the target rolled the batch back");
         }
+        cdc_log(CDC_LOG_TRACE, "sink", "sink=postgres command %zu: %s %s",
+                cmd, PQresStatus(st), PQcmdStatus(res));
         PQclear(res);
     }
     return rc;

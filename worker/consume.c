@@ -65,6 +65,9 @@ struct worker {
     int64_t last_arrival_ms;
 
     struct cdc_backoff bo;
+    unsigned reject_attempts; /* --reject-attempts */
+    uint64_t reject_seq;      /* the change rejected last, and how often */
+    unsigned reject_count;
     uint64_t written;
     uint64_t skipped;
     uint64_t dead;
@@ -100,15 +103,17 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
     snprintf(seq, sizeof(seq), "%" PRIu64, cdc_js_msg_stream_seq(msg));
     snprintf(msgid, sizeof(msgid), "%s:%s:%s", w->group, w->ops->name, seq);
     const char *subject = cdc_js_msg_subject(msg);
+    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
     struct cdc_js_hdr hdrs[] = {
         {"Tributary-Error", reason},
         {"Tributary-Subject", subject ? subject : ""},
         {"Tributary-Stream-Seq", seq},
+        {CDC_CHUNK_HEADER, chunk},
     };
     cdc_backoff_reset(&w->bo);
     for (;;) {
         int rc = cdc_js_publish_sync(w->js, w->dlq_subject, msgid, data, len,
-                                     hdrs, 3, err);
+                                     hdrs, chunk != NULL ? 4 : 3, err);
         if (rc == CDC_OK)
             break;
         if (cdc_stop_requested)
@@ -408,14 +413,43 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
         if (rc == CDC_OK)
             break;
         if ((err->flags & CDC_ERR_POISON) && err->index < batch.n) {
-            struct item *bad = &w->items[origin[err->index]];
+            size_t at = origin[err->index];
+            struct item *bad = &w->items[at];
+            /* a rejection may pass (a row another writer of the target is
+             * about to change): try again a few times before setting the
+             * change aside */
+            if (bad->seq != w->reject_seq) {
+                w->reject_seq = bad->seq;
+                w->reject_count = 0;
+            }
+            if (++w->reject_count < w->reject_attempts &&
+                !cdc_stop_requested) {
+                int64_t wait = cdc_backoff_next(&w->bo);
+                cdc_log(CDC_LOG_WARN, "worker",
+                        "change at stream sequence %" PRIu64
+                        " rejected, attempt %u of %u: %s; retrying in %lld ms",
+                        bad->seq, w->reject_count, w->reject_attempts,
+                        err->msg, (long long)wait);
+                cdc_js_msg_in_progress(w->items[cut - 1].msg);
+                cdc_sleep_ms(wait);
+                continue;
+            }
             char reason[CDC_ERR_MSG_MAX + 32];
             snprintf(reason, sizeof(reason), "sink \"%s\" rejected event: %s",
                      w->ops->name, err->msg);
-            rc = dead_letter(w, bad->msg, reason, err);
-            if (rc != CDC_OK)
+            /* a chunked event goes whole: every message of its run */
+            size_t first = at;
+            while (first > 0 && w->items[first - 1].part)
+                first--;
+            int drc = CDC_OK;
+            for (size_t k = first; k <= at && drc == CDC_OK; k++)
+                drc = dead_letter(w, w->items[k].msg, reason, err);
+            if (drc != CDC_OK) {
+                rc = drc;
                 break;
+            }
             bad->ev = NULL;
+            w->reject_count = 0;
             continue;
         }
         if (!(err->flags & CDC_ERR_RETRIABLE) || cdc_stop_requested)
@@ -726,6 +760,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     w.ops = ops;
     w.group = group;
     w.batch_size = (size_t)cdc_conf_get_int(cfg, "batch-size");
+    w.reject_attempts = (unsigned)cdc_conf_get_int(cfg, "reject-attempts");
     w.items = cdc_xcalloc(w.batch_size, sizeof(*w.items));
     w.has_tx = cdc_xcalloc(w.batch_size, sizeof(bool));
     w.tx_end = cdc_xcalloc(w.batch_size, sizeof(bool));
