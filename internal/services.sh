@@ -237,6 +237,7 @@ start_pg() {
     local name=$1 label=$2 port=$3
     local d="$DIR/$name"
     local data="$d/data"
+    find_pgbin || die "no PostgreSQL found under /usr/lib/postgresql/*/bin"
     if pg_running "$data"; then
         say "$label postgres already running on 127.0.0.1:$(pg_port "$data")"
         return 0

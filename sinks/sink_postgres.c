@@ -150,6 +150,9 @@ struct pg_sink {
     /* after a failed multi-row statement, the next attempt goes row by
      * row, so the row at fault is known */
     bool single_rows;
+    /* after a deferred constraint failed at COMMIT, the next attempt
+     * checks every constraint at its statement */
+    bool immediate;
 
     /* scratch of one batch */
     struct pg_cmd *cmds;
@@ -1033,14 +1036,25 @@ static const char *const SETUP_SQL[] = {
     " RAISE EXCEPTION 'update of % found no row, and the event does not"
     " carry the whole row (unchanged TOAST values)', tbl"
     " USING ERRCODE = 'P0002'; END IF; END $f$",
+    /* moves a group's position on only from the one this session read:
+     * a batch of a worker that died but whose session still runs, and a
+     * second worker of the group, can then never both commit */
+    "CREATE OR REPLACE FUNCTION tributary.advance(g text, src text,"
+    " pos text, txi bigint, seq bigint, expected bigint)"
+    " RETURNS void LANGUAGE plpgsql AS $f$ BEGIN"
+    " IF expected IS NULL THEN"
+    " INSERT INTO tributary.positions (group_name, source, position,"
+    " tx_index, stream_seq) VALUES (g, src, pos, txi, seq);"
+    " ELSE UPDATE tributary.positions SET source = src, position = pos,"
+    " tx_index = txi, stream_seq = seq, updated_at = now()"
+    " WHERE group_name = g AND stream_seq = expected;"
+    " IF NOT FOUND THEN RAISE EXCEPTION"
+    " 'the applied position of group % moved under this session', g"
+    " USING ERRCODE = '40001'; END IF; END IF; END $f$",
 };
 
 static const char *const MARK_SQL =
-    "INSERT INTO tributary.positions (group_name, source, position, "
-    "tx_index, stream_seq, updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
-    "ON CONFLICT (group_name) DO UPDATE SET source = EXCLUDED.source, "
-    "position = EXCLUDED.position, tx_index = EXCLUDED.tx_index, "
-    "stream_seq = EXCLUDED.stream_seq, updated_at = EXCLUDED.updated_at";
+    "SELECT tributary.advance($1, $2, $3, $4, $5, $6)";
 
 static void disconnect(struct pg_sink *s)
 {
@@ -1200,7 +1214,7 @@ static int wait_socket(struct pg_sink *s, bool want_write,
  * server.
  */
 static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
-                        struct cdc_err *err)
+                        char *failed_state, struct cdc_err *err)
 {
     int rc = CDC_OK;
     bool failed = false;
@@ -1240,8 +1254,10 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
         }
         in_cmd = true;
         if (st == PGRES_FATAL_ERROR && !failed) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             failed = true;
             *failed_cmd = cmd;
+            snprintf(failed_state, 6, "%s", state ? state : "");
             rc = result_error(s, res, "", err);
         } else if (st == PGRES_COMMAND_OK && !failed &&
                    strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
@@ -1393,6 +1409,8 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     }
     size_t bad_event = SIZE_MAX;
     rc = send_plain(s, "BEGIN", SIZE_MAX, err);
+    if (rc == CDC_OK && s->immediate)
+        rc = send_plain(s, "SET CONSTRAINTS ALL IMMEDIATE", SIZE_MAX, err);
     for (size_t i = 0; i <= last && rc == CDC_OK;) {
         const struct cdc_event *ev = batch->events[i];
         if (at_or_below_mark(s, ev)) {
@@ -1408,7 +1426,9 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     }
     char seq[24];
     char txi[16];
+    char expected[24];
     const struct cdc_event *lev = batch->events[last];
+    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
     if (rc == CDC_OK) {
         snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
         snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
@@ -1419,6 +1439,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         push_param(s, lev->position, OID_TEXT);
         push_param(s, txi, OID_INT8);
         push_param(s, seq, OID_INT8);
+        push_param(s, s->mark.set ? expected : NULL, OID_INT8);
         rc = send_stmt(s, SIZE_MAX, err);
     }
     if (rc == CDC_OK)
@@ -1436,7 +1457,8 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     }
 
     size_t failed_cmd = SIZE_MAX;
-    rc = run_pipeline(s, &failed_cmd, err);
+    char failed_state[6] = "";
+    rc = run_pipeline(s, &failed_cmd, failed_state, err);
     if (rc == CDC_OK && !PQexitPipelineMode(s->conn)) {
         rc = result_error(s, NULL, "could not end a pipeline", err);
         err->flags = CDC_ERR_RETRIABLE;
@@ -1461,6 +1483,10 @@ static int pg_write(void *state, const struct cdc_batch *batch,
             err->index = ev_index;
         } else if (ev_index != SIZE_MAX && (saved.flags & CDC_ERR_POISON)) {
             const struct cdc_event *ev = batch->events[ev_index];
+            /* found under immediate checks: later attempts go back to
+             * deferred ones, so a transaction that needs them (a child
+             * before its parent) is not taken for the row at fault */
+            s->immediate = false;
             cdc_err_set(err, saved.code, saved.flags,
                         "could not apply %s to \"%s\".\"%s\" (position %s, "
                         "change %" PRIu32 "): %s",
@@ -1470,6 +1496,12 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         } else {
             /* the mark or COMMIT failed, or the connection: the outcome
              * of COMMIT may be unknown, so the mark is read again */
+            if (failed_cmd == s->ncmds - 1 && state_in(failed_state, "23")) {
+                /* a deferred constraint failed at COMMIT: the next attempt
+                 * checks constraints at each statement, so the row at
+                 * fault is found and set aside */
+                s->immediate = true;
+            }
             if (saved.flags & CDC_ERR_POISON)
                 saved.flags = CDC_ERR_RETRIABLE;
             cdc_err_set(err, saved.code, saved.flags,
@@ -1483,6 +1515,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         return rc;
     }
     s->single_rows = false;
+    s->immediate = false;
     s->mark.set = true;
     s->mark.stream_seq = batch->seqs[last];
     s->mark.tx_index = lev->tx_index;

@@ -450,6 +450,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             }
             bad->ev = NULL;
             w->reject_count = 0;
+            rc = CDC_OK; /* set aside: an empty rest is done */
             continue;
         }
         if (!(err->flags & CDC_ERR_RETRIABLE) || cdc_stop_requested)

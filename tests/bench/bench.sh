@@ -74,7 +74,7 @@ wait_for() {
     local f=$1 q=$2 want=$3 deadline=$(($(date +%s) + 1800))
     while [ "$($f "$q")" != "$want" ]; do
         [ "$(date +%s)" -lt "$deadline" ] || { say "timed out waiting for $q = $want"; return 1; }
-        sleep 0.05
+        sleep 0.1
     done
 }
 
@@ -167,6 +167,8 @@ measure() { # measure SYSTEM WORKLOAD
             group_seq=$((group_seq - 1))
             start_tributary
         fi
+        # cheap probe first (the last row), then the full count
+        wait_for "$f" "SELECT count(*) FROM small WHERE id = $TXNS" 1
         wait_for "$f" "SELECT count(*) FROM small" "$TXNS"
     else
         if [ "$sys" = native ]; then start_native; else start_tributary; fi
@@ -175,9 +177,12 @@ measure() { # measure SYSTEM WORKLOAD
         walsender_snapshot >"$DIR/ws0"
         t0=$(now)
         "load_$wl"
+        # rows arrive in order: probe the last one, then check them all
         if [ "$wl" = insert ]; then
+            wait_for "$f" "SELECT count(*) FROM big WHERE id = $ROWS" 1
             wait_for "$f" "SELECT count(*) FROM big" "$ROWS"
         else
+            wait_for "$f" "SELECT count(*) FROM big WHERE id = $ROWS AND v = 2" 1
             wait_for "$f" "SELECT count(*) FROM big WHERE v = 2" "$ROWS"
         fi
     fi
