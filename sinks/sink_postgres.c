@@ -864,10 +864,28 @@ static bool key_unchanged(const struct cdc_event *ev)
     return true;
 }
 
+/* Whether the event is written as an upsert of its whole row: inserts,
+ * and updates that carry the whole row, keep their key, and have a unique
+ * index on it (see queue_event). */
+static bool is_upsert(const struct pg_sink *s, const struct cdc_event *ev)
+{
+    if (ev->op == CDC_OP_INSERT || ev->op == CDC_OP_COPY)
+        return true;
+    if (ev->op != CDC_OP_UPDATE || ev->nunchanged > 0 || ev->nkey == 0 ||
+        !key_unchanged(ev))
+        return false;
+    for (size_t i = 0; i < s->ntables; i++) {
+        const struct pg_table *t = s->tables[i];
+        if (strcmp(t->name, ev->table) == 0 &&
+            strcmp(t->schema, ev->schema) == 0)
+            return !t->missing && has_unique_on(t, ev->key, ev->nkey);
+    }
+    return false;
+}
+
 static bool same_shape(const struct cdc_event *a, const struct cdc_event *b)
 {
-    if ((b->op != CDC_OP_INSERT && b->op != CDC_OP_COPY) ||
-        a->ncols != b->ncols || a->nkey != b->nkey ||
+    if (a->ncols != b->ncols || a->nkey != b->nkey ||
         strcmp(a->table, b->table) != 0 || strcmp(a->schema, b->schema) != 0)
         return false;
     for (size_t i = 0; i < a->ncols; i++)
@@ -879,19 +897,52 @@ static bool same_shape(const struct cdc_event *a, const struct cdc_event *b)
     return true;
 }
 
-/* How many events from i on can go as one multi-row insert (1: none). */
+/* Hash of the event's key values (0 without a key). */
+static uint64_t key_hash(const struct cdc_event *ev)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < ev->nkey; i++) {
+        const struct cdc_col *c = event_col(ev->cols, ev->ncols, ev->key[i]);
+        if (c == NULL || c->value == NULL)
+            h = h * 31 + 7;
+        else
+            h = h * 31 + hash_str(c->value, c->value_len);
+    }
+    return h;
+}
+
+/*
+ * How many events from i on can go as one multi-row upsert (1: none):
+ * consecutive upserts of one table and column list, none with the key of
+ * another in the run (a statement may not change one row twice).
+ */
 static size_t insert_run(const struct pg_sink *s,
                          const struct cdc_batch *batch, size_t i, size_t last)
 {
     const struct cdc_event *ev = batch->events[i];
-    if (s->single_rows || (ev->op != CDC_OP_INSERT && ev->op != CDC_OP_COPY))
+    if (s->single_rows || !is_upsert(s, ev))
         return 1;
     size_t max = ev->ncols > 0 ? MAX_PARAMS / ev->ncols : 1;
     if (max > MULTI_ROWS)
         max = MULTI_ROWS;
+    uint64_t keys[MULTI_ROWS];
+    keys[0] = key_hash(ev);
     size_t n = 1;
-    while (i + n <= last && n < max && same_shape(ev, batch->events[i + n]))
+    while (i + n <= last && n < max) {
+        const struct cdc_event *next = batch->events[i + n];
+        if (!is_upsert(s, next) || !same_shape(ev, next))
+            break;
+        if (ev->nkey > 0) {
+            uint64_t h = key_hash(next);
+            bool dup = false;
+            for (size_t k = 0; k < n && !dup; k++)
+                dup = keys[k] == h;
+            if (dup)
+                break;
+            keys[n] = h;
+        }
         n++;
+    }
     return n;
 }
 

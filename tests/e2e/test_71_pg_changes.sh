@@ -71,6 +71,8 @@ src_psql "UPDATE $s.full_ SET j = '{\"y\": 2}' WHERE a = 3"
 src_psql "INSERT INTO $s.kc VALUES (1, 'a'), (2, 'b')"
 src_psql "UPDATE $s.kc SET id = 10 WHERE id = 1"
 src_psql "UPDATE $s.kc SET id = id + 100"
+# the same rows updated again and again in one transaction
+src_psql "BEGIN; UPDATE $s.kc SET v = 'u1'; UPDATE $s.kc SET v = 'u2'; UPDATE $s.kc SET v = v || '!'; COMMIT"
 # truncate
 src_psql "INSERT INTO $s.tr SELECT generate_series(1, 10)"
 src_psql "TRUNCATE $s.tr"
