@@ -142,6 +142,8 @@ struct pg_sink {
 
     /* scratch of one statement */
     struct cdc_buf sql;
+    const struct pg_col **wcols; /* target column of each event column */
+    size_t cap_wcols;
     const char **vals;
     uint32_t *oids;
     int nparams;
@@ -668,34 +670,59 @@ static int missing_column(const struct pg_table *t, const char *col,
                        col, t->qname);
 }
 
-/* Appends "(cols) VALUES ($..)" for an insert of every written column; the
- * parameter numbers of the columns go to first_param. */
-static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
-                             const struct cdc_event *ev, bool select_form,
-                             struct cdc_err *err)
+/* Looks the event's columns up on the target: s->wcols[i] is the column
+ * of ev->cols[i], NULL for one that is never written (generated). Poison
+ * when the target lacks one. */
+static int resolve_cols(struct pg_sink *s, const struct pg_table *t,
+                        const struct cdc_event *ev, struct cdc_err *err)
 {
-    cdc_buf_append_str(&s->sql, " (");
-    size_t w = 0;
+    if (ev->ncols > s->cap_wcols) {
+        s->cap_wcols = ev->ncols * 2;
+        s->wcols = cdc_xrealloc(s->wcols, s->cap_wcols * sizeof(*s->wcols));
+    }
     for (size_t i = 0; i < ev->ncols; i++) {
         const struct pg_col *tc = table_col(t, ev->cols[i].name);
         if (tc == NULL)
             return missing_column(t, ev->cols[i].name, err);
-        if (tc->generated)
+        s->wcols[i] = tc->generated ? NULL : tc;
+    }
+    return CDC_OK;
+}
+
+/* Appends the parameters of one row, "$a, $b, ...", for the columns
+ * resolve_cols found (ev has the shape they were resolved for). */
+static void append_row_params(struct pg_sink *s, const struct cdc_event *ev)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        if (s->wcols[i] == NULL)
             continue;
         if (w++ > 0)
             cdc_buf_append_str(&s->sql, ", ");
-        append_ident(&s->sql, tc->name);
+        add_param(s, ev->cols[i].value, s->wcols[i]->type_oid);
+    }
+}
+
+/* Appends "(cols) VALUES ($..)" (or "(cols) SELECT $.."), every written
+ * column of the event. */
+static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
+                             const struct cdc_event *ev, bool select_form,
+                             struct cdc_err *err)
+{
+    int rc = resolve_cols(s, t, ev, err);
+    if (rc != CDC_OK)
+        return rc;
+    cdc_buf_append_str(&s->sql, " (");
+    size_t w = 0;
+    for (size_t i = 0; i < ev->ncols; i++) {
+        if (s->wcols[i] == NULL)
+            continue;
+        if (w++ > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        append_ident(&s->sql, s->wcols[i]->name);
     }
     cdc_buf_append_str(&s->sql, select_form ? ") SELECT " : ") VALUES (");
-    w = 0;
-    for (size_t i = 0; i < ev->ncols; i++) {
-        const struct pg_col *tc = table_col(t, ev->cols[i].name);
-        if (tc->generated)
-            continue;
-        if (w++ > 0)
-            cdc_buf_append_str(&s->sql, ", ");
-        add_param(s, ev->cols[i].value, tc->type_oid);
-    }
+    append_row_params(s, ev);
     if (!select_form)
         cdc_buf_append_char(&s->sql, ')');
     return CDC_OK;
@@ -710,8 +737,8 @@ static bool name_in(const char *const *names, size_t n, const char *name)
 }
 
 /* Appends " ON CONFLICT (...) DO UPDATE SET ..." or DO NOTHING. */
-static void build_on_conflict(struct pg_sink *s, const struct pg_table *t,
-                              const struct cdc_event *ev,
+/* After build_insert_body (it resolved the columns). */
+static void build_on_conflict(struct pg_sink *s, const struct cdc_event *ev,
                               const char *const *ck, size_t nck)
 {
     cdc_buf_append_str(&s->sql, " ON CONFLICT (");
@@ -723,8 +750,8 @@ static void build_on_conflict(struct pg_sink *s, const struct pg_table *t,
     cdc_buf_append_str(&s->sql, ") DO ");
     size_t w = 0;
     for (size_t i = 0; i < ev->ncols; i++) {
-        const struct pg_col *tc = table_col(t, ev->cols[i].name);
-        if (tc->generated || name_in(ck, nck, tc->name))
+        const struct pg_col *tc = s->wcols[i];
+        if (tc == NULL || name_in(ck, nck, tc->name))
             continue;
         cdc_buf_append_str(&s->sql, w++ == 0 ? "UPDATE SET " : ", ");
         append_ident(&s->sql, tc->name);
@@ -815,18 +842,18 @@ static int build_update(struct pg_sink *s, const struct pg_table *t,
     cdc_buf_append_str(&s->sql, "UPDATE ");
     cdc_buf_append_str(&s->sql, t->qname);
     cdc_buf_append_str(&s->sql, " SET ");
+    int rc = resolve_cols(s, t, ev, err);
+    if (rc != CDC_OK)
+        return rc;
     size_t w = 0;
     for (size_t i = 0; i < ev->ncols; i++) {
-        const struct pg_col *tc = table_col(t, ev->cols[i].name);
-        if (tc == NULL)
-            return missing_column(t, ev->cols[i].name, err);
-        if (tc->generated)
+        if (s->wcols[i] == NULL)
             continue;
         if (w++ > 0)
             cdc_buf_append_str(&s->sql, ", ");
-        append_ident(&s->sql, tc->name);
+        append_ident(&s->sql, s->wcols[i]->name);
         cdc_buf_append_str(&s->sql, " = ");
-        add_param(s, ev->cols[i].value, tc->type_oid);
+        add_param(s, ev->cols[i].value, s->wcols[i]->type_oid);
     }
     if (w == 0) {
         /* nothing but unchanged values: touch the key so that a missing
@@ -967,24 +994,16 @@ static int queue_insert_run(struct pg_sink *s, const struct cdc_batch *batch,
     rc = build_insert_body(s, t, ev, false, err);
     if (rc != CDC_OK)
         return rc;
+    /* same shape: the columns resolved for the first row hold for all */
     for (size_t r = 1; r < n; r++) {
-        const struct cdc_event *row = batch->events[i + r];
         cdc_buf_append_str(&s->sql, ", (");
-        size_t w = 0;
-        for (size_t c = 0; c < row->ncols; c++) {
-            const struct pg_col *tc = table_col(t, row->cols[c].name);
-            if (tc->generated)
-                continue;
-            if (w++ > 0)
-                cdc_buf_append_str(&s->sql, ", ");
-            add_param(s, row->cols[c].value, tc->type_oid);
-        }
+        append_row_params(s, batch->events[i + r]);
         cdc_buf_append_char(&s->sql, ')');
     }
     const char **ck = NULL;
     size_t nck = 0;
     if (conflict_target(t, ev, &ck, &nck))
-        build_on_conflict(s, t, ev, ck, nck);
+        build_on_conflict(s, ev, ck, nck);
     rc = n == MULTI_ROWS ? send_stmt(s, i, err) : send_unnamed(s, i, err);
     if (rc == CDC_OK)
         s->cmds[s->ncmds - 1].multi = true;
@@ -1013,7 +1032,7 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
         cdc_buf_append_str(&s->sql, t->qname);
         rc = build_insert_body(s, t, ev, false, err);
         if (rc == CDC_OK && conflict_target(t, ev, &ck, &nck))
-            build_on_conflict(s, t, ev, ck, nck);
+            build_on_conflict(s, ev, ck, nck);
         break;
     case CDC_OP_UPDATE:
         if (ev->nunchanged > 0) {
@@ -1036,7 +1055,7 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
             cdc_buf_append_str(&s->sql, t->qname);
             rc = build_insert_body(s, t, ev, false, err);
             if (rc == CDC_OK)
-                build_on_conflict(s, t, ev, ck, nck);
+                build_on_conflict(s, ev, ck, nck);
         } else {
             /* the whole row: update it where it is, else insert it */
             cdc_buf_append_str(&s->sql, "WITH u AS (");
@@ -1051,7 +1070,7 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
             cdc_buf_append_str(&s->sql,
                                " WHERE NOT EXISTS (SELECT 1 FROM u)");
             if (conflict_target(t, ev, &ck, &nck))
-                build_on_conflict(s, t, ev, ck, nck);
+                build_on_conflict(s, ev, ck, nck);
         }
         break;
     case CDC_OP_DELETE:
@@ -1595,6 +1614,7 @@ static void pg_close(void *state)
         return;
     disconnect(s);
     cdc_buf_release(&s->sql);
+    cdc_free(s->wcols);
     cdc_free(s->vals);
     cdc_free(s->oids);
     cdc_free(s->cmds);
