@@ -172,10 +172,19 @@ stop_bg() {
         sleep 0.1
     done
     if _pid_alive "$pid"; then
+        # where it is stuck, for the log (when gdb is installed)
+        if command -v gdb >/dev/null 2>&1; then
+            timeout 60 gdb -p "$pid" -batch -ex "thread apply all bt 20" 2>/dev/null |
+                grep -E '^(#|Thread)' >"$TEST_TMP/$name.stacks" || true
+        fi
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
         rm -f "$TEST_TMP/$name.pid"
         not_ok "$name stops within 30 s of SIG$sig" "killed with SIGKILL"
+        if [ -s "$TEST_TMP/$name.stacks" ]; then
+            echo "# ---- its threads before SIGKILL"
+            grep -E '^Thread|^#[0-9] ' "$TEST_TMP/$name.stacks" | head -80 | sed 's/^/#   /'
+        fi
         dump_bg "$name" 20
         return 137
     fi
