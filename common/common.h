@@ -213,6 +213,11 @@ void cdc_backoff_reset(struct cdc_backoff *bo);
 /* SIGINT/SIGTERM set the stop flag; SIGHUP sets the reopen flag. */
 void cdc_signals_install(void);
 extern volatile sig_atomic_t cdc_stop_requested;
+/* Once a program has done everything that matters (committed,
+ * acknowledged, confirmed) and only releases resources: if that takes
+ * longer than seconds (a client library's teardown that does not return),
+ * the process exits with code anyway, saying so on stderr. */
+void cdc_shutdown_watchdog(unsigned seconds, int code);
 extern volatile sig_atomic_t cdc_reopen_requested;
 
 /* ==== Names derived from a group ==== */

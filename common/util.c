@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ==== Errors ==== */
 
@@ -378,6 +379,29 @@ void cdc_signals_install(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+}
+
+static volatile sig_atomic_t watchdog_code;
+
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "releasing resources at shutdown takes too "
+                              "long: exiting now\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)n;
+    _exit(watchdog_code);
+}
+
+void cdc_shutdown_watchdog(unsigned seconds, int code)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_watchdog;
+    watchdog_code = code;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
 }
 
 /* ==== Names ==== */

@@ -19,6 +19,9 @@
 
 /* Progress is logged this often while events flow. */
 #define PROGRESS_INTERVAL_MS 10000
+/* Releasing the sink and the NATS connection after the last commit may
+ * take this long before the process exits anyway. */
+#define SHUTDOWN_LIMIT_S 10
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 
@@ -785,6 +788,8 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
                 " skipped, %" PRIu64 " dead letters",
                 w.written, w.skipped, w.dead);
     }
+    /* everything that matters is done: what follows only releases */
+    cdc_shutdown_watchdog(SHUTDOWN_LIMIT_S, code);
     /* pending items were not acknowledged: they come again next time */
     for (size_t i = 0; i < w.nitems; i++)
         cdc_js_msg_free(w.items[i].msg);

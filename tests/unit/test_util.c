@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1237,6 +1239,24 @@ static void test_clocks(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A process whose teardown does not finish exits with its code anyway. */
+static void test_shutdown_watchdog(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cdc_shutdown_watchdog(1, 7);
+        /* a teardown that never returns */
+        for (;;)
+            pause();
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1279,6 +1299,7 @@ int main(void)
         T(test_status_str),
         T(test_time_format),
         T(test_clocks),
+        T(test_shutdown_watchdog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
