@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <execinfo.h>
 #include <unistd.h>
 
 /* ==== Errors ==== */
@@ -390,6 +391,10 @@ static void on_watchdog(int sig)
                               "long: exiting now\n";
     ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
     (void)n;
+    /* where this thread was stuck, for whoever reads the log */
+    void *frames[32];
+    int depth = backtrace(frames, 32);
+    backtrace_symbols_fd(frames, depth, STDERR_FILENO);
     _exit(watchdog_code);
 }
 
@@ -400,6 +405,10 @@ void cdc_shutdown_watchdog(unsigned seconds, int code)
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_watchdog;
     watchdog_code = code;
+    /* backtrace() loads its unwinder on first use, which may allocate:
+     * do that now, not in the handler */
+    void *frame[1];
+    (void)backtrace(frame, 1);
     sigaction(SIGALRM, &sa, NULL);
     alarm(seconds);
 }
