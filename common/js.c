@@ -165,6 +165,14 @@ void cdc_js_close(struct cdc_js *js)
     cdc_free(js);
 }
 
+/* Long enough for the library's threads to notice their sockets closed. */
+#define LIBRARY_CLOSE_WAIT_MS 5000
+
+void cdc_js_library_close(void)
+{
+    nats_CloseAndWait(LIBRARY_CLOSE_WAIT_MS);
+}
+
 int64_t cdc_js_max_payload(struct cdc_js *js)
 {
     return natsConnection_GetMaxPayload(js->nc);

@@ -45,6 +45,11 @@ struct cdc_js_opts {
 int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
                 struct cdc_err *err);
 void cdc_js_close(struct cdc_js *js);
+/* Waits (up to a few seconds) until the NATS library's own threads have
+ * ended and its memory is released. Call once, last, after every handle is
+ * closed: threads still running at exit can stall the process's exit
+ * (leak checkers stop every thread). */
+void cdc_js_library_close(void);
 /* The server's maximum message payload in bytes. */
 int64_t cdc_js_max_payload(struct cdc_js *js);
 /* True while the connection is up. */

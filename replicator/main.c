@@ -654,6 +654,7 @@ out:
     cdc_js_kv_close(r.kv);
     cdc_js_pub_free(r.pub);
     cdc_js_close(r.js);
+    cdc_js_library_close();
     cdc_buf_release(&r.payload);
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);

@@ -797,6 +797,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
         ops->close(w.snk);
     cdc_js_consumer_close(w.cons);
     cdc_js_close(w.js);
+    cdc_js_library_close();
     cdc_arena_release(&w.arenas[0]);
     cdc_arena_release(&w.arenas[1]);
     cdc_free(w.items);

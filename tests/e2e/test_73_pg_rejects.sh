@@ -3,8 +3,8 @@
 # PostgreSQL's reason, after a few attempts, and the rest of the group flows
 # on: rows that break a CHECK constraint the source does not have (also in
 # the middle of a multi-row insert, so the sink must find the one row at
-# fault), a value the target's column type cannot take, and a table the
-# target does not have.
+# fault), a value the target's column type cannot take (also in an event
+# large enough to travel as chunks), and a table the target does not have.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +30,9 @@ src_psql "INSERT INTO $table SELECT g, CASE WHEN g IN (4, 7) THEN 500 ELSE g END
 src_psql "INSERT INTO $table VALUES (11, 11, 'eleven')"
 # a table the target does not have
 src_psql "INSERT INTO $other VALUES (1)"
+# an event over the server's 1 MiB max_payload (it travels as chunks) that
+# the target rejects: every chunk goes to the dead letters
+src_psql "INSERT INTO $table VALUES (13, 13, repeat('x', 2500000))"
 # and after all that, ordinary changes
 src_psql "UPDATE $table SET v = v + 1 WHERE id <= 3"
 src_psql "INSERT INTO $table VALUES (12, 12, '12')"
@@ -43,7 +46,10 @@ else
 fi
 check_eq "the target holds every row it can take, updated" "1:2 2:3 3:4 5:5 6:6 8:8 9:9 10:10 12:12" \
     "$(tgt_psql "SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM $table")"
-check_eq "four changes are dead letters" 4 "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
+# 4 events in one message each, and the chunks of the big one (3 or more)
+dead=$(nats_stream_msgs "TRIBUTARY_DLQ_$group")
+check "four changes and every chunk of the big one are dead letters ($dead messages)" \
+    test "$dead" -ge 7 -a "$dead" -le 10
 check "the reason names the constraint" grep -q 'violates check constraint' "$TEST_TMP/work.err"
 check "the reason names the type error" grep -q 'invalid input syntax for type integer' "$TEST_TMP/work.err"
 check "the reason names the missing table" grep -q "does not exist on the target" "$TEST_TMP/work.err"
