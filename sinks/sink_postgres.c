@@ -947,7 +947,7 @@ static size_t insert_run(const struct pg_sink *s,
                          const struct cdc_batch *batch, size_t i, size_t last)
 {
     const struct cdc_event *ev = batch->events[i];
-    if (s->single_rows || !is_upsert(s, ev))
+    if (s->single_rows)
         return 1;
     size_t max = ev->ncols > 0 ? MAX_PARAMS / ev->ncols : 1;
     if (max > MULTI_ROWS)
@@ -973,21 +973,32 @@ static size_t insert_run(const struct pg_sink *s,
     return n;
 }
 
-/* Queues events [i, i + n) of the batch, inserts of one shape, as one
- * statement. */
-static int queue_insert_run(struct pg_sink *s, const struct cdc_batch *batch,
-                            size_t i, size_t n, struct cdc_err *err)
+/* The target table of ev; poison when the target does not have it. */
+static int table_for(struct pg_sink *s, const struct cdc_event *ev,
+                     struct pg_table **t, struct cdc_err *err)
 {
-    const struct cdc_event *ev = batch->events[i];
-    struct pg_table *t = NULL;
-    int rc = find_table(s, ev->schema, ev->table, &t, err);
+    int rc = find_table(s, ev->schema, ev->table, t, err);
     if (rc != CDC_OK)
         return rc;
-    if (t->missing)
+    if ((*t)->missing)
         return cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
                            "table %s does not exist on the target (create it, "
                            "or use --target-sync-schema)",
-                           t->qname);
+                           (*t)->qname);
+    return CDC_OK;
+}
+
+/* Queues events [i, i + n) of the batch, upserts of one shape (see
+ * insert_run), as one statement: prepared for one row or a full run,
+ * unprepared for the sizes in between, which seldom come again. */
+static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
+                         size_t i, size_t n, struct cdc_err *err)
+{
+    const struct cdc_event *ev = batch->events[i];
+    struct pg_table *t = NULL;
+    int rc = table_for(s, ev, &t, err);
+    if (rc != CDC_OK)
+        return rc;
     stmt_begin(s);
     cdc_buf_append_str(&s->sql, "INSERT INTO ");
     cdc_buf_append_str(&s->sql, t->qname);
@@ -1004,9 +1015,12 @@ static int queue_insert_run(struct pg_sink *s, const struct cdc_batch *batch,
     size_t nck = 0;
     if (conflict_target(t, ev, &ck, &nck))
         build_on_conflict(s, ev, ck, nck);
-    rc = n == MULTI_ROWS ? send_stmt(s, i, err) : send_unnamed(s, i, err);
+    if (n == 1 || n == MULTI_ROWS)
+        rc = send_stmt(s, i, err);
+    else
+        rc = send_unnamed(s, i, err);
     if (rc == CDC_OK)
-        s->cmds[s->ncmds - 1].multi = true;
+        s->cmds[s->ncmds - 1].multi = n > 1;
     return rc;
 }
 
@@ -1014,25 +1028,16 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
                        size_t index, struct cdc_err *err)
 {
     struct pg_table *t = NULL;
-    int rc = find_table(s, ev->schema, ev->table, &t, err);
+    int rc = table_for(s, ev, &t, err);
     if (rc != CDC_OK)
         return rc;
-    if (t->missing)
-        return cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
-                           "table %s does not exist on the target (create it, "
-                           "or use --target-sync-schema)",
-                           t->qname);
     const char **ck = NULL;
     size_t nck = 0;
     stmt_begin(s);
     switch (ev->op) {
     case CDC_OP_INSERT:
     case CDC_OP_COPY:
-        cdc_buf_append_str(&s->sql, "INSERT INTO ");
-        cdc_buf_append_str(&s->sql, t->qname);
-        rc = build_insert_body(s, t, ev, false, err);
-        if (rc == CDC_OK && conflict_target(t, ev, &ck, &nck))
-            build_on_conflict(s, ev, ck, nck);
+        CDC_BUG("inserts are queued as upserts");
         break;
     case CDC_OP_UPDATE:
         if (ev->nunchanged > 0) {
@@ -1047,17 +1052,10 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
                            "(SELECT count(*) FROM u), ");
             add_param(s, t->qname, OID_TEXT);
             cdc_buf_append_char(&s->sql, ')');
-        } else if (ev->nkey > 0 && key_unchanged(ev) &&
-                   conflict_target(t, ev, &ck, &nck) &&
-                   has_unique_on(t, ev->key, ev->nkey)) {
-            /* the whole row, same key: an upsert updates or inserts */
-            cdc_buf_append_str(&s->sql, "INSERT INTO ");
-            cdc_buf_append_str(&s->sql, t->qname);
-            rc = build_insert_body(s, t, ev, false, err);
-            if (rc == CDC_OK)
-                build_on_conflict(s, ev, ck, nck);
         } else {
-            /* the whole row: update it where it is, else insert it */
+            /* the whole row (an upsert when its key stayed and has a
+             * unique index, see is_upsert): update it where it is, else
+             * insert it */
             cdc_buf_append_str(&s->sql, "WITH u AS (");
             rc = build_update(s, t, ev, err);
             if (rc != CDC_OK)
@@ -1487,9 +1485,13 @@ static int pg_write(void *state, const struct cdc_batch *batch,
             i++;
             continue;
         }
-        size_t n = insert_run(s, batch, i, last);
-        rc = n > 1 ? queue_insert_run(s, batch, i, n, err)
-                   : queue_event(s, ev, i, err);
+        size_t n = 1;
+        if (is_upsert(s, ev)) {
+            n = insert_run(s, batch, i, last);
+            rc = queue_upserts(s, batch, i, n, err);
+        } else {
+            rc = queue_event(s, ev, i, err);
+        }
         if (rc != CDC_OK)
             bad_event = i;
         i += n;
