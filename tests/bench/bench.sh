@@ -8,7 +8,9 @@
 #   BENCH_ROWS     rows of the big-transaction workloads (1000000)
 #   BENCH_TXNS     single-row transactions of the backlog workload (100000)
 #   BENCH_RUNS     runs of each pair (3)
-#   BENCH_ONLY     space-separated workloads to run (insert update backlog)
+#   BENCH_ONLY     space-separated workloads to run (insert update backlog
+#                  capture); capture compares the replicator alone with
+#                  pg_recvlogical draining the same WAL with pgoutput
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
 #   BENCH_DIR      where the servers live (/tmp/tributary-bench)
 #
@@ -23,7 +25,7 @@ BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
 ROWS=${BENCH_ROWS:-1000000}
 TXNS=${BENCH_TXNS:-100000}
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-insert update backlog}
+ONLY=${BENCH_ONLY:-insert update backlog capture}
 OUT=${BENCH_OUT:-$ROOT/build/bench.json}
 DIR=${BENCH_DIR:-/tmp/tributary-bench}
 export TRIBUTARY_SRC_PGPORT=${BENCH_SRC_PGPORT:-56432}
@@ -137,9 +139,62 @@ load_update() {
     src "UPDATE big SET v = 2" >/dev/null
 }
 
+# children_cpu CMD...: runs CMD, then prints the CPU seconds (user + system)
+# it and its children used
+children_cpu() {
+    bash -c '"$@" >/dev/null 2>&1; times' _ "$@" | tail -n 1 |
+        awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.2f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+
+# capture only: the slot exists, 1M rows are inserted, then the timed
+# part drains them: pg_recvlogical (pgoutput) to /dev/null up to the WAL
+# position after the load, or the replicator until JetStream has stored
+# every event (--max-events)
+measure_capture() {
+    local sys=$1 t0 t1 c0n cr=0 cn cs endpos
+    src "CREATE PUBLICATION native_pub FOR TABLE big, small" >/dev/null
+    if [ "$sys" = native ]; then
+        "$PGBIN/pg_recvlogical" -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -d app \
+            --slot bench_recv --create-slot -P pgoutput
+    else
+        group_seq=$((group_seq + 1))
+        GROUP=bench$group_seq
+        "$BIN/replicator" --group "$GROUP" --tables big,small --host 127.0.0.1 \
+            --port "$SRC_PGPORT" --dbname app --user app --nats-url "$NATS_URL" \
+            --max-events 1 >"$LOGS/repl-$GROUP-setup.log" 2>&1 &
+        REPL_PID=$!
+        wait_for src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tributary_$GROUP'" 1
+        stop_all
+    fi
+    load_insert
+    endpos=$(src "SELECT pg_current_wal_lsn()")
+    c0n=$(cpu "$(nats_pid)")
+    walsender_snapshot >"$DIR/ws0"
+    t0=$(now)
+    if [ "$sys" = native ]; then
+        "$PGBIN/pg_recvlogical" -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -d app \
+            --slot bench_recv --start --endpos "$endpos" -o proto_version=1 \
+            -o publication_names=native_pub -f /dev/null
+    else
+        cr=$(children_cpu "$BIN/replicator" --group "$GROUP" --tables big,small \
+            --host 127.0.0.1 --port "$SRC_PGPORT" --dbname app --user app \
+            --nats-url "$NATS_URL" --max-events "$ROWS")
+    fi
+    t1=$(now)
+    cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
+    cs=$(walsender_delta "$DIR/ws0")
+    [ "$sys" = native ] && src "SELECT pg_drop_replication_slot('bench_recv')" >/dev/null
+    awk -v a="$t0" -v b="$t1" -v r="$cr" -v n="$cn" -v s="$cs" \
+        'BEGIN { printf "%.3f %.2f 0 %.2f %.2f\n", b - a, r, n, s }'
+}
+
 measure() { # measure SYSTEM WORKLOAD
     local sys=$1 wl=$2 t0 t1 c0n c1r=0 c1w=0 f
     reset_servers
+    if [ "$wl" = capture ]; then
+        measure_capture "$sys"
+        return
+    fi
     if [ "$wl" = update ]; then
         src "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
         tgt "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
@@ -205,7 +260,7 @@ results=()
 json="["
 for wl in $ONLY; do
     case $wl in
-    insert | update) n=$ROWS ;;
+    insert | update | capture) n=$ROWS ;;
     backlog) n=$TXNS ;;
     *) say "unknown workload $wl"; exit 2 ;;
     esac
@@ -227,6 +282,7 @@ for wl in $ONLY; do
     ratio=$(awk -v a="$tn" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
     goal=1.0
     [ "$wl" = backlog ] && goal=0.8
+    [ "$wl" = capture ] && goal=0.9
     per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
     results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s' "$wl" "$n" "$tn" "$tt" \
         "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
@@ -244,5 +300,5 @@ echo "tributary vs native logical replication, median of $RUNS runs each ($(npro
 printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
     cpu/M:r w nats walsnd
 for r in "${results[@]}"; do echo "$r"; done
-echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender)"
+echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted)"
 echo "JSON: $OUT"
