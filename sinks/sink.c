@@ -1,5 +1,6 @@
 /*
- * sink.c: the registry of sinks, expanded from sinks.def.
+ * sink.c: the registry of sinks, expanded from sinks.def, and what the
+ * sinks share about their marks.
  */
 #include "sinks/sink.h"
 
@@ -19,4 +20,13 @@ const struct sink_ops *sink_find(const char *name)
             return sink_all[i];
     }
     return NULL;
+}
+
+bool sink_mark_covers(const struct sink_mark *mark,
+                      const struct cdc_event *ev)
+{
+    if (!mark->set || strcmp(mark->source, ev->source) != 0)
+        return false;
+    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                            mark->position, mark->tx_index) <= 0;
 }

@@ -40,6 +40,11 @@ struct sink_ops {
 };
 
 const struct sink_ops *sink_find(const char *name);
+
+/* True when mark is set, from the same source, and ev is at or below it:
+ * the sink already holds ev. */
+bool sink_mark_covers(const struct sink_mark *mark,
+                      const struct cdc_event *ev);
 extern const struct sink_ops *const sink_all[];
 
 #define CDC_SINK(n) extern const struct sink_ops sink_##n##_ops;

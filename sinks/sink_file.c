@@ -377,15 +377,6 @@ static bool needs_rotation(const struct file_sink *s, size_t next_len)
     return cdc_wall_us() / 1000 - s->created_ms >= s->max_age_ms;
 }
 
-static bool already_written(const struct file_sink *s,
-                            const struct cdc_event *ev)
-{
-    if (!s->written.set || strcmp(s->written.source, ev->source) != 0)
-        return false;
-    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
-                            s->written.position, s->written.tx_index) <= 0;
-}
-
 static void set_mark(struct sink_mark *m, const struct cdc_event *ev,
                      uint64_t seq)
 {
@@ -408,7 +399,7 @@ static int file_write(void *state, const struct cdc_batch *batch,
     s->buffered = s->written;
     for (i = 0; i < batch->n; i++) {
         const struct cdc_event *ev = batch->events[i];
-        if (already_written(s, ev))
+        if (sink_mark_covers(&s->written, ev))
             continue;
         cdc_buf_reset(&line);
         snprintf(extra, sizeof(extra), "\"seq\":%" PRIu64, batch->seqs[i]);

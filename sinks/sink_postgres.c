@@ -185,15 +185,11 @@ static uint64_t hash_str(const char *s, size_t len)
     return h;
 }
 
+/* Copies in (may be NULL) into out as one line. */
 static void one_line(const char *in, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s", in ? in : "");
-    for (char *p = out; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
-    size_t n = strlen(out);
-    while (n > 0 && out[n - 1] == ' ')
-        out[--n] = '\0';
+    cdc_one_line(out);
 }
 
 static bool state_in(const char *sqlstate, const char *prefix)
@@ -1429,15 +1425,6 @@ static int pg_open(const struct cdc_conf *cfg, const char *group,
     return CDC_OK;
 }
 
-static bool at_or_below_mark(const struct pg_sink *s,
-                             const struct cdc_event *ev)
-{
-    if (!s->mark.set || strcmp(s->mark.source, ev->source) != 0)
-        return false;
-    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
-                            s->mark.position, s->mark.tx_index) <= 0;
-}
-
 static int pg_write(void *state, const struct cdc_batch *batch,
                     struct cdc_err *err)
 {
@@ -1449,7 +1436,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     }
     size_t last = SIZE_MAX;
     for (size_t i = 0; i < batch->n; i++)
-        if (!at_or_below_mark(s, batch->events[i]))
+        if (!sink_mark_covers(&s->mark, batch->events[i]))
             last = i;
     if (last == SIZE_MAX)
         return CDC_OK; /* all of it was committed before */
@@ -1459,7 +1446,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     for (size_t i = 0; i <= last; i++) {
         const struct cdc_event *ev = batch->events[i];
         struct pg_table *t = NULL;
-        if (ev->op == CDC_OP_DDL || at_or_below_mark(s, ev))
+        if (ev->op == CDC_OP_DDL || sink_mark_covers(&s->mark, ev))
             continue;
         rc = find_table(s, ev->schema, ev->table, &t, err);
         if (rc != CDC_OK) {
@@ -1481,7 +1468,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         rc = send_plain(s, "SET CONSTRAINTS ALL IMMEDIATE", SIZE_MAX, err);
     for (size_t i = 0; i <= last && rc == CDC_OK;) {
         const struct cdc_event *ev = batch->events[i];
-        if (at_or_below_mark(s, ev)) {
+        if (sink_mark_covers(&s->mark, ev)) {
             i++;
             continue;
         }

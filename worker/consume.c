@@ -137,15 +137,6 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
 
 /* ==== Intake ==== */
 
-static bool at_or_below_mark(const struct worker *w,
-                             const struct cdc_event *ev)
-{
-    if (!w->mark.set || strcmp(w->mark.source, ev->source) != 0)
-        return false;
-    return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
-                            w->mark.position, w->mark.tx_index) <= 0;
-}
-
 /* Makes room for n items. */
 static void reserve_items(struct worker *w, size_t n)
 {
@@ -219,7 +210,7 @@ static bool decode_item(struct worker *w, struct item *it, const void *data,
     }
     it->has_tx = true;
     it->tx_end = ev->tx_end;
-    if (at_or_below_mark(w, ev))
+    if (sink_mark_covers(&w->mark, ev))
         w->skipped++;
     else
         it->ev = ev;
