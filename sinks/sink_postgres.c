@@ -517,15 +517,18 @@ static void add_param(struct pg_sink *s, const char *value, uint32_t oid)
 }
 
 /* The prepared statement for the SQL in s->sql: looked up, or queued for
- * preparation in the pipeline (its result is the command's first). */
+ * preparation in the pipeline (its result is the command's first). *out
+ * is NULL when the cache is full: the statement then goes unprepared (a
+ * batch of more distinct shapes than the cache holds must still go). */
 static int stmt_get(struct pg_sink *s, const struct pg_stmt **out,
                     bool *prepared_now, struct cdc_err *err)
 {
     *prepared_now = false;
-    if (s->nstmts + 1 > s->stmt_cap / 2) {
-        if (s->stmt_cap >= MAX_STATEMENTS * 2)
-            return cdc_err_set(err, CDC_ESTATE, CDC_ERR_RETRIABLE,
-                               "too many distinct statements");
+    *out = NULL;
+    bool full = false;
+    if (s->nstmts + 1 > s->stmt_cap / 2 && s->stmt_cap >= MAX_STATEMENTS * 2)
+        full = true;
+    else if (s->nstmts + 1 > s->stmt_cap / 2) {
         size_t cap = s->stmt_cap ? s->stmt_cap * 2 : 64;
         struct pg_stmt *fresh = cdc_xcalloc(cap, sizeof(*fresh));
         for (size_t i = 0; i < s->stmt_cap; i++) {
@@ -549,6 +552,8 @@ static int stmt_get(struct pg_sink *s, const struct pg_stmt **out,
         }
         j = (j + 1) & (s->stmt_cap - 1);
     }
+    if (full)
+        return CDC_OK;
     struct pg_stmt *st = &s->stmts[j];
     st->sql = cdc_xstrdup(s->sql.data);
     st->hash = h;
@@ -576,23 +581,6 @@ static void add_cmd(struct pg_sink *s, size_t event)
     s->cmds[s->ncmds++].event = event;
 }
 
-/* Queues the statement built in s->sql with its parameters. */
-static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
-{
-    const struct pg_stmt *st = NULL;
-    bool prepared_now = false;
-    int rc = stmt_get(s, &st, &prepared_now, err);
-    if (rc != CDC_OK)
-        return rc;
-    if (prepared_now)
-        add_cmd(s, event);
-    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL,
-                             NULL, 0))
-        return result_error(s, NULL, "could not send a statement", err);
-    add_cmd(s, event);
-    return CDC_OK;
-}
-
 /* Queues the statement in s->sql unprepared (a shape seldom used again). */
 static int send_unnamed(struct pg_sink *s, size_t event, struct cdc_err *err)
 {
@@ -602,6 +590,26 @@ static int send_unnamed(struct pg_sink *s, size_t event, struct cdc_err *err)
     add_cmd(s, event);
     return CDC_OK;
 }
+
+/* Queues the statement built in s->sql with its parameters. */
+static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
+{
+    const struct pg_stmt *st = NULL;
+    bool prepared_now = false;
+    int rc = stmt_get(s, &st, &prepared_now, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (st == NULL)
+        return send_unnamed(s, event, err);
+    if (prepared_now)
+        add_cmd(s, event);
+    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL,
+                             NULL, 0))
+        return result_error(s, NULL, "could not send a statement", err);
+    add_cmd(s, event);
+    return CDC_OK;
+}
+
 
 /* Queues SQL without parameters (BEGIN, COMMIT, TRUNCATE). */
 static int send_plain(struct pg_sink *s, const char *sql, size_t event,
