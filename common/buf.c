@@ -74,6 +74,17 @@ int cdc_buf_append_char(struct cdc_buf *b, char c)
     return cdc_buf_append(b, &c, 1);
 }
 
+int cdc_buf_append_uint(struct cdc_buf *b, uint64_t v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return cdc_buf_append(b, digits + i, sizeof(digits) - i);
+}
+
 int cdc_buf_printf(struct cdc_buf *b, const char *fmt, ...)
 {
     char small[256];

@@ -152,6 +152,8 @@ int cdc_buf_reserve(struct cdc_buf *b, size_t extra);
 int cdc_buf_append(struct cdc_buf *b, const void *p, size_t len);
 int cdc_buf_append_str(struct cdc_buf *b, const char *s);
 int cdc_buf_append_char(struct cdc_buf *b, char c);
+/* Appends the decimal digits of v (faster than cdc_buf_printf). */
+int cdc_buf_append_uint(struct cdc_buf *b, uint64_t v);
 int cdc_buf_printf(struct cdc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
@@ -311,6 +313,20 @@ struct cdc_event *cdc_event_copy(const struct cdc_event *ev,
 /* Appends the bus form of ev (one JSON object, no newline) to out. */
 int cdc_event_encode(const struct cdc_event *ev, struct cdc_buf *out);
 
+/* A pack: consecutive changes of one table and transaction, same
+ * operation and columns, in one message (event_pack.c has the form).
+ * cdc_pack_can_start: ev may travel in a pack (it carries one row and
+ * nothing else); cdc_pack_follows: ev may be the next row of a pack whose
+ * last row is last. A pack is cdc_pack_begin (with its first event), one
+ * cdc_pack_add per event (first: the pack's first row), cdc_pack_end with
+ * the last event's tx_end. */
+bool cdc_pack_can_start(const struct cdc_event *ev);
+bool cdc_pack_follows(const struct cdc_event *last,
+                      const struct cdc_event *ev);
+int cdc_pack_begin(const struct cdc_event *ev, struct cdc_buf *out);
+int cdc_pack_add(const struct cdc_event *ev, bool first, struct cdc_buf *out);
+int cdc_pack_end(bool tx_end, struct cdc_buf *out);
+
 /* Appends the natural JSON form used by sinks for people (stdout, file):
  * an object with row/old as name -> value maps, values typed where that is
  * lossless (json/jsonb embedded only when strictly valid, on one line).
@@ -325,6 +341,14 @@ int cdc_event_encode_natural(const struct cdc_event *ev,
  * that JSON numbers do not carry exactly ("txid" beyond 2^53 - 1). */
 int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
                      struct cdc_event *ev, struct cdc_err *err);
+
+/* Decodes one message of the bus: one event, or a pack (several
+ * consecutive changes of one table and transaction, see event_pack.c).
+ * *evs is an array of *n events in arena. cdc_event_decode() above takes
+ * a pack of one row, and refuses a longer one. */
+int cdc_event_decode_msg(const void *data, size_t len, struct cdc_arena *arena,
+                         struct cdc_event **evs, size_t *n,
+                         struct cdc_err *err);
 
 /* Total order of positions within one group, for a given source kind:
  * negative, zero or positive like strcmp. Unparseable positions compare by

@@ -747,7 +747,8 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
-int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
+                 int64_t timeout_ms,
                  struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
 {
     natsMsgList list = {0};
@@ -764,8 +765,12 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
     if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
         buffered > 0 && (size_t)buffered < max)
         max = (size_t)buffered;
-    natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)max,
-                                          timeout_ms, &jerr);
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = (int)max;
+    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
+    req.Expires = timeout_ms * 1000000;
+    natsStatus s = natsSubscription_FetchRequest(&list, c->sub, &req);
     if (s == NATS_TIMEOUT)
         return CDC_OK;
     if (s != NATS_OK) {

@@ -43,6 +43,13 @@
  * (counted by their length) they take the status line, the header names,
  * separators and the chunk header: well under this, with room to spare. */
 #define HEADER_OVERHEAD 512
+/* Consecutive changes of one table within one transaction share a message
+ * (a pack, see common/event_pack.c) up to this many events or bytes:
+ * JetStream's cost is per message (about 14 us of server CPU here) and
+ * per byte, so a bulk change costs a fraction of it per row, while a
+ * message stays small enough for a worker to hold many. */
+#define PACK_MAX_EVENTS 500
+#define PACK_MAX_BYTES (64 * 1024)
 /* Chunks smaller than this would mean a server whose max_payload leaves
  * no real room for data: refuse rather than send thousands of slivers. */
 #define MIN_CHUNK_BYTES 1024
@@ -112,6 +119,13 @@ struct repl {
      * as the one it must follow, so JetStream refuses an event whose
      * predecessor was lost, and the stream never holds a gap */
     struct cdc_buf prev_msgid;
+    /* the open pack (cdc_pack_begin and its rows so far), its last event,
+     * its subject and the msgid of its last event */
+    struct cdc_buf pack;
+    size_t pack_n;
+    const struct cdc_event *pack_last; /* valid within one source batch */
+    struct cdc_buf pack_subject;
+    struct cdc_buf pack_msgid;
     bool need_resync;
     /* after a resync: events below the stream's last one are already
      * stored, in order, and are not sent again; so is that one itself
@@ -300,18 +314,11 @@ static int publish_chunks(struct repl *r, const struct cdc_event *ev,
     return CDC_OK;
 }
 
-static int publish_event(struct repl *r, const struct cdc_event *ev,
+/* Publishes ev in a message of its own, or as chunks if it is larger
+ * than the server's max_payload allows. */
+static int publish_alone(struct repl *r, const struct cdc_event *ev,
                          struct cdc_err *err)
 {
-    if (r->skip_set) {
-        int cmp = cdc_position_cmp(ev->source, ev->position, ev->tx_index,
-                                   r->skip_pos, r->skip_idx);
-        if (cmp < 0 || (cmp == 0 && r->skip_incl)) {
-            r->skipped++;
-            return CDC_OK;
-        }
-        r->skip_set = false;
-    }
     cdc_buf_reset(&r->payload);
     int rc = cdc_event_encode(ev, &r->payload);
     if (rc != CDC_OK)
@@ -342,11 +349,133 @@ static int publish_event(struct repl *r, const struct cdc_event *ev,
     return CDC_OK;
 }
 
+/* Empties the open pack: sent, or after a failure (its events come
+ * again). */
+static void drop_pack(struct repl *r)
+{
+    cdc_buf_reset(&r->pack);
+    r->pack_n = 0;
+    r->pack_last = NULL;
+}
+
+/* Sends the open pack, if any: one event alone in its own form, several
+ * as a pack; its msgid is its last event's, which is what a resync reads
+ * back. */
+static int flush_pack(struct repl *r, struct cdc_err *err)
+{
+    if (r->pack_n == 0)
+        return CDC_OK;
+    if (r->pack_n == 1) {
+        int rc = publish_alone(r, r->pack_last, err);
+        if (rc == CDC_OK)
+            drop_pack(r);
+        return rc;
+    }
+    int rc = cdc_pack_end(r->pack_last->tx_end, &r->pack);
+    if (rc != CDC_OK)
+        return cdc_err_set(err, rc, 0, "could not encode %zu events",
+                           r->pack_n);
+    const char *data = r->pack.data;
+    size_t len = r->pack.len;
+    /* send_chained publishes on r->subject */
+    cdc_buf_reset(&r->subject);
+    cdc_buf_append(&r->subject, r->pack_subject.data, r->pack_subject.len);
+    cdc_free(r->last_schema);
+    cdc_free(r->last_table);
+    r->last_schema = NULL;
+    r->last_table = NULL;
+    cdc_buf_reset(&r->pack_msgid);
+    cdc_buf_printf(&r->pack_msgid, "%s:%s:%u", r->group,
+                   r->pack_last->position, (unsigned)r->pack_last->tx_index);
+    rc = send_chained(r, r->pack_msgid.data, data, len, NULL, err);
+    if (rc != CDC_OK)
+        return rc;
+    r->published += r->pack_n;
+    drop_pack(r);
+    return CDC_OK;
+}
+
+/* Adds ev to the open pack, or starts one with it; false if it does not
+ * fit (the pack is as it was). */
+static bool pack_add(struct repl *r, const struct cdc_event *ev,
+                     size_t pack_cap)
+{
+    size_t was = r->pack.len;
+    bool first = r->pack_n == 0;
+    int rc = first ? cdc_pack_begin(ev, &r->pack) : CDC_OK;
+    if (rc == CDC_OK)
+        rc = cdc_pack_add(ev, first, &r->pack);
+    /* room for the end: "],"tx_end":false}" */
+    if (rc != CDC_OK || r->pack.len + 20 > pack_cap) {
+        r->pack.len = was;
+        if (r->pack.data != NULL)
+            r->pack.data[was] = '\0';
+        return false;
+    }
+    if (first) {
+        cdc_buf_reset(&r->pack_subject);
+        cdc_buf_append(&r->pack_subject, r->subject.data, r->subject.len);
+    }
+    r->pack_n++;
+    r->pack_last = ev;
+    return true;
+}
+
+static int publish_event(struct repl *r, const struct cdc_event *ev,
+                         struct cdc_err *err)
+{
+    if (r->skip_set) {
+        int cmp = cdc_position_cmp(ev->source, ev->position, ev->tx_index,
+                                   r->skip_pos, r->skip_idx);
+        if (cmp < 0 || (cmp == 0 && r->skip_incl)) {
+            r->skipped++;
+            return CDC_OK;
+        }
+        r->skip_set = false;
+    }
+    /* consecutive rows of one table, transaction and shape share a
+     * message (never one over the server's max_payload, headers
+     * included); the pack is sent when the next event does not join it */
+    size_t pack_cap = PACK_MAX_BYTES;
+    if (r->max_payload > 0 &&
+        (uint64_t)r->max_payload < (uint64_t)pack_cap + 4096)
+        pack_cap = r->max_payload > 4096 ? (size_t)r->max_payload - 4096 : 0;
+    int rc = CDC_OK;
+    if (r->pack_n > 0 && (r->pack_n >= PACK_MAX_EVENTS ||
+                          !cdc_pack_follows(r->pack_last, ev))) {
+        rc = flush_pack(r, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
+    if (r->pack_n > 0 || cdc_pack_can_start(ev)) {
+        if (r->pack_n == 0)
+            build_subject(r, ev);
+        if (pack_add(r, ev, pack_cap))
+            return ev->tx_end ? flush_pack(r, err) : CDC_OK;
+        if (r->pack_n > 0) {
+            /* full: this event starts the next pack */
+            rc = flush_pack(r, err);
+            if (rc != CDC_OK)
+                return rc;
+            build_subject(r, ev);
+            if (pack_add(r, ev, pack_cap))
+                return ev->tx_end ? flush_pack(r, err) : CDC_OK;
+        }
+    }
+    return publish_alone(r, ev, err);
+}
+
 static int publish_batch(struct repl *r, const struct source_batch *b,
                          struct cdc_err *err)
 {
     size_t cp = 0;
     for (size_t i = 0; i <= b->nevents; i++) {
+        if (cp < b->ncps && b->cps[cp].after == i) {
+            /* a checkpoint covers every event before it: sent first */
+            int rc = flush_pack(r, err);
+            if (rc != CDC_OK)
+                return rc;
+        }
         while (cp < b->ncps && b->cps[cp].after == i) {
             cpq_push(&r->cps, r->last_seq, b->cps[cp].token);
             cp++;
@@ -357,7 +486,8 @@ static int publish_batch(struct repl *r, const struct source_batch *b,
         if (rc != CDC_OK)
             return rc;
     }
-    return CDC_OK;
+    /* nothing waits for the next poll */
+    return flush_pack(r, err);
 }
 
 /* Writes the confirmed position to the state bucket (at most every
@@ -472,6 +602,7 @@ static int run(struct repl *r)
             cdc_log(CDC_LOG_WARN, "replicator", "%s; retrying in %lld ms",
                     err.msg, (long long)wait);
             cdc_js_pub_reset(r->pub);
+            drop_pack(r);
             r->cps.len = 0;
             r->need_resync = true;
             r->ops->reset(r->src);
@@ -590,6 +721,9 @@ int main(int argc, char **argv)
     cdc_buf_init(&r.payload, 0);
     cdc_buf_init(&r.subject, 0);
     cdc_buf_init(&r.msgid, 0);
+    cdc_buf_init(&r.pack, 0);
+    cdc_buf_init(&r.pack_subject, 0);
+    cdc_buf_init(&r.pack_msgid, 0);
     cdc_buf_init(&r.chunk_msgid, 0);
     cdc_buf_init(&r.prev_msgid, 0);
     r.need_resync = true;
@@ -658,6 +792,9 @@ out:
     cdc_buf_release(&r.payload);
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);
+    cdc_buf_release(&r.pack);
+    cdc_buf_release(&r.pack_subject);
+    cdc_buf_release(&r.pack_msgid);
     cdc_buf_release(&r.chunk_msgid);
     cdc_buf_release(&r.prev_msgid);
     cdc_free(r.last_schema);

@@ -513,7 +513,9 @@ static void push_param(struct pg_sink *s, const char *value, uint32_t oid)
 static void add_param(struct pg_sink *s, const char *value, uint32_t oid)
 {
     push_param(s, value, oid);
-    cdc_buf_printf(&s->sql, "$%d", s->nparams);
+    /* not printf: multi-row statements have thousands of these */
+    cdc_buf_append_char(&s->sql, '$');
+    cdc_buf_append_uint(&s->sql, (uint64_t)s->nparams);
 }
 
 /* The prepared statement for the SQL in s->sql: looked up, or queued for

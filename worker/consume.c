@@ -22,6 +22,10 @@
 /* Releasing the sink and the NATS connection after the last commit may
  * take this long before the process exits anyway. */
 #define SHUTDOWN_LIMIT_S 10
+/* Bytes of messages one fetch asks for at most (or twice the server's
+ * max_payload, if more): events packed many to a message make a count of
+ * messages a poor bound of memory. */
+#define FETCH_BYTES (4 * 1024 * 1024)
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 
@@ -30,9 +34,14 @@ struct item {
     struct cdc_event *ev; /* NULL: nothing to write (skipped, dead letter) */
     bool has_tx;          /* tx_end below is meaningful */
     bool tx_end;
-    /* a chunk that more chunks of its event follow: a batch may not end
-     * here (the event is on the run's last item) */
+    /* a chunk that more chunks of its event follow, or an event that more
+     * events of its message follow: a batch may not end here (the
+     * message is acknowledged with the last item) */
     bool part;
+    /* one event of a message that packs several; shared: a later item
+     * owns (frees) the message */
+    bool packed;
+    bool shared;
     uint64_t seq;
 };
 
@@ -68,6 +77,8 @@ struct worker {
     int64_t last_arrival_ms;
 
     struct cdc_backoff bo;
+    size_t per_msg;    /* most events in one message of the last fetch */
+    int64_t fetch_bytes; /* byte limit of one fetch */
     unsigned reject_attempts; /* --reject-attempts */
     uint64_t reject_seq;      /* the change rejected last, and how often */
     unsigned reject_count;
@@ -96,15 +107,26 @@ size_t worker_batch_cut(const bool *has_event, const bool *tx_end, size_t n,
 
 /* ==== Dead letters ==== */
 
-static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
-                       const char *reason, struct cdc_err *err)
+/* Stores msg in the dead letters with reason; with ev (one event of a
+ * message that packs several) only that event, as its own message. */
+static int dead_letter_ev(struct worker *w, struct cdc_js_msg *msg,
+                          const struct cdc_event *ev, const char *reason,
+                          struct cdc_err *err)
 {
     size_t len = 0;
     const void *data = cdc_js_msg_data(msg, &len);
     char seq[24];
     char msgid[CDC_NAME_MAX];
+    struct cdc_buf one;
+    cdc_buf_init(&one, 0);
     snprintf(seq, sizeof(seq), "%" PRIu64, cdc_js_msg_stream_seq(msg));
     snprintf(msgid, sizeof(msgid), "%s:%s:%s", w->group, w->ops->name, seq);
+    if (ev != NULL && cdc_event_encode(ev, &one) == CDC_OK) {
+        data = one.data;
+        len = one.len;
+        snprintf(msgid, sizeof(msgid), "%s:%s:%s.%" PRIu32, w->group,
+                 w->ops->name, seq, ev->tx_index);
+    }
     const char *subject = cdc_js_msg_subject(msg);
     const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
     struct cdc_js_hdr hdrs[] = {
@@ -119,8 +141,10 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
                                      hdrs, chunk != NULL ? 4 : 3, err);
         if (rc == CDC_OK)
             break;
-        if (cdc_stop_requested)
+        if (cdc_stop_requested) {
+            cdc_buf_release(&one);
             return rc;
+        }
         int64_t wait = cdc_backoff_next(&w->bo);
         cdc_log(CDC_LOG_WARN, "worker",
                 "could not store dead letter (stream sequence %s): %s; "
@@ -132,7 +156,14 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
     cdc_log(CDC_LOG_WARN, "worker",
             "event at stream sequence %s sent to dead letters \"%s\": %s", seq,
             w->dlq_subject, reason);
+    cdc_buf_release(&one);
     return CDC_OK;
+}
+
+static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
+                       const char *reason, struct cdc_err *err)
+{
+    return dead_letter_ev(w, msg, NULL, reason, err);
 }
 
 /* ==== Intake ==== */
@@ -346,6 +377,46 @@ static int take_chunk(struct worker *w, struct item *it, const char *value,
     return rc;
 }
 
+/* Takes a message that is not a chunk: one item for a single event, one
+ * per event for a pack, all but the last marked so that no batch ends
+ * inside the message. */
+static int take_events(struct worker *w, struct item *it, const void *data,
+                       size_t len, struct cdc_err *err)
+{
+    struct cdc_event *evs = NULL;
+    size_t n = 0;
+    struct cdc_err derr;
+    cdc_err_clear(&derr);
+    if (cdc_event_decode_msg(data, len, &w->arenas[w->cur], &evs, &n,
+                             &derr) != CDC_OK) {
+        char reason[CDC_ERR_MSG_MAX + 32];
+        snprintf(reason, sizeof(reason), "cannot decode event: %s",
+                 derr.msg);
+        int rc = dead_letter(w, it->msg, reason, err);
+        if (rc != CDC_OK) {
+            cdc_js_msg_free(it->msg);
+            return rc;
+        }
+        push_item(w, it);
+        return CDC_OK;
+    }
+    reserve_items(w, w->nitems + n);
+    for (size_t i = 0; i < n; i++) {
+        struct item e = *it;
+        e.packed = n > 1;
+        e.has_tx = true;
+        e.part = i + 1 < n;
+        e.shared = i + 1 < n;
+        e.tx_end = !e.part && evs[i].tx_end;
+        if (sink_mark_covers(&w->mark, &evs[i]))
+            w->skipped++;
+        else
+            e.ev = &evs[i];
+        push_item(w, &e);
+    }
+    return CDC_OK;
+}
+
 static int take_message(struct worker *w, struct cdc_js_msg *msg,
                         struct cdc_err *err)
 {
@@ -366,10 +437,8 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
             rc = end_run_early(w, msg, err);
         size_t len = 0;
         const void *data = cdc_js_msg_data(msg, &len);
-        char reason[CDC_ERR_MSG_MAX + 32];
-        if (rc == CDC_OK &&
-            !decode_item(w, &it, data, len, reason, sizeof(reason)))
-            rc = dead_letter(w, msg, reason, err);
+        if (rc == CDC_OK)
+            return take_events(w, &it, data, len, err);
     }
     if (rc != CDC_OK) {
         cdc_js_msg_free(msg);
@@ -431,13 +500,16 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             char reason[CDC_ERR_MSG_MAX + 32];
             snprintf(reason, sizeof(reason), "sink \"%s\" rejected event: %s",
                      w->ops->name, err->msg);
-            /* a chunked event goes whole: every message of its run */
+            /* a chunked event goes whole: every message of its run; one
+             * event of a packed message goes alone */
             size_t first = at;
-            while (first > 0 && w->items[first - 1].part)
+            while (!bad->packed && first > 0 && w->items[first - 1].part)
                 first--;
             int drc = CDC_OK;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
-                drc = dead_letter(w, w->items[k].msg, reason, err);
+                drc = dead_letter_ev(w, w->items[k].msg,
+                                     bad->packed ? bad->ev : NULL, reason,
+                                     err);
             if (drc != CDC_OK) {
                 rc = drc;
                 break;
@@ -509,7 +581,8 @@ static int commit(struct worker *w, size_t cut, struct cdc_err *err)
                 ": %s (the events will come again and be skipped)",
                 w->items[cut - 1].seq, aerr.msg);
     for (size_t i = 0; i < cut; i++)
-        cdc_js_msg_free(w->items[i].msg);
+        if (!w->items[i].shared)
+            cdc_js_msg_free(w->items[i].msg);
     keep_remainder(w, cut);
     return CDC_OK;
 }
@@ -520,13 +593,28 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
         w->has_tx[i] = w->items[i].has_tx;
         w->tx_end[i] = w->items[i].tx_end;
     }
-    size_t cut = worker_batch_cut(w->has_tx, w->tx_end, w->nitems,
-                                  w->batch_size, idle, stopping);
+    /* a fetch of packed messages may bring more than a batch: the batch
+     * is cut within its first batch_size items, and the rest of a message
+     * or run of chunks that they end inside */
+    size_t n = w->nitems < w->batch_size ? w->nitems : w->batch_size;
+    while (n < w->nitems && w->items[n - 1].part)
+        n++;
+    size_t wanted = worker_batch_cut(w->has_tx, w->tx_end, n, w->batch_size,
+                                     idle, stopping);
     /* a full or idle batch may split a transaction, never a run of
-     * chunks: the acknowledgement of its end would cover the run's first
-     * part, which a crash would then lose */
+     * chunks or a packed message: the acknowledgement of its end would
+     * cover the first part, which a crash would then lose */
+    size_t cut = wanted;
     while (cut > 0 && w->items[cut - 1].part)
         cut--;
+    if (cut == 0 && wanted > 0 && w->items[0].packed) {
+        /* a packed message larger than a batch: it goes whole */
+        size_t e = 0;
+        while (e < w->nitems && w->items[e].part)
+            e++;
+        if (e < w->nitems)
+            cut = e + 1;
+    }
     return cut;
 }
 
@@ -602,9 +690,11 @@ static int setup(struct worker *w, struct cdc_err *err)
          * run of chunks, which is held unacknowledged until it is whole */
         .max_ack_pending =
             (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
-        /* a new consumer starts after what the sink already holds */
+        /* a new consumer starts at the message of the last event the
+         * sink holds (a message may pack several events, not all of
+         * them written); the position check skips what is written */
         .start_seq = w->mark.set && w->mark.stream_seq > 0
-                         ? w->mark.stream_seq + 1
+                         ? w->mark.stream_seq
                          : 0,
     };
     if (cc.start_seq > 0) {
@@ -615,12 +705,17 @@ static int setup(struct worker *w, struct cdc_err *err)
         rc = cdc_js_stream_info(w->js, stream, NULL, &last_seq, err);
         if (rc != CDC_OK)
             return rc;
-        if (cc.start_seq > last_seq + 1)
+        if (cc.start_seq > last_seq)
             cc.start_seq = 0;
     }
     rc = cdc_js_consumer_open(w->js, &cc, &w->cons, err);
     if (rc != CDC_OK)
         return rc;
+    /* bounds what one fetch holds in memory; a message is never larger
+     * than max_payload, so every message fits in a fetch */
+    w->fetch_bytes = FETCH_BYTES;
+    if (cdc_js_max_payload(w->js) * 2 > w->fetch_bytes)
+        w->fetch_bytes = cdc_js_max_payload(w->js) * 2;
     cdc_log(CDC_LOG_INFO, "worker",
             "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
             stream, durable, w->ops->name);
@@ -638,6 +733,14 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
                          int64_t *wait)
 {
     size_t want = w->nitems < w->batch_size ? w->batch_size - w->nitems : 0;
+    /* messages may pack several events: ask for as many messages as fill
+     * the batch if each holds as many as the fullest of the last fetch
+     * (the fetch's byte limit bounds a sudden change) */
+    if (want > 0 && w->per_msg > 1) {
+        want /= w->per_msg;
+        if (want == 0)
+            want = 1;
+    }
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
         *wait = w->first_item_ms + batch_wait - cdc_now_ms();
@@ -676,7 +779,8 @@ static int loop(struct worker *w, struct cdc_err *err)
         int64_t wait = MAX_FETCH_WAIT_MS;
         size_t want = fetch_plan(w, batch_wait, &wait);
         if (!stopping && want > 0) {
-            rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
+            rc = cdc_js_fetch(w->cons, want, w->fetch_bytes, wait, got, &n,
+                              err);
             if (rc != CDC_OK) {
                 if (!(err->flags & CDC_ERR_RETRIABLE))
                     break;
@@ -692,8 +796,15 @@ static int loop(struct worker *w, struct cdc_err *err)
         if (n > 0)
             w->last_arrival_ms = now;
         size_t taken = 0;
-        for (; taken < n && rc == CDC_OK; taken++)
+        size_t most = 0;
+        for (; taken < n && rc == CDC_OK; taken++) {
+            size_t before = w->nitems;
             rc = take_message(w, got[taken], err);
+            if (w->nitems > before + most)
+                most = w->nitems - before;
+        }
+        if (n > 0)
+            w->per_msg = most;
         if (rc != CDC_OK) {
             /* the failing message was released by take_message */
             for (size_t i = taken; i < n; i++)
@@ -783,7 +894,8 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_shutdown_watchdog(SHUTDOWN_LIMIT_S, code);
     /* pending items were not acknowledged: they come again next time */
     for (size_t i = 0; i < w.nitems; i++)
-        cdc_js_msg_free(w.items[i].msg);
+        if (!w.items[i].shared)
+            cdc_js_msg_free(w.items[i].msg);
     if (w.snk != NULL)
         ops->close(w.snk);
     cdc_js_consumer_close(w.cons);

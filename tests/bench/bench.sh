@@ -130,7 +130,13 @@ start_native() {
     nat "CREATE SUBSCRIPTION native_sub CONNECTION 'host=127.0.0.1 port=$SRC_PGPORT user=postgres dbname=app' PUBLICATION native_pub WITH (copy_data = false, enabled = ${1:-true})" >/dev/null
 }
 
-# ---- workloads: each prints "seconds cpu_repl cpu_work cpu_nats cpu_walsender"
+# peak_rss PID: the process's peak resident set so far, in MiB
+peak_rss() {
+    awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# ---- workloads: each prints "seconds cpu_repl cpu_work cpu_nats cpu_walsender
+# rss_repl_mib rss_work_mib"
 
 load_insert() {
     src "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
@@ -185,7 +191,7 @@ measure_capture() {
     cs=$(walsender_delta "$DIR/ws0")
     [ "$sys" = native ] && src "SELECT pg_drop_replication_slot('bench_recv')" >/dev/null
     awk -v a="$t0" -v b="$t1" -v r="$cr" -v n="$cn" -v s="$cs" \
-        'BEGIN { printf "%.3f %.2f 0 %.2f %.2f\n", b - a, r, n, s }'
+        'BEGIN { printf "%.3f %.2f 0 %.2f %.2f 0 0\n", b - a, r, n, s }'
 }
 
 measure() { # measure SYSTEM WORKLOAD
@@ -245,13 +251,16 @@ measure() { # measure SYSTEM WORKLOAD
     local cn cs
     cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
     cs=$(walsender_delta "$DIR/ws0")
+    local mr=0 mw=0
     if [ -n "$REPL_PID" ]; then
         c1r=$(cpu "$REPL_PID")
         c1w=$(cpu "$WORK_PID")
+        mr=$(peak_rss "$REPL_PID")
+        mw=$(peak_rss "$WORK_PID")
     fi
     stop_all
-    awk -v a="$t0" -v b="$t1" -v r="$c1r" -v w="$c1w" -v n="$cn" -v s="$cs" \
-        'BEGIN { printf "%.3f %.2f %.2f %.2f %.2f\n", b - a, r, w, n, s }'
+    awk -v a="$t0" -v b="$t1" -v r="$c1r" -v w="$c1w" -v n="$cn" -v s="$cs" -v mr="$mr" -v mw="$mw" \
+        'BEGIN { printf "%.3f %.2f %.2f %.2f %.2f %s %s\n", b - a, r, w, n, s, mr, mw }'
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -270,7 +279,7 @@ for wl in $ONLY; do
         for sys in native tributary; do
             say "$wl run $run/$RUNS: $sys"
             measure "$sys" "$wl" >>"$DIR/$wl.$sys"
-            tail -n 1 "$DIR/$wl.$sys" | sed "s/^/bench:   s cpu(repl work nats walsender): /" >&2
+            tail -n 1 "$DIR/$wl.$sys" | sed "s/^/bench:   s cpu(repl work nats walsender) rss(repl work): /" >&2
         done
     done
     tn=$(cut -d' ' -f1 "$DIR/$wl.native" | median)
@@ -279,17 +288,20 @@ for wl in $ONLY; do
     cw=$(cut -d' ' -f3 "$DIR/$wl.tributary" | median)
     cn=$(cut -d' ' -f4 "$DIR/$wl.tributary" | median)
     cs=$(cut -d' ' -f5 "$DIR/$wl.tributary" | median)
+    # peak memory: the largest of the runs
+    mr=$(cut -d' ' -f6 "$DIR/$wl.tributary" | sort -n | tail -n 1)
+    mw=$(cut -d' ' -f7 "$DIR/$wl.tributary" | sort -n | tail -n 1)
     ratio=$(awk -v a="$tn" -v b="$tt" 'BEGIN { printf "%.2f", a / b }')
     goal=1.0
     [ "$wl" = backlog ] && goal=0.8
     [ "$wl" = capture ] && goal=0.9
     per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
-    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s' "$wl" "$n" "$tn" "$tt" \
+    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
         "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
-        "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")")")
+        "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")")
     [ "$json" = "[" ] || json+=","
-    json+=$(printf '{"workload":"%s","rows":%d,"native_s":%s,"tributary_s":%s,"ratio":%s,"goal":%s,"cpu_s_per_million":{"replicator":%s,"worker":%s,"nats":%s,"walsender":%s}}' \
-        "$wl" "$n" "$tn" "$tt" "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")")
+    json+=$(printf '{"workload":"%s","rows":%d,"native_s":%s,"tributary_s":%s,"ratio":%s,"goal":%s,"cpu_s_per_million":{"replicator":%s,"worker":%s,"nats":%s,"walsender":%s},"peak_rss_mib":{"replicator":%s,"worker":%s}}' \
+        "$wl" "$n" "$tn" "$tt" "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")
 done
 json+="]"
 mkdir -p "$(dirname "$OUT")"
@@ -297,8 +309,8 @@ echo "$json" >"$OUT"
 
 echo
 echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
-printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
-    cpu/M:r w nats walsnd
+printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
+    cpu/M:r w nats walsnd rssMB:r w
 for r in "${results[@]}"; do echo "$r"; done
-echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted)"
+echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
 echo "JSON: $OUT"

@@ -225,6 +225,16 @@ nats_stream_msgs() {
     echo "${n:-0}"
 }
 
+# stream_events GROUP: every event in the group's stream, one natural JSON
+# line each, read by a worker of its own (a fresh consumer from the start;
+# a message may pack several events, so messages are not events).
+stream_events() {
+    local c
+    c=$(unique_name peek_)
+    "$BIN/worker" stdout --group "$1" --nats-url "$NATS_URL" --consumer "$c" \
+        --idle-exit 2s --log-level warn 2>/dev/null | grep '^{'
+}
+
 # nats_pub SUBJECT PAYLOAD: publishes one plain NATS message (ASCII payload)
 # with the text protocol, as any other client of the bus could.
 nats_pub() {
