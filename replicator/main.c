@@ -123,7 +123,11 @@ struct repl {
      * its subject and the msgid of its last event */
     struct cdc_buf pack;
     size_t pack_n;
-    const struct cdc_event *pack_last; /* valid within one source batch */
+    /* in the source's batch, or (after the batch ended with the pack
+     * open) a copy in pack_arena */
+    const struct cdc_event *pack_last;
+    bool pack_last_copied;
+    struct cdc_arena pack_arena;
     struct cdc_buf pack_subject;
     struct cdc_buf pack_msgid;
     bool need_resync;
@@ -418,6 +422,7 @@ static bool pack_add(struct repl *r, const struct cdc_event *ev,
     }
     r->pack_n++;
     r->pack_last = ev;
+    r->pack_last_copied = false;
     return true;
 }
 
@@ -486,8 +491,18 @@ static int publish_batch(struct repl *r, const struct source_batch *b,
         if (rc != CDC_OK)
             return rc;
     }
-    /* nothing waits for the next poll */
-    return flush_pack(r, err);
+    /* a poll that brought nothing sends what waits; otherwise an open
+     * pack's transaction goes on in the next poll (the source holds back
+     * each change until it knows whether it ends its transaction), so the
+     * pack stays open, its last event copied out of the batch */
+    if (b->nevents == 0)
+        return flush_pack(r, err);
+    if (r->pack_n > 0 && !r->pack_last_copied) {
+        cdc_arena_reset(&r->pack_arena);
+        r->pack_last = cdc_event_copy(r->pack_last, &r->pack_arena);
+        r->pack_last_copied = true;
+    }
+    return CDC_OK;
 }
 
 /* Writes the confirmed position to the state bucket (at most every
@@ -722,6 +737,7 @@ int main(int argc, char **argv)
     cdc_buf_init(&r.subject, 0);
     cdc_buf_init(&r.msgid, 0);
     cdc_buf_init(&r.pack, 0);
+    cdc_arena_init(&r.pack_arena);
     cdc_buf_init(&r.pack_subject, 0);
     cdc_buf_init(&r.pack_msgid, 0);
     cdc_buf_init(&r.chunk_msgid, 0);
@@ -793,6 +809,7 @@ out:
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);
     cdc_buf_release(&r.pack);
+    cdc_arena_release(&r.pack_arena);
     cdc_buf_release(&r.pack_subject);
     cdc_buf_release(&r.pack_msgid);
     cdc_buf_release(&r.chunk_msgid);

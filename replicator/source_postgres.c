@@ -45,6 +45,10 @@ static const struct cdc_opt pg_options[] = {
 /* Status to the server at least this often, well inside the default
  * wal_sender_timeout of 60 s. */
 #define STATUS_MAX_INTERVAL_MS 10000
+/* Inside a transaction, a poll that has read all there is waits this long
+ * once for the rest of the transaction to come in, so a large transaction
+ * goes in large batches (fewer wake-ups and larger packs). */
+#define TX_GATHER_MS 1
 
 struct pg_table {
     char *schema;
@@ -594,6 +598,7 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
     if (s->held != NULL)
         s->held = cdc_event_copy(s->held, &s->batch_arena);
 
+    bool gathered = false;
     while (b->nevents < max && !cdc_stop_requested) {
         char *buf = NULL;
         int len = PQgetCopyData(s->repl, &buf, 1);
@@ -603,10 +608,22 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
             if (rc != CDC_OK)
                 break;
             int64_t left = end - cdc_now_ms();
-            if (left <= 0 || b->nevents > 0)
+            /* inside a transaction the rest of it is on its way: a short
+             * wait for more saves the wake-ups (and the messages) of many
+             * small batches; between transactions the batch goes now */
+            int wait_ms = left < 100 ? (int)left : 100;
+            if (b->nevents > 0) {
+                if (b->nevents >= max / 4 || !source_pgo_in_tx(s->dec) ||
+                    gathered)
+                    break;
+                gathered = true;
+                cdc_sleep_ms(TX_GATHER_MS);
+                wait_ms = 0;
+            } else if (left <= 0) {
                 break;
+            }
             struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
-            int pr = poll(&pfd, 1, (int)(left < 100 ? left : 100));
+            int pr = poll(&pfd, 1, wait_ms);
             if (pr < 0 && errno != EINTR) {
                 rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
                                  "could not wait for source: %s",

@@ -22,10 +22,14 @@
 /* Releasing the sink and the NATS connection after the last commit may
  * take this long before the process exits anyway. */
 #define SHUTDOWN_LIMIT_S 10
-/* Bytes of messages one fetch asks for at most (or twice the server's
- * max_payload, if more): events packed many to a message make a count of
- * messages a poor bound of memory. */
-#define FETCH_BYTES (4 * 1024 * 1024)
+/* Bytes of messages one fetch asks for at most (or the server's
+ * max_payload and some, if more, so that every message fits): events
+ * packed many to a message make a count of messages a poor bound of
+ * memory. */
+#define FETCH_BYTES (1024 * 1024)
+/* Messages the first fetch asks for, before the worker knows how many
+ * events a message holds. */
+#define FIRST_FETCH 16
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 
@@ -714,8 +718,8 @@ static int setup(struct worker *w, struct cdc_err *err)
     /* bounds what one fetch holds in memory; a message is never larger
      * than max_payload, so every message fits in a fetch */
     w->fetch_bytes = FETCH_BYTES;
-    if (cdc_js_max_payload(w->js) * 2 > w->fetch_bytes)
-        w->fetch_bytes = cdc_js_max_payload(w->js) * 2;
+    if (cdc_js_max_payload(w->js) + 65536 > w->fetch_bytes)
+        w->fetch_bytes = cdc_js_max_payload(w->js) + 65536;
     cdc_log(CDC_LOG_INFO, "worker",
             "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
             stream, durable, w->ops->name);
@@ -740,6 +744,8 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
         want /= w->per_msg;
         if (want == 0)
             want = 1;
+    } else if (want > FIRST_FETCH && w->per_msg == 0) {
+        want = FIRST_FETCH;
     }
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
