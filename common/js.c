@@ -747,35 +747,20 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
-int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
-                 int64_t timeout_ms,
-                 struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
+/* One pull request; its messages are appended to out. */
+static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
+                      struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
 {
     natsMsgList list = {0};
-    jsErrCode jerr = 0;
-    int buffered = 0;
-    *n = 0;
-    /* Answers to an earlier request can arrive after its fetch returned
-     * (it timed out) and wait in the subscription. nats.c 3.4 hands those
-     * out first, but then counts the new request's messages against the
-     * batch less what it already took, and with more than half the batch
-     * taken it stores past the end of its batch-sized array. So while
-     * anything is buffered, ask for just that many: a fetch the buffer
-     * fills sends no request at all. */
-    if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
-        buffered > 0 && (size_t)buffered < max)
-        max = (size_t)buffered;
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = (int)max;
-    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
-    req.Expires = timeout_ms * 1000000;
-    natsStatus s = natsSubscription_FetchRequest(&list, c->sub, &req);
-    if (s == NATS_TIMEOUT)
+    natsStatus s = natsSubscription_FetchRequest(&list, c->sub, req);
+    /* nothing there (a no-wait request's answer) or nothing in time */
+    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
+        natsMsgList_Destroy(&list);
         return CDC_OK;
+    }
     if (s != NATS_OK) {
         natsMsgList_Destroy(&list);
-        nats_fail(err, s, jerr, "could not fetch from JetStream");
+        nats_fail(err, s, 0, "could not fetch from JetStream");
         /* a server restarting, a lost connection or a consumer being
          * recreated: all of it passes, so the caller waits and retries */
         err->flags |= CDC_ERR_RETRIABLE;
@@ -796,6 +781,39 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
     }
     natsMsgList_Destroy(&list);
     return CDC_OK;
+}
+
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
+                 int64_t timeout_ms, struct cdc_js_msg **out, size_t *n,
+                 struct cdc_err *err)
+{
+    int buffered = 0;
+    *n = 0;
+    /* Answers to an earlier request can arrive after its fetch returned
+     * (it timed out) and wait in the subscription. nats.c 3.4 hands those
+     * out first, but then counts the new request's messages against the
+     * batch less what it already took, and with more than half the batch
+     * taken it stores past the end of its batch-sized array. So while
+     * anything is buffered, ask for just that many: a fetch the buffer
+     * fills sends no request at all. */
+    if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
+        buffered > 0 && (size_t)buffered < max)
+        max = (size_t)buffered;
+    /* First what is there now, without waiting for a full batch (a
+     * request for N messages would otherwise hold the first one back
+     * until N came or the time ran out); if nothing is, wait for one. */
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = (int)max;
+    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
+    req.NoWait = true;
+    req.Expires = timeout_ms * 1000000;
+    int rc = fetch_once(c, &req, out, n, err);
+    if (rc != CDC_OK || *n > 0 || buffered > 0)
+        return rc;
+    req.Batch = 1;
+    req.NoWait = false;
+    return fetch_once(c, &req, out, n, err);
 }
 
 int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,

@@ -155,9 +155,10 @@ int cdc_js_consumer_open(struct cdc_js *js,
 void cdc_js_consumer_close(struct cdc_js_consumer *c);
 /* Fetches up to max messages, and when max_bytes > 0 no more than about
  * max_bytes of them (the server stops before the message that would pass
- * it; max_bytes must exceed the largest message, max_payload), into out,
- * waiting up to timeout_ms for the first. *n is 0 on timeout (not an
- * error). */
+ * it; max_bytes must exceed the largest message, max_payload), into out:
+ * what the consumer has now, without waiting for max to come; if it has
+ * nothing, the first message to come within timeout_ms. *n is 0 on
+ * timeout (not an error). */
 int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
                  int64_t timeout_ms,
                  struct cdc_js_msg **out, size_t *n, struct cdc_err *err);

@@ -819,8 +819,12 @@ static int loop(struct worker *w, struct cdc_err *err)
         }
         bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
         bool due = w->nitems > 0 && now - w->first_item_ms >= batch_wait;
+        /* the consumer had no more than this: whole transactions go now
+         * (waiting would only add latency); a transaction whose end has
+         * not come waits for it up to batch_wait */
+        bool drained = n < want;
         size_t cut = 0;
-        if (w->nitems > 0 && (due || idle || stopping ||
+        if (w->nitems > 0 && (due || idle || drained || stopping ||
                               w->nitems >= w->batch_size))
             cut = find_cut(w, idle, stopping);
         if (cut > 0) {

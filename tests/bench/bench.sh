@@ -9,8 +9,12 @@
 #   BENCH_TXNS     single-row transactions of the backlog workload (100000)
 #   BENCH_RUNS     runs of each pair (3)
 #   BENCH_ONLY     space-separated workloads to run (insert update backlog
-#                  capture); capture compares the replicator alone with
-#                  pg_recvlogical draining the same WAL with pgoutput
+#                  capture latency); capture compares the replicator alone
+#                  with pg_recvlogical draining the same WAL with pgoutput;
+#                  latency measures commit -> visible on the target at fixed
+#                  rates
+#   BENCH_RATES    rows/s of the latency workload (1000 5000 10000)
+#   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
 #   BENCH_DIR      where the servers live (/tmp/tributary-bench)
 #
@@ -25,7 +29,9 @@ BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
 ROWS=${BENCH_ROWS:-1000000}
 TXNS=${BENCH_TXNS:-100000}
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-insert update backlog capture}
+ONLY=${BENCH_ONLY:-insert update backlog capture latency}
+RATES=${BENCH_RATES:-1000 5000 10000}
+LAT_SECS=${BENCH_LAT_SECS:-5}
 OUT=${BENCH_OUT:-$ROOT/build/bench.json}
 DIR=${BENCH_DIR:-/tmp/tributary-bench}
 export TRIBUTARY_SRC_PGPORT=${BENCH_SRC_PGPORT:-56432}
@@ -97,36 +103,42 @@ stop_all() {
 tables_ddl="CREATE TABLE big (id bigint PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
 CREATE TABLE small (id bigserial PRIMARY KEY, client int NOT NULL, pad text NOT NULL);"
 
+# latency: each source row records when it was written, each target row
+# when it was applied (a column default, which both kinds of apply leave to
+# the target)
+lat_src_ddl="CREATE TABLE lat (id bigserial PRIMARY KEY, t0 timestamptz NOT NULL DEFAULT clock_timestamp(), pad text NOT NULL);"
+lat_tgt_ddl="CREATE TABLE lat (id bigint PRIMARY KEY, t0 timestamptz NOT NULL, pad text NOT NULL, t1 timestamptz NOT NULL DEFAULT clock_timestamp());"
+
 reset_servers() {
     src "DROP PUBLICATION IF EXISTS native_pub" >/dev/null
     nat "DROP SUBSCRIPTION IF EXISTS native_sub" >/dev/null 2>&1 || true
     src "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active" >/dev/null
-    src "DROP TABLE IF EXISTS big, small" >/dev/null
-    src "$tables_ddl ALTER TABLE big OWNER TO app; ALTER TABLE small OWNER TO app" >/dev/null
-    tgt "DROP TABLE IF EXISTS big, small; DROP SCHEMA IF EXISTS tributary CASCADE" >/dev/null
-    tgt "$tables_ddl" >/dev/null
+    src "DROP TABLE IF EXISTS big, small, lat" >/dev/null
+    src "$tables_ddl $lat_src_ddl ALTER TABLE big OWNER TO app; ALTER TABLE small OWNER TO app; ALTER TABLE lat OWNER TO app" >/dev/null
+    tgt "DROP TABLE IF EXISTS big, small, lat; DROP SCHEMA IF EXISTS tributary CASCADE" >/dev/null
+    tgt "$tables_ddl $lat_tgt_ddl" >/dev/null
     psql_ "$TGT_PGPORT" postgres -c "SELECT 1 FROM pg_database WHERE datname = 'native'" | grep -q 1 ||
         psql_ "$TGT_PGPORT" postgres -c "CREATE DATABASE native" >/dev/null
-    nat "DROP TABLE IF EXISTS big, small" >/dev/null
-    nat "$tables_ddl" >/dev/null
+    nat "DROP TABLE IF EXISTS big, small, lat" >/dev/null
+    nat "$tables_ddl $lat_tgt_ddl" >/dev/null
 }
 
 group_seq=0
 start_tributary() {
     group_seq=$((group_seq + 1))
     GROUP=bench$group_seq
-    "$BIN/replicator" --group "$GROUP" --tables big,small --host 127.0.0.1 --port "$SRC_PGPORT" \
+    "$BIN/replicator" --group "$GROUP" --tables big,small,lat --host 127.0.0.1 --port "$SRC_PGPORT" \
         --dbname app --user app --nats-url "$NATS_URL" >"$LOGS/repl-$GROUP.log" 2>&1 &
     REPL_PID=$!
     "$BIN/worker" postgres --group "$GROUP" --nats-url "$NATS_URL" --target-host 127.0.0.1 \
         --target-port "$TGT_PGPORT" --target-dbname app --target-user app \
-        --batch-size "${BENCH_BATCH:-5000}" >"$LOGS/work-$GROUP.log" 2>&1 &
+        --batch-size "${BENCH_BATCH:-5000}" "$@" >"$LOGS/work-$GROUP.log" 2>&1 &
     WORK_PID=$!
     wait_for src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tributary_$GROUP' AND active" 1
 }
 
 start_native() {
-    src "CREATE PUBLICATION native_pub FOR TABLE big, small" >/dev/null
+    src "CREATE PUBLICATION native_pub FOR TABLE big, small, lat" >/dev/null
     nat "CREATE SUBSCRIPTION native_sub CONNECTION 'host=127.0.0.1 port=$SRC_PGPORT user=postgres dbname=app' PUBLICATION native_pub WITH (copy_data = false, enabled = ${1:-true})" >/dev/null
 }
 
@@ -263,11 +275,61 @@ measure() { # measure SYSTEM WORKLOAD
         'BEGIN { printf "%.3f %.2f %.2f %.2f %.2f %s %s\n", b - a, r, w, n, s, mr, mw }'
 }
 
+# measure_latency SYSTEM RATE: single-row transactions from 4 clients at
+# RATE rows/s for LAT_SECS seconds, both systems running; prints "p50 p95
+# p99" in ms of (applied on the target - written on the source)
+measure_latency() {
+    local sys=$1 rate=$2 f n
+    reset_servers
+    if [ "$sys" = native ]; then f=nat; start_native; else f=tgt; start_tributary; fi
+    sleep 1
+    printf 'INSERT INTO lat (pad) VALUES (md5(random()::text));\n' >"$DIR/lat.sql"
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -c 4 -j 2 -R "$rate" \
+        -T "$LAT_SECS" -f "$DIR/lat.sql" app >"$LOGS/pgbench-lat.log" 2>&1
+    n=$(src "SELECT count(*) FROM lat")
+    wait_for "$f" "SELECT count(*) FROM lat" "$n"
+    stop_all
+    $f "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
+               round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
+               round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)
+        FROM (SELECT extract(epoch FROM t1 - t0) * 1000 AS ms FROM lat) l"
+}
+
+run_latency() {
+    local rate sys run col
+    for rate in $RATES; do
+        : >"$DIR/lat$rate.native"
+        : >"$DIR/lat$rate.tributary"
+        for run in $(seq 1 "$RUNS"); do
+            for sys in native tributary; do
+                say "latency $rate rows/s run $run/$RUNS: $sys"
+                measure_latency "$sys" "$rate" >>"$DIR/lat$rate.$sys"
+                tail -n 1 "$DIR/lat$rate.$sys" | sed "s/^/bench:   ms p50 p95 p99: /" >&2
+            done
+        done
+        local v=()
+        for sys in native tributary; do
+            for col in 1 2 3; do
+                v+=("$(cut -d' ' -f$col "$DIR/lat$rate.$sys" | median)")
+            done
+        done
+        lat_results+=("$(printf '%-8s %7d %8s %8s %8s %8s %8s %8s %6s' latency "$rate" "${v[@]}" 50)")
+        [ "$json" = "[" ] || json+=","
+        json+=$(printf '{"workload":"latency","rows_per_s":%d,"native_ms":{"p50":%s,"p95":%s,"p99":%s},"tributary_ms":{"p50":%s,"p95":%s,"p99":%s},"goal_p99_ms_at_5000":50}' \
+            "$rate" "${v[@]}")
+    done
+}
+
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 results=()
+lat_results=()
 json="["
 for wl in $ONLY; do
+    if [ "$wl" = latency ]; then
+        run_latency
+        continue
+    fi
     case $wl in
     insert | update | capture) n=$ROWS ;;
     backlog) n=$TXNS ;;
@@ -313,4 +375,11 @@ printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload row
     cpu/M:r w nats walsnd rssMB:r w
 for r in "${results[@]}"; do echo "$r"; done
 echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
+if [ ${#lat_results[@]} -gt 0 ]; then
+    echo
+    echo "latency from source commit to visible on the target, ms, median of $RUNS runs each"
+    printf '%-8s %7s %8s %8s %8s %8s %8s %8s %6s\n' workload rows/s nat_p50 nat_p95 nat_p99 trib_p50 trib_p95 trib_p99 goal99
+    for r in "${lat_results[@]}"; do echo "$r"; done
+    echo "(the goal is a p99 of at most 50 ms at 5000 rows/s; the worker runs with its defaults)"
+fi
 echo "JSON: $OUT"
