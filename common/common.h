@@ -342,10 +342,11 @@ int cdc_event_encode_natural(const struct cdc_event *ev,
 int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
                      struct cdc_event *ev, struct cdc_err *err);
 
-/* Decodes one message of the bus: one event, or a pack (several
- * consecutive changes of one table and transaction, see event_pack.c).
- * *evs is an array of *n events in arena. cdc_event_decode() above takes
- * a pack of one row, and refuses a longer one. */
+/* Decodes one message of the bus: one event, a pack (several
+ * consecutive changes of one table and transaction, see event_pack.c), or
+ * a JSON array of events and packs. *evs is an array of *n events in
+ * arena. cdc_event_decode() above takes a pack of one row, and refuses a
+ * longer one. */
 int cdc_event_decode_msg(const void *data, size_t len, struct cdc_arena *arena,
                          struct cdc_event **evs, size_t *n,
                          struct cdc_err *err);

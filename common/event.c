@@ -1911,6 +1911,73 @@ int cdc_event_decode(const void *data, size_t len, struct cdc_arena *arena,
     return CDC_OK;
 }
 
+/* A message that is a JSON array of objects, each an event or a pack:
+ * their events in order, in the arena. */
+static int decode_array(const char *text, size_t len, struct cdc_arena *arena,
+                        struct cdc_event **evs, size_t *n,
+                        struct cdc_err *err)
+{
+    struct dec d;
+    struct list l;
+    dec_init(&d, text, len, arena);
+    list_init_arena(&d, &l, 16, sizeof(struct cdc_event));
+    dec_ws(&d);
+    if (!dec_open(&d))
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "message is not a JSON array of events");
+    bool more = !dec_empty(&d, ']');
+    if (!more)
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "message is an empty list of events");
+    for (size_t k = 1; more; k++) {
+        dec_ws(&d);
+        if (d.ws_nul)
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "message contains a NUL character, which is "
+                               "not supported");
+        if (type_at(&d) != J_OBJECT)
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "object %zu of the message is not a JSON "
+                               "object",
+                               k);
+        struct cdc_event ev;
+        struct notes nt;
+        d.ws_nul = false;
+        if (!read_event(&d, &ev, &nt))
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "message is not a JSON array of events");
+        nt.ws_nul = d.ws_nul;
+        int rc = check_event(&ev, &nt, err);
+        if (rc != CDC_OK) {
+            cdc_err_prefix(err, "object %zu of the message", k);
+            return rc;
+        }
+        if (nt.type[F_ROWS] == J_ABSENT) {
+            *(struct cdc_event *)list_add(&d, &l) = ev;
+        } else {
+            const struct cdc_event *rows = expand_pack(&ev, &nt, arena);
+            for (size_t i = 0; i < nt.nrows; i++)
+                *(struct cdc_event *)list_add(&d, &l) = rows[i];
+        }
+        d.ws_nul = false;
+        if (!dec_next(&d, ']', &more))
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "message is not a JSON array of events");
+        if (d.ws_nul)
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "message contains a NUL character, which is "
+                               "not supported");
+    }
+    if (!only_ws(d.p, d.end))
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "message has unexpected data after the events at "
+                           "byte %zu",
+                           (size_t)(d.p - text));
+    *evs = (struct cdc_event *)(void *)l.items;
+    *n = l.n;
+    return CDC_OK;
+}
+
 int cdc_event_decode_msg(const void *data, size_t len, struct cdc_arena *arena,
                          struct cdc_event **evs, size_t *n,
                          struct cdc_err *err)
@@ -1919,6 +1986,13 @@ int cdc_event_decode_msg(const void *data, size_t len, struct cdc_arena *arena,
     struct notes nt;
     *evs = NULL;
     *n = 0;
+    const char *text = data;
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' ||
+                       text[i] == '\r'))
+        i++;
+    if (i < len && text[i] == '[')
+        return decode_array(text, len, arena, evs, n, err);
     int rc = decode_object(data, len, arena, &ev, &nt, err);
     if (rc != CDC_OK)
         return rc;

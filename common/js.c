@@ -747,6 +747,9 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
+/* How long a fetch waits for the answer to a no-wait pull request. */
+#define NO_WAIT_LIMIT_MS 5000
+
 /* One pull request; its messages are appended to out. */
 static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
                       struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
@@ -807,12 +810,18 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
     req.Batch = (int)max;
     req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
     req.NoWait = true;
-    req.Expires = timeout_ms * 1000000;
+    /* the server answers a no-wait request at once; a client that gave up
+     * on the answer early would find it later among the buffered
+     * messages, which is what the above must stay clear of */
+    req.Expires = (int64_t)NO_WAIT_LIMIT_MS * 1000000;
     int rc = fetch_once(c, &req, out, n, err);
     if (rc != CDC_OK || *n > 0 || buffered > 0)
         return rc;
+    /* a late answer to this one is a single message */
+    jsFetchRequest_Init(&req);
     req.Batch = 1;
-    req.NoWait = false;
+    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
+    req.Expires = timeout_ms * 1000000;
     return fetch_once(c, &req, out, n, err);
 }
 

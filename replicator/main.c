@@ -119,17 +119,25 @@ struct repl {
      * as the one it must follow, so JetStream refuses an event whose
      * predecessor was lost, and the stream never holds a gap */
     struct cdc_buf prev_msgid;
-    /* the open pack (cdc_pack_begin and its rows so far), its last event,
-     * its subject and the msgid of its last event */
-    struct cdc_buf pack;
+    /* the message being built (see flush_msg): its text, objects and
+     * events, subject, msgid (its last event's) and the checkpoints that
+     * wait for it; the open pack at its end from pack_start, with
+     * pack_n events of which the last is pack_last */
+    struct cdc_buf msg;
+    size_t msg_objs;
+    size_t msg_events;
+    struct cdc_buf msg_subject;
+    struct cdc_buf msg_msgid;
+    uint64_t *msg_cps;
+    size_t msg_ncps;
+    size_t msg_cps_cap;
+    size_t pack_start;
     size_t pack_n;
     /* in the source's batch, or (after the batch ended with the pack
      * open) a copy in pack_arena */
     const struct cdc_event *pack_last;
     bool pack_last_copied;
     struct cdc_arena pack_arena;
-    struct cdc_buf pack_subject;
-    struct cdc_buf pack_msgid;
     bool need_resync;
     /* after a resync: events below the stream's last one are already
      * stored, in order, and are not sent again; so is that one itself
@@ -353,72 +361,169 @@ static int publish_alone(struct repl *r, const struct cdc_event *ev,
     return CDC_OK;
 }
 
-/* Empties the open pack: sent, or after a failure (its events come
- * again). */
-static void drop_pack(struct repl *r)
+/*
+ * Messages. Events are gathered into one message while they share a
+ * subject: each transaction's consecutive rows of one table and shape as a
+ * pack, any other change as an event object of its own; one object is
+ * sent as it is, several as a JSON array. r->msg holds "[" and the
+ * objects so far; the open pack, if any, is its tail from pack_start.
+ * Checkpoints of the source that come while a message is being built wait
+ * for it: they are confirmed by its acknowledgement.
+ */
+
+/* Forgets the message being built and its checkpoints (after a failure
+ * their events come again). */
+static void drop_msg(struct repl *r)
 {
-    cdc_buf_reset(&r->pack);
+    cdc_buf_reset(&r->msg);
+    r->msg_objs = 0;
+    r->msg_events = 0;
+    r->msg_ncps = 0;
     r->pack_n = 0;
     r->pack_last = NULL;
 }
 
-/* Sends the open pack, if any: one event alone in its own form, several
- * as a pack; its msgid is its last event's, which is what a resync reads
- * back. */
-static int flush_pack(struct repl *r, struct cdc_err *err)
+static size_t msg_cap(const struct repl *r)
 {
-    if (r->pack_n == 0)
-        return CDC_OK;
-    if (r->pack_n == 1) {
-        int rc = publish_alone(r, r->pack_last, err);
-        if (rc == CDC_OK)
-            drop_pack(r);
-        return rc;
+    size_t cap = PACK_MAX_BYTES;
+    if (r->max_payload > 0 && (uint64_t)r->max_payload < (uint64_t)cap + 4096)
+        cap = r->max_payload > 4096 ? (size_t)r->max_payload - 4096 : 0;
+    return cap;
+}
+
+/* Makes ev the message's last event (its msgid is the message's). */
+static void msg_last(struct repl *r, const struct cdc_event *ev)
+{
+    cdc_buf_reset(&r->msg_msgid);
+    cdc_buf_printf(&r->msg_msgid, "%s:%s:%u", r->group, ev->position,
+                   (unsigned)ev->tx_index);
+}
+
+/* Starts the message's text if it has none; its subject is r->subject. */
+static void msg_open(struct repl *r)
+{
+    if (r->msg.len > 0)
+        return;
+    cdc_buf_append_char(&r->msg, '[');
+    cdc_buf_reset(&r->msg_subject);
+    cdc_buf_append(&r->msg_subject, r->subject.data, r->subject.len);
+}
+
+/* Sends the message being built, if any, and then lets its checkpoints
+ * wait for its acknowledgement. The open pack must be closed. */
+static int flush_msg(struct repl *r, struct cdc_err *err)
+{
+    if (r->msg_objs > 0) {
+        const char *data = r->msg.data + 1;
+        size_t len = r->msg.len - 1;
+        if (r->msg_objs > 1) {
+            cdc_buf_append_char(&r->msg, ']');
+            data = r->msg.data;
+            len = r->msg.len;
+        }
+        /* send_chained publishes on r->subject */
+        cdc_buf_reset(&r->subject);
+        cdc_buf_append(&r->subject, r->msg_subject.data, r->msg_subject.len);
+        cdc_free(r->last_schema);
+        cdc_free(r->last_table);
+        r->last_schema = NULL;
+        r->last_table = NULL;
+        int rc = send_chained(r, r->msg_msgid.data, data, len, NULL, err);
+        if (rc != CDC_OK)
+            return rc;
+        r->published += r->msg_events;
     }
-    int rc = cdc_pack_end(r->pack_last->tx_end, &r->pack);
-    if (rc != CDC_OK)
-        return cdc_err_set(err, rc, 0, "could not encode %zu events",
-                           r->pack_n);
-    const char *data = r->pack.data;
-    size_t len = r->pack.len;
-    /* send_chained publishes on r->subject */
-    cdc_buf_reset(&r->subject);
-    cdc_buf_append(&r->subject, r->pack_subject.data, r->pack_subject.len);
-    cdc_free(r->last_schema);
-    cdc_free(r->last_table);
-    r->last_schema = NULL;
-    r->last_table = NULL;
-    cdc_buf_reset(&r->pack_msgid);
-    cdc_buf_printf(&r->pack_msgid, "%s:%s:%u", r->group,
-                   r->pack_last->position, (unsigned)r->pack_last->tx_index);
-    rc = send_chained(r, r->pack_msgid.data, data, len, NULL, err);
-    if (rc != CDC_OK)
-        return rc;
-    r->published += r->pack_n;
-    drop_pack(r);
+    for (size_t i = 0; i < r->msg_ncps; i++)
+        cpq_push(&r->cps, r->last_seq, r->msg_cps[i]);
+    drop_msg(r);
     return CDC_OK;
 }
 
-/* Adds ev to the open pack, or starts one with it; false if it does not
- * fit (the pack is as it was). */
-static bool pack_add(struct repl *r, const struct cdc_event *ev,
-                     size_t pack_cap)
+/* Adds the encoded event in r->payload (ev) to the message as an object
+ * of its own, sending the message first if it does not fit; an event too
+ * large for any message goes alone (or as chunks). */
+static int msg_add_payload(struct repl *r, const struct cdc_event *ev,
+                           struct cdc_err *err)
 {
-    size_t was = r->pack.len;
-    bool first = r->pack_n == 0;
-    int rc = first ? cdc_pack_begin(ev, &r->pack) : CDC_OK;
-    if (rc == CDC_OK)
-        rc = cdc_pack_add(ev, first, &r->pack);
-    /* room for the end: "],"tx_end":false}" */
-    if (rc != CDC_OK || r->pack.len + 20 > pack_cap) {
-        r->pack.len = was;
-        if (r->pack.data != NULL)
-            r->pack.data[was] = '\0';
-        return false;
+    size_t cap = msg_cap(r);
+    if (r->msg_objs > 0 && r->msg.len + 1 + r->payload.len + 1 > cap) {
+        int rc = flush_msg(r, err);
+        if (rc != CDC_OK)
+            return rc;
     }
+    if (r->payload.len + 2 > cap) {
+        int rc = flush_msg(r, err);
+        return rc == CDC_OK ? publish_alone(r, ev, err) : rc;
+    }
+    msg_open(r);
+    if (r->msg_objs > 0)
+        cdc_buf_append_char(&r->msg, ',');
+    cdc_buf_append(&r->msg, r->payload.data, r->payload.len);
+    r->msg_objs++;
+    r->msg_events++;
+    msg_last(r, ev);
+    return CDC_OK;
+}
+
+/* Closes the open pack: a pack of one becomes that event's own form. */
+static int close_pack(struct repl *r, struct cdc_err *err)
+{
+    if (r->pack_n == 0)
+        return CDC_OK;
+    const struct cdc_event *last = r->pack_last;
+    size_t n = r->pack_n;
+    r->pack_n = 0;
+    r->pack_last = NULL;
+    if (n == 1) {
+        /* the pack's text goes; the event comes back as an object */
+        r->msg.len = r->pack_start;
+        r->msg.data[r->msg.len] = '\0';
+        if (r->msg_objs == 0)
+            cdc_buf_reset(&r->msg);
+        cdc_buf_reset(&r->payload);
+        int rc = cdc_event_encode(last, &r->payload);
+        if (rc != CDC_OK)
+            return cdc_err_set(err, rc, 0,
+                               "event of \"%s\".\"%s\" at %s is too big to "
+                               "encode",
+                               last->schema, last->table, last->position);
+        return msg_add_payload(r, last, err);
+    }
+    int rc = cdc_pack_end(last->tx_end, &r->msg);
+    if (rc != CDC_OK)
+        return cdc_err_set(err, rc, 0, "could not encode %zu events", n);
+    r->msg_objs++;
+    r->msg_events += n;
+    msg_last(r, last);
+    return CDC_OK;
+}
+
+/* Adds ev to the open pack, or starts one with it at the end of the
+ * message; false if the message cannot take it (all is as it was). */
+static bool pack_add(struct repl *r, const struct cdc_event *ev)
+{
+    size_t cap = msg_cap(r);
+    bool first = r->pack_n == 0;
+    if (first)
+        msg_open(r);
+    size_t was = r->msg.len;
+    int rc = CDC_OK;
     if (first) {
-        cdc_buf_reset(&r->pack_subject);
-        cdc_buf_append(&r->pack_subject, r->subject.data, r->subject.len);
+        r->pack_start = r->msg.len;
+        if (r->msg_objs > 0)
+            rc = cdc_buf_append_char(&r->msg, ',');
+        if (rc == CDC_OK)
+            rc = cdc_pack_begin(ev, &r->msg);
+    }
+    if (rc == CDC_OK)
+        rc = cdc_pack_add(ev, first, &r->msg);
+    /* room for the end ("],"tx_end":false}" and the message's "]") */
+    if (rc != CDC_OK || r->msg.len + 24 > cap) {
+        r->msg.len = was;
+        r->msg.data[was] = '\0';
+        if (r->msg.len <= 1 && r->msg_objs == 0)
+            cdc_buf_reset(&r->msg);
+        return false;
     }
     r->pack_n++;
     r->pack_last = ev;
@@ -438,36 +543,62 @@ static int publish_event(struct repl *r, const struct cdc_event *ev,
         }
         r->skip_set = false;
     }
-    /* consecutive rows of one table, transaction and shape share a
-     * message (never one over the server's max_payload, headers
-     * included); the pack is sent when the next event does not join it */
-    size_t pack_cap = PACK_MAX_BYTES;
-    if (r->max_payload > 0 &&
-        (uint64_t)r->max_payload < (uint64_t)pack_cap + 4096)
-        pack_cap = r->max_payload > 4096 ? (size_t)r->max_payload - 4096 : 0;
     int rc = CDC_OK;
-    if (r->pack_n > 0 && (r->pack_n >= PACK_MAX_EVENTS ||
-                          !cdc_pack_follows(r->pack_last, ev))) {
-        rc = flush_pack(r, err);
+    /* the next row of the open pack */
+    if (r->pack_n > 0) {
+        if (r->pack_n < PACK_MAX_EVENTS && cdc_pack_follows(r->pack_last, ev) &&
+            pack_add(r, ev))
+            return ev->tx_end ? close_pack(r, err) : CDC_OK;
+        rc = close_pack(r, err);
         if (rc != CDC_OK)
             return rc;
     }
-    if (r->pack_n > 0 || cdc_pack_can_start(ev)) {
-        if (r->pack_n == 0)
-            build_subject(r, ev);
-        if (pack_add(r, ev, pack_cap))
-            return ev->tx_end ? flush_pack(r, err) : CDC_OK;
-        if (r->pack_n > 0) {
-            /* full: this event starts the next pack */
-            rc = flush_pack(r, err);
+    /* one message holds one subject */
+    build_subject(r, ev);
+    if (r->msg_objs > 0 &&
+        (r->msg_subject.len != r->subject.len ||
+         memcmp(r->msg_subject.data, r->subject.data, r->subject.len) != 0)) {
+        rc = flush_msg(r, err);
+        if (rc != CDC_OK)
+            return rc;
+        build_subject(r, ev);
+    }
+    if (cdc_pack_can_start(ev)) {
+        bool added = pack_add(r, ev);
+        if (!added && r->msg_objs > 0) {
+            rc = flush_msg(r, err);
             if (rc != CDC_OK)
                 return rc;
             build_subject(r, ev);
-            if (pack_add(r, ev, pack_cap))
-                return ev->tx_end ? flush_pack(r, err) : CDC_OK;
+            added = pack_add(r, ev);
         }
+        if (added)
+            return ev->tx_end ? close_pack(r, err) : CDC_OK;
     }
-    return publish_alone(r, ev, err);
+    /* an object of its own */
+    cdc_buf_reset(&r->payload);
+    rc = cdc_event_encode(ev, &r->payload);
+    if (rc != CDC_OK)
+        return cdc_err_set(err, rc, 0,
+                           "event of \"%s\".\"%s\" at %s is too big to encode",
+                           ev->schema, ev->table, ev->position);
+    return msg_add_payload(r, ev, err);
+}
+
+/* A source checkpoint after everything published so far: confirmed with
+ * the message being built, or at once if there is none. */
+static void add_checkpoint(struct repl *r, uint64_t token)
+{
+    if (r->pack_n == 0 && r->msg_objs == 0) {
+        cpq_push(&r->cps, r->last_seq, token);
+        return;
+    }
+    if (r->msg_ncps == r->msg_cps_cap) {
+        r->msg_cps_cap = r->msg_cps_cap ? r->msg_cps_cap * 2 : 64;
+        r->msg_cps = cdc_xrealloc(r->msg_cps,
+                                  r->msg_cps_cap * sizeof(*r->msg_cps));
+    }
+    r->msg_cps[r->msg_ncps++] = token;
 }
 
 static int publish_batch(struct repl *r, const struct source_batch *b,
@@ -475,14 +606,8 @@ static int publish_batch(struct repl *r, const struct source_batch *b,
 {
     size_t cp = 0;
     for (size_t i = 0; i <= b->nevents; i++) {
-        if (cp < b->ncps && b->cps[cp].after == i) {
-            /* a checkpoint covers every event before it: sent first */
-            int rc = flush_pack(r, err);
-            if (rc != CDC_OK)
-                return rc;
-        }
         while (cp < b->ncps && b->cps[cp].after == i) {
-            cpq_push(&r->cps, r->last_seq, b->cps[cp].token);
+            add_checkpoint(r, b->cps[cp].token);
             cp++;
         }
         if (i == b->nevents)
@@ -491,18 +616,21 @@ static int publish_batch(struct repl *r, const struct source_batch *b,
         if (rc != CDC_OK)
             return rc;
     }
-    /* a poll that brought nothing sends what waits; otherwise an open
-     * pack's transaction goes on in the next poll (the source holds back
-     * each change until it knows whether it ends its transaction), so the
-     * pack stays open, its last event copied out of the batch */
-    if (b->nevents == 0)
-        return flush_pack(r, err);
-    if (r->pack_n > 0 && !r->pack_last_copied) {
-        cdc_arena_reset(&r->pack_arena);
-        r->pack_last = cdc_event_copy(r->pack_last, &r->pack_arena);
-        r->pack_last_copied = true;
+    /* An open pack's transaction goes on in the next poll (the source
+     * holds back each change until it knows whether it ends its
+     * transaction): the message stays open, the pack's last event copied
+     * out of the batch. Otherwise what was gathered goes now, and so does
+     * anything left when a poll brought nothing. */
+    if (r->pack_n > 0 && b->nevents > 0 && !r->pack_last->tx_end) {
+        if (!r->pack_last_copied) {
+            cdc_arena_reset(&r->pack_arena);
+            r->pack_last = cdc_event_copy(r->pack_last, &r->pack_arena);
+            r->pack_last_copied = true;
+        }
+        return CDC_OK;
     }
-    return CDC_OK;
+    int rc = close_pack(r, err);
+    return rc == CDC_OK ? flush_msg(r, err) : rc;
 }
 
 /* Writes the confirmed position to the state bucket (at most every
@@ -617,7 +745,7 @@ static int run(struct repl *r)
             cdc_log(CDC_LOG_WARN, "replicator", "%s; retrying in %lld ms",
                     err.msg, (long long)wait);
             cdc_js_pub_reset(r->pub);
-            drop_pack(r);
+            drop_msg(r);
             r->cps.len = 0;
             r->need_resync = true;
             r->ops->reset(r->src);
@@ -736,10 +864,10 @@ int main(int argc, char **argv)
     cdc_buf_init(&r.payload, 0);
     cdc_buf_init(&r.subject, 0);
     cdc_buf_init(&r.msgid, 0);
-    cdc_buf_init(&r.pack, 0);
+    cdc_buf_init(&r.msg, 0);
+    cdc_buf_init(&r.msg_subject, 0);
+    cdc_buf_init(&r.msg_msgid, 0);
     cdc_arena_init(&r.pack_arena);
-    cdc_buf_init(&r.pack_subject, 0);
-    cdc_buf_init(&r.pack_msgid, 0);
     cdc_buf_init(&r.chunk_msgid, 0);
     cdc_buf_init(&r.prev_msgid, 0);
     r.need_resync = true;
@@ -808,10 +936,11 @@ out:
     cdc_buf_release(&r.payload);
     cdc_buf_release(&r.subject);
     cdc_buf_release(&r.msgid);
-    cdc_buf_release(&r.pack);
+    cdc_buf_release(&r.msg);
+    cdc_buf_release(&r.msg_subject);
+    cdc_buf_release(&r.msg_msgid);
+    cdc_free(r.msg_cps);
     cdc_arena_release(&r.pack_arena);
-    cdc_buf_release(&r.pack_subject);
-    cdc_buf_release(&r.pack_msgid);
     cdc_buf_release(&r.chunk_msgid);
     cdc_buf_release(&r.prev_msgid);
     cdc_free(r.last_schema);

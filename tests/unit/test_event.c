@@ -4,10 +4,11 @@
  * back by cdc_event_decode for every operation, the exact JSON of small
  * events, rejection of malformed input with a reason, the decoder's parser
  * (escapes, key order, unknown and duplicate keys, numbers, nesting), packs
- * (which changes may pack, their exact text, every check of the decoder,
- * and a round trip of many random events), the natural form used by sinks
- * for people, deep copies into an arena, the order of positions and the
- * operation names.
+ * (which changes may pack, their exact text, every check of the decoder),
+ * messages that list several events and packs (their order, whitespace,
+ * every reason one is refused), a round trip of many random events alone,
+ * packed and listed, the natural form used by sinks for people, deep
+ * copies into an arena, the order of positions and the operation names.
  */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
@@ -2080,25 +2081,39 @@ static void test_decode_msg_single_and_pack(void **state)
     drop_arena(arena);
 }
 
-/* The list form of a message is gone: a message that starts with a
- * bracket is not an event, and neither is anything else but one object. */
+/* cdc_event_decode takes one object only, so a message that starts with a
+ * bracket is not an event to it; cdc_event_decode_msg reads such a message
+ * as a list of events and packs (test_decode_msg_list and after). Nothing
+ * else but one object is a message. */
 static void test_decode_msg_rejects(void **state)
 {
     (void)state;
-    static const char *const lists[] = {
-        "[]",
-        "[ \n\t]",
-        "[1]",
-        "[",
-        "[1,}",
-        "[{" HEAD "," COLS "}]",
-        " \t\r\n[ {" HEAD "," COLS "} ]\n",
-        "[{" HEAD "," COLS "},{" HEAD "," COLS "}]",
-        "[{" HEAD "," NAMES "," ROWS2 "}]",
-        "[{\"v\":2}]",
+    static const struct {
+        const char *json;
+        const char *msg_want; /* from cdc_event_decode_msg; NULL: decodes */
+        size_t n;             /* events if it decodes */
+    } lists[] = {
+        {"[]", "message is an empty list of events", 0},
+        {"[ \n\t]", "message is an empty list of events", 0},
+        {"[1]", "object 1 of the message is not a JSON object", 0},
+        {"[", "", 0},
+        {"[1,}", "object 1 of the message is not a JSON object", 0},
+        {"[{" HEAD "," COLS "}]", NULL, 1},
+        {" \t\r\n[ {" HEAD "," COLS "} ]\n", NULL, 1},
+        {"[{" HEAD "," COLS "},{" HEAD "," COLS "}]", NULL, 2},
+        {"[{" HEAD "," NAMES "," ROWS2 "}]", NULL, 2},
+        {"[{\"v\":2}]",
+         "object 1 of the message: event version 2 is not supported", 0},
     };
-    for (size_t i = 0; i < NELEMS(lists); i++)
-        expect_both_reject(lists[i], "message is not a JSON object");
+    struct cdc_arena *arena = new_arena();
+    for (size_t i = 0; i < NELEMS(lists); i++) {
+        expect_reject(lists[i].json, "message is not a JSON object");
+        if (lists[i].msg_want != NULL)
+            expect_msg_reject(lists[i].json, lists[i].msg_want);
+        else
+            decode_msg_ok(lists[i].json, lists[i].n, arena);
+    }
+    drop_arena(arena);
     expect_both_reject("not json", "message is not a JSON object");
     expect_both_reject("", "message is not a JSON object");
     expect_both_reject(" \t", "message is not a JSON object");
@@ -2507,6 +2522,404 @@ static void test_decode_one_event_pack(void **state)
                   "[\"3\",null]],\"tx_end\":true}",
                   "message packs 3 events where one was expected");
     drop_buf(buf);
+    drop_arena(arena);
+}
+
+/* ==== Lists of events ==== */
+
+/* A valid event alone, for the lists below. */
+#define EV "{" HEAD "," COLS "}"
+
+/* Decodes a message of len bytes (it may hold NUL bytes) that starts with
+ * a bracket, expecting cdc_event_decode_msg to refuse it with exactly the
+ * reason want, and cdc_event_decode to refuse it as not one object. */
+static void expect_list_reject_len(const char *json, size_t len,
+                                   const char *want)
+{
+    struct cdc_arena *arena = new_arena();
+    struct cdc_event *evs = NULL;
+    size_t n = 0;
+    struct cdc_err err = {0};
+    char *copy = keep_mem(cdc_xmalloc(len ? len : 1));
+    memcpy(copy, json, len);
+    int rc = cdc_event_decode_msg(copy, len, arena, &evs, &n, &err);
+    assert_int_equal(rc, CDC_EPROTO);
+    assert_int_equal(err.code, CDC_EPROTO);
+    assert_true(err.flags & CDC_ERR_POISON);
+    assert_null(evs);
+    assert_int_equal(n, 0);
+    if (strcmp(err.msg, want) != 0)
+        fail_msg("message \"%s\" is not \"%s\"", err.msg, want);
+    drop_mem(copy);
+    drop_arena(arena);
+    expect_reject_len(json, len, "message is not a JSON object");
+}
+
+static void expect_list_reject(const char *json, const char *want)
+{
+    expect_list_reject_len(json, strlen(json), want);
+}
+
+/* Appends evs[0..n) to out as one object, as the replicator writes it: a
+ * change that may pack as a pack (of one, too), any other alone. */
+static void encode_object(const struct cdc_event *evs, size_t n,
+                          struct cdc_buf *out)
+{
+    if (cdc_pack_can_start(&evs[0])) {
+        encode_pack(evs, n, out);
+        return;
+    }
+    assert_int_equal(n, 1);
+    assert_int_equal(cdc_event_encode(&evs[0], out), CDC_OK);
+}
+
+/* A message may list objects, each an event or a pack: their events come
+ * out in order, a pack's expanded where it stands, each with its own
+ * tx_index and tx_end, columns and old row. */
+static void test_decode_msg_list(void **state)
+{
+    (void)state;
+    static const char mix[] =
+        "[{" HEAD ",\"txid\":5,\"tx_index\":0," COLS "},"
+        "{" HEAD ",\"txid\":5,\"tx_index\":1," NAMES ","
+        "\"rows\":[[\"2\",\"b\"],[\"3\",\"c\"]],\"tx_end\":false},"
+        "{\"v\":1,\"op\":\"UPDATE\",\"source\":\"postgres\","
+        "\"schema\":\"public\",\"table\":\"users\",\"position\":\"0/1\","
+        "\"txid\":5,\"tx_index\":3,"
+        "\"columns\":[{\"name\":\"id\",\"type\":\"int4\",\"value\":\"3\"},"
+        "{\"name\":\"t\",\"type\":\"text\",\"value\":\"z\"}],"
+        "\"old\":[{\"name\":\"id\",\"type\":\"int4\",\"value\":\"3\"}],"
+        "\"unchanged\":[\"blob\"]},"
+        "{\"v\":1,\"op\":\"DELETE\",\"source\":\"postgres\","
+        "\"schema\":\"public\",\"table\":\"users\",\"position\":\"0/1\","
+        "\"txid\":5,\"tx_index\":4,\"key\":[\"id\"],\"names\":[\"id\"],"
+        "\"types\":[\"int4\"],\"rows\":[[\"4\"],[null]],\"tx_end\":true},"
+        "{\"v\":1,\"op\":\"INSERT\",\"source\":\"postgres\","
+        "\"schema\":\"public\",\"table\":\"users\",\"position\":\"0/2\","
+        "\"txid\":6," NAMES ",\"rows\":[[\"7\",null]],\"tx_end\":true},"
+        "{\"v\":1,\"op\":\"DDL\",\"source\":\"postgres\",\"position\":\"0/3\","
+        "\"tx_end\":true,\"ddl\":\"ALTER TABLE users ADD c int\"}]";
+    struct cdc_col c0[] = {col("id", "int4", "1")};
+    struct cdc_col c1[] = {col("id", "int4", "2"), col("t", "text", "b")};
+    struct cdc_col c2[] = {col("id", "int4", "3"), col("t", "text", "c")};
+    struct cdc_col c3[] = {col("id", "int4", "3"), col("t", "text", "z")};
+    struct cdc_col o3[] = {col("id", "int4", "3")};
+    struct cdc_col o4[] = {col("id", "int4", "4")};
+    struct cdc_col o5[] = {col("id", "int4", NULL)};
+    struct cdc_col c6[] = {col("id", "int4", "7"), col("t", "text", NULL)};
+    const char *key[] = {"id"};
+    const char *unchanged[] = {"blob"};
+#define USERS(pos, txid_)                                                      \
+    .source = "postgres", .schema = "public", .table = "users",                \
+    .position = (pos), .has_txid = true, .txid = (txid_)
+    const struct cdc_event want[] = {
+        {.op = CDC_OP_INSERT, USERS("0/1", 5), .tx_index = 0, .cols = c0,
+         .ncols = NELEMS(c0)},
+        {.op = CDC_OP_INSERT, USERS("0/1", 5), .tx_index = 1, .cols = c1,
+         .ncols = NELEMS(c1)},
+        {.op = CDC_OP_INSERT, USERS("0/1", 5), .tx_index = 2, .cols = c2,
+         .ncols = NELEMS(c2)},
+        {.op = CDC_OP_UPDATE, USERS("0/1", 5), .tx_index = 3, .cols = c3,
+         .ncols = NELEMS(c3), .old = o3, .nold = NELEMS(o3),
+         .unchanged = unchanged, .nunchanged = 1},
+        {.op = CDC_OP_DELETE, USERS("0/1", 5), .tx_index = 4, .old = o4,
+         .nold = 1, .key = key, .nkey = 1},
+        {.op = CDC_OP_DELETE, USERS("0/1", 5), .tx_index = 5, .old = o5,
+         .nold = 1, .key = key, .nkey = 1, .tx_end = true},
+        {.op = CDC_OP_INSERT, USERS("0/2", 6), .tx_index = 0, .cols = c6,
+         .ncols = NELEMS(c6), .tx_end = true},
+        {.op = CDC_OP_DDL, .source = "postgres", .position = "0/3",
+         .tx_end = true, .ddl = "ALTER TABLE users ADD c int"},
+    };
+#undef USERS
+    struct cdc_arena *arena = new_arena();
+    struct cdc_event *evs = decode_msg_ok(mix, NELEMS(want), arena);
+    for (size_t i = 0; i < NELEMS(want); i++)
+        assert_events_equal(&want[i], &evs[i]);
+    /* spelled out: what the header of each pack gave its rows */
+    static const struct {
+        uint32_t tx_index;
+        bool tx_end;
+    } tx[] = {{0, false}, {1, false}, {2, false}, {3, false},
+              {4, false}, {5, true},  {0, true},  {0, true}};
+    for (size_t i = 0; i < NELEMS(tx); i++) {
+        assert_int_equal(evs[i].tx_index, tx[i].tx_index);
+        assert_int_equal(evs[i].tx_end, tx[i].tx_end);
+    }
+    assert_null(evs[4].cols);
+    assert_string_equal(evs[4].old[0].value, "4");
+    assert_null(evs[5].old[0].value);
+    assert_ptr_not_equal(evs[1].cols, evs[2].cols);
+    assert_string_equal(evs[2].cols[1].value, "c");
+
+    /* the same events in objects made by the encoders */
+    static const size_t starts[] = {0, 1, 3, 4, 6, 7, NELEMS(want)};
+    struct cdc_buf *buf = new_buf(0);
+    assert_int_equal(cdc_buf_append_char(buf, '['), CDC_OK);
+    for (size_t o = 0; o + 1 < NELEMS(starts); o++) {
+        if (o > 0)
+            assert_int_equal(cdc_buf_append_char(buf, ','), CDC_OK);
+        encode_object(want + starts[o], starts[o + 1] - starts[o], buf);
+    }
+    assert_int_equal(cdc_buf_append_char(buf, ']'), CDC_OK);
+    assert_valid_json(buf->data, buf->len);
+    evs = decode_msg_ok(buf->data, NELEMS(want), arena);
+    for (size_t i = 0; i < NELEMS(want); i++)
+        assert_events_equal(&want[i], &evs[i]);
+
+    /* a list of one object is that object */
+    evs = decode_msg_ok("[{" HEAD "," NAMES "," ROWS2 ",\"tx_end\":true}]", 2,
+                        arena);
+    assert_string_equal(evs[1].cols[0].value, "2");
+    assert_false(evs[0].tx_end);
+    assert_true(evs[1].tx_end);
+    drop_buf(buf);
+    drop_arena(arena);
+}
+
+/* Many objects in one list, more than the decoder keeps before it grows
+ * its list: every event in order. */
+static void test_decode_msg_list_long(void **state)
+{
+    (void)state;
+    enum { OBJECTS = 41 };
+    struct cdc_buf *buf = new_buf(0);
+    struct cdc_arena *arena = new_arena();
+    unsigned t = 0;
+    assert_int_equal(cdc_buf_append_char(buf, '['), CDC_OK);
+    for (size_t o = 0; o < OBJECTS; o++) {
+        int rc = CDC_OK;
+        if (o % 2 == 0) {
+            rc = cdc_buf_printf(buf,
+                                "%s{" HEAD ",\"tx_index\":%u,\"columns\":"
+                                "[{\"name\":\"id\",\"value\":\"%u\"}]%s}",
+                                o > 0 ? "," : "", t, t,
+                                o + 1 == OBJECTS ? ",\"tx_end\":true" : "");
+            t++;
+        } else {
+            rc = cdc_buf_printf(buf,
+                                ",{" HEAD ",\"tx_index\":%u," NAMES
+                                ",\"rows\":[[\"%u\",\"a\"],[\"%u\",\"b\"],"
+                                "[\"%u\",null]]}",
+                                t, t, t + 1, t + 2);
+            t += 3;
+        }
+        assert_int_equal(rc, CDC_OK);
+    }
+    assert_int_equal(cdc_buf_append_char(buf, ']'), CDC_OK);
+    struct cdc_event *evs = decode_msg_ok(buf->data, t, arena);
+    char want[16];
+    for (unsigned i = 0; i < t; i++) {
+        snprintf(want, sizeof(want), "%u", i);
+        assert_int_equal(evs[i].op, CDC_OP_INSERT);
+        assert_int_equal(evs[i].tx_index, i);
+        assert_int_equal(evs[i].tx_end, i + 1 == t);
+        assert_string_equal(evs[i].cols[0].name, "id");
+        assert_string_equal(evs[i].cols[0].value, want);
+        assert_int_equal(evs[i].ncols, evs[i].cols[0].type[0] == '\0' ? 1 : 2);
+    }
+    assert_int_equal(t, (OBJECTS + 1) / 2 + OBJECTS / 2 * 3);
+    drop_arena(arena);
+    drop_buf(buf);
+}
+
+/* Whitespace may stand around the list and between all of its tokens; as
+ * inside an object, any byte up to the space is whitespace there, and after
+ * the list only JSON's own four are. */
+static void test_decode_msg_list_whitespace(void **state)
+{
+    (void)state;
+    struct cdc_arena *arena = new_arena();
+    struct cdc_event *evs =
+        decode_msg_ok(" \r\n\t[ \n" EV " \t,\r\n{" HEAD "," NAMES "," ROWS2
+                      "}\n ] \r\n\t ",
+                      3, arena);
+    assert_string_equal(evs[0].cols[0].value, "1");
+    assert_string_equal(evs[2].cols[1].value, "b");
+    evs = decode_msg_ok("[ {\t\"v\"\r:\n1 ,\"op\" : \"INSERT\" , \"source\":"
+                        "\"postgres\",\"schema\":\"public\",\"table\":"
+                        "\"users\",\"position\":\"0/1\",\"columns\" : [ { "
+                        "\"name\" : \"id\" , \"value\" : \"5\" } ] } , { "
+                        "\"v\":1,\"op\":\"DELETE\",\"source\":\"postgres\","
+                        "\"schema\":\"public\",\"table\":\"users\","
+                        "\"position\":\"0/1\" , \"names\" : [ \"id\" ] , "
+                        "\"types\" : [ \"int4\" ] , \"rows\" : [ [ \"6\" ] "
+                        ", [ null ] ] } ]",
+                        3, arena);
+    assert_string_equal(evs[0].cols[0].value, "5");
+    assert_string_equal(evs[1].old[0].value, "6");
+    assert_null(evs[2].old[0].value);
+    evs = decode_msg_ok("[\x01" EV "\x1f,\x02" EV "\v]", 2, arena);
+    assert_int_equal(evs[1].ncols, 1);
+
+    static const char list[] = "[" EV "," EV "]";
+    char want[96];
+    snprintf(want, sizeof(want),
+             "message has unexpected data after the events at byte %zu",
+             sizeof(list) - 1);
+    expect_list_reject("[" EV "," EV "]\x01", want);
+    expect_list_reject("[" EV "," EV "]\v", want);
+    expect_list_reject("[" EV "," EV "] \t\r\n\f", want);
+    drop_arena(arena);
+}
+
+/* Every reason a list is refused, one case each and some more: the first
+ * fault met is given, an object's own reason after the object's number
+ * (from 1). */
+static void test_decode_msg_list_rejects(void **state)
+{
+    (void)state;
+    /* malformed */
+    static const char *const syntax[] = {
+        "[" EV,
+        "[" EV " " EV "]",
+        "[" EV "}",
+        "[" EV "," EV,
+        "[{" HEAD "," COLS "]",
+        "[{" HEAD ",}]",
+        "[" EV ",{" HEAD "," NAMES ",\"rows\":[[\"1\",\"a\"],]}]",
+        "[" EV ",{\"v\":1,",
+        "[" EV ",{\"v\":1,\"x\":\"\\q\"}]",
+    };
+    for (size_t i = 0; i < NELEMS(syntax); i++)
+        expect_list_reject(syntax[i], "message is not a JSON array of events");
+
+    expect_list_reject("[]", "message is an empty list of events");
+    expect_list_reject(" [ \r\n\t] ", "message is an empty list of events");
+
+    expect_list_reject("[1]", "object 1 of the message is not a JSON object");
+    expect_list_reject("[null," EV "]",
+                       "object 1 of the message is not a JSON object");
+    expect_list_reject("[" EV ",\"{}\"]",
+                       "object 2 of the message is not a JSON object");
+    expect_list_reject("[" EV ",[" EV "]]",
+                       "object 2 of the message is not a JSON object");
+    expect_list_reject("[" EV "," EV ",true]",
+                       "object 3 of the message is not a JSON object");
+
+    /* an object's own reason, numbered */
+    expect_list_reject("[" EV ",{" HEAD "}]",
+                       "object 2 of the message: INSERT event for "
+                       "\"public\".\"users\" has no columns");
+    expect_list_reject("[" EV ",{\"v\":1,\"op\":\"INSERT\",\"source\":\"pg\","
+                       "\"schema\":\"public\",\"table\":\"users\"," COLS
+                       "}," EV "]",
+                       "object 2 of the message: event has no \"position\"");
+    expect_list_reject("[{\"v\":2}," EV "]",
+                       "object 1 of the message: event version 2 is not "
+                       "supported (expected 1)");
+    /* of several bad objects, the first is named */
+    expect_list_reject("[" EV ",{\"v\":2},{" HEAD "}]",
+                       "object 2 of the message: event version 2 is not "
+                       "supported (expected 1)");
+    /* a bad pack */
+    expect_list_reject("[" EV "," EV ",{" HEAD "," NAMES
+                       ",\"rows\":[[\"1\"]]}]",
+                       "object 3 of the message: row 0 of the pack has 1 "
+                       "values for 2 names");
+    expect_list_reject("[{" HEAD "," NAMES "," ROWS2 "},{" HEAD "," NAMES
+                       ",\"rows\":[]}]",
+                       "object 2 of the message: pack has no rows");
+    expect_list_reject("[" EV ",{" HEAD ",\"tx_index\":4294967295," NAMES
+                       "," ROWS2 "}]",
+                       "object 2 of the message: pack's rows run past the "
+                       "largest tx_index");
+
+    /* NUL characters: between the list's tokens, between an object's, and
+     * in a string */
+    static const char *const nul_between[] = {
+        "[\0" EV "]",
+        "[" EV ",\0" EV "]",
+        "[" EV "\0," EV "]",
+        "[" EV "," EV "\0]",
+    };
+    static const size_t nul_len[] = {
+        sizeof("[\0" EV "]") - 1,
+        sizeof("[" EV ",\0" EV "]") - 1,
+        sizeof("[" EV "\0," EV "]") - 1,
+        sizeof("[" EV "," EV "\0]") - 1,
+    };
+    for (size_t i = 0; i < NELEMS(nul_between); i++)
+        expect_list_reject_len(nul_between[i], nul_len[i],
+                               "message contains a NUL character, which is "
+                               "not supported");
+    static const char nul_in_obj[] = "[" EV ",{" HEAD ",\0" COLS "}]";
+    expect_list_reject_len(nul_in_obj, sizeof(nul_in_obj) - 1,
+                           "object 2 of the message: event contains a NUL "
+                           "character, which is not supported");
+    static const char nul_in_str[] = "[{" HEAD ",\"columns\":[{\"name\":"
+                                     "\"bin\",\"value\":\"a\0b\"}]}," EV "]";
+    expect_list_reject_len(nul_in_str, sizeof(nul_in_str) - 1,
+                           "object 1 of the message: column \"bin\" of "
+                           "\"columns\" contains a NUL character, which is "
+                           "not supported");
+    expect_list_reject("[" EV ",{" HEAD "," NAMES ",\"rows\":[[\"1\",\"a\"],"
+                       "[\"2\",\"\\u0000\"]]}]",
+                       "object 2 of the message: row 1 of the pack contains "
+                       "a NUL character, which is not supported");
+
+    /* the list is the whole message */
+    static const char one[] = "[" EV "]";
+    char want[96];
+    snprintf(want, sizeof(want),
+             "message has unexpected data after the events at byte %zu",
+             sizeof(one) - 1);
+    expect_list_reject("[" EV "] x", want);
+    expect_list_reject("[" EV "][" EV "]", want);
+    expect_list_reject("[" EV "]" EV, want);
+    expect_list_reject("[" EV "],", want);
+    expect_list_reject("[" EV "]]", want);
+    static const char nul_after[] = "[" EV "]\0";
+    expect_list_reject_len(nul_after, sizeof(nul_after), want);
+}
+
+/* Every strict prefix of a valid list is refused, without reading past
+ * the given length; containers nest at most 1000 deep, the list counted,
+ * and deeper is refused cleanly. */
+static void test_decode_msg_list_truncated_and_deep(void **state)
+{
+    (void)state;
+    struct cdc_col cols[] = {col("id", "int4", "1"), col("t", "text", "a\"b")};
+    struct cdc_col cols2[] = {col("id", "int4", "2"), col("t", "text", NULL)};
+    struct cdc_event evs[] = {
+        {.op = CDC_OP_TRUNCATE, .source = "postgres", .schema = "public",
+         .table = "users", .position = "0/1"},
+        {.op = CDC_OP_INSERT, .source = "postgres", .schema = "public",
+         .table = "users", .position = "0/1", .tx_index = 1, .cols = cols,
+         .ncols = 2},
+        {.op = CDC_OP_INSERT, .source = "postgres", .schema = "public",
+         .table = "users", .position = "0/1", .tx_index = 2, .cols = cols2,
+         .ncols = 2, .tx_end = true},
+    };
+    struct cdc_buf *buf = new_buf(0);
+    assert_int_equal(cdc_buf_append_char(buf, '['), CDC_OK);
+    encode_object(evs, 1, buf);
+    assert_int_equal(cdc_buf_append_char(buf, ','), CDC_OK);
+    encode_object(evs + 1, 2, buf);
+    assert_int_equal(cdc_buf_append_char(buf, ']'), CDC_OK);
+    struct cdc_arena *arena = new_arena();
+    struct cdc_event *back = decode_msg_ok(buf->data, 3, arena);
+    for (size_t i = 0; i < 3; i++)
+        assert_events_equal(&evs[i], &back[i]);
+    drop_arena(arena);
+    for (size_t len = 0; len < buf->len; len++)
+        expect_msg_reject_len(buf->data, len, "");
+    drop_buf(buf);
+
+    arena = new_arena();
+    char *s = nested(998, "[{" HEAD ",\"x\":", "," COLS "}]");
+    back = decode_msg_ok(s, 1, arena);
+    assert_int_equal(back[0].ncols, 1);
+    drop_mem(s);
+    s = nested(999, "[{" HEAD ",\"x\":", "," COLS "}]");
+    expect_list_reject(s, "message is not a JSON array of events");
+    drop_mem(s);
+    s = nested(200000, "[" EV ",{" HEAD ",\"x\":", "}]");
+    expect_list_reject(s, "message is not a JSON array of events");
+    drop_mem(s);
+    s = nested(200000, "", "");
+    expect_list_reject(s, "object 1 of the message is not a JSON object");
+    drop_mem(s);
     drop_arena(arena);
 }
 
@@ -3071,7 +3484,8 @@ enum lone_kind {
  * bus form and come back equal, field by field: each alone, and in the
  * messages the replicator would make of them, where the runs that
  * cdc_pack_follows accepts go as packs built with the pack encoder and the
- * rest as single events. Events that must not pack are refused by
+ * rest as single events, first one object per message and then runs of
+ * objects listed in one message. Events that must not pack are refused by
  * cdc_pack_can_start. */
 static void test_roundtrip_many(void **state)
 {
@@ -3129,9 +3543,13 @@ static void test_roundtrip_many(void **state)
     size_t packed = 0;
     size_t longest = 0;
     size_t singles = 0;
+    /* where each object's events start, for the lists below */
+    size_t *starts = cdc_arena_alloc(gen, sizeof(*starts) * (COUNT + 1));
+    size_t nobj = 0;
     for (size_t i = 0; i < COUNT;) {
         size_t end = i + 1;
         cdc_buf_reset(msg);
+        starts[nobj++] = i;
         if (cdc_pack_can_start(&evs[i])) {
             while (end < COUNT && cdc_pack_follows(&evs[end - 1], &evs[end]))
                 end++;
@@ -3184,6 +3602,67 @@ static void test_roundtrip_many(void **state)
     assert_true(packs >= 100);
     assert_true(packed >= COUNT / 3);
     assert_true(longest >= 5);
+    starts[nobj] = COUNT;
+
+    /* the same objects, a few at a time in one list, sometimes with
+     * whitespace between them: every event of the list comes back */
+    size_t lists = 0;
+    size_t mixed = 0;
+    for (size_t o = 0; o < nobj;) {
+        size_t take = 1 + next_rand(&x) % 8;
+        if (take > nobj - o)
+            take = nobj - o;
+        bool spaced = next_rand(&x) % 4 == 0;
+        bool has_pack = false;
+        bool has_single = false;
+        cdc_buf_reset(msg);
+        assert_int_equal(cdc_buf_append_str(msg, spaced ? " [\n" : "["),
+                         CDC_OK);
+        for (size_t k = o; k < o + take; k++) {
+            const struct cdc_event *first = &evs[starts[k]];
+            if (k > o)
+                assert_int_equal(
+                    cdc_buf_append_str(msg, spaced ? " ,\r\n\t" : ","),
+                    CDC_OK);
+            encode_object(first, starts[k + 1] - starts[k], msg);
+            if (cdc_pack_can_start(first))
+                has_pack = true;
+            else
+                has_single = true;
+        }
+        assert_int_equal(cdc_buf_append_str(msg, spaced ? "\n] " : "]"),
+                         CDC_OK);
+        assert_int_equal(strlen(msg->data), msg->len);
+        assert_valid_json(msg->data, msg->len);
+        size_t first = starts[o];
+        size_t n = starts[o + take] - first;
+        struct cdc_event *back = NULL;
+        size_t got = 0;
+        struct cdc_err err = {0};
+        int rc = cdc_event_decode_msg(msg->data, msg->len, arena, &back, &got,
+                                      &err);
+        if (rc != CDC_OK)
+            fail_msg("list of events %zu to %zu: %s\ninput: %.500s", first,
+                     first + n - 1, err.msg, msg->data);
+        assert_int_equal(got, n);
+        for (size_t k = 0; k < n; k++)
+            assert_events_equal(&evs[first + k], &back[k]);
+
+        /* a list is never one event */
+        struct cdc_event one;
+        memset(&err, 0, sizeof(err));
+        rc = cdc_event_decode(msg->data, msg->len, arena, &one, &err);
+        assert_int_equal(rc, CDC_EPROTO);
+        assert_string_equal(err.msg, "message is not a JSON object");
+        cdc_arena_reset(arena);
+        if (take > 1)
+            lists++;
+        if (has_pack && has_single)
+            mixed++;
+        o += take;
+    }
+    assert_true(lists >= 150);
+    assert_true(mixed >= 100);
     drop_buf(msg);
     drop_arena(arena);
     drop_arena(gen);
@@ -3316,6 +3795,11 @@ int main(void)
         T(test_decode_pack_tx_index_tx_end),
         T(test_decode_pack_null_values),
         T(test_decode_one_event_pack),
+        T(test_decode_msg_list),
+        T(test_decode_msg_list_long),
+        T(test_decode_msg_list_whitespace),
+        T(test_decode_msg_list_rejects),
+        T(test_decode_msg_list_truncated_and_deep),
         T(test_pack_can_start),
         T(test_pack_follows),
         T(test_pack_encode_exact),
