@@ -609,6 +609,7 @@ int cdc_js_publish_sync(struct cdc_js *js, const char *subject,
 struct cdc_js_consumer {
     struct cdc_js *js;
     natsSubscription *sub;
+    bool late_answer; /* the last fetch expired empty */
     char *stream;
     char *durable;
 };
@@ -747,8 +748,10 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
-/* How long a fetch waits for the answer to a no-wait pull request. */
-#define NO_WAIT_LIMIT_MS 5000
+/* After a fetch that expired empty, how long the next one waits for a
+ * late answer to it to arrive (and be counted as buffered, see
+ * cdc_js_fetch). */
+#define LATE_ANSWER_MS 20
 
 /* One pull request; its messages are appended to out. */
 static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
@@ -792,6 +795,10 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
 {
     int buffered = 0;
     *n = 0;
+    if (c->late_answer) {
+        cdc_sleep_ms(LATE_ANSWER_MS);
+        c->late_answer = false;
+    }
     /* Answers to an earlier request can arrive after its fetch returned
      * (it timed out) and wait in the subscription. nats.c 3.4 hands those
      * out first, but then counts the new request's messages against the
@@ -802,27 +809,35 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
     if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
         buffered > 0 && (size_t)buffered < max)
         max = (size_t)buffered;
-    /* First what is there now, without waiting for a full batch (a
-     * request for N messages would otherwise hold the first one back
-     * until N came or the time ran out); if nothing is, wait for one. */
+    /* What is there now, without waiting for a full batch (a plain
+     * request for N messages would hold the first back until N came or
+     * the time ran out); if nothing is, the server keeps a no-wait request
+     * with an expiry until the first message comes or it expires (older
+     * servers answer at once: then a plain request for one message
+     * waits). */
+    int64_t start = cdc_now_ms();
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
     req.Batch = (int)max;
     req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
     req.NoWait = true;
-    /* the server answers a no-wait request at once; a client that gave up
-     * on the answer early would find it later among the buffered
-     * messages, which is what the above must stay clear of */
-    req.Expires = (int64_t)NO_WAIT_LIMIT_MS * 1000000;
+    req.Expires = timeout_ms * 1000000;
     int rc = fetch_once(c, &req, out, n, err);
     if (rc != CDC_OK || *n > 0 || buffered > 0)
         return rc;
-    /* a late answer to this one is a single message */
-    jsFetchRequest_Init(&req);
-    req.Batch = 1;
-    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
-    req.Expires = timeout_ms * 1000000;
-    return fetch_once(c, &req, out, n, err);
+    int64_t left = timeout_ms - (cdc_now_ms() - start);
+    if (left > 0) {
+        jsFetchRequest_Init(&req);
+        req.Batch = 1;
+        req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
+        req.Expires = left * 1000000;
+        rc = fetch_once(c, &req, out, n, err);
+    }
+    /* a request that expired here may still be answered by the server,
+     * a moment later: the next fetch lets that answer land first */
+    if (rc == CDC_OK && *n == 0)
+        c->late_answer = true;
+    return rc;
 }
 
 int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,

@@ -260,6 +260,7 @@ measure() { # measure SYSTEM WORKLOAD
         fi
     fi
     t1=$(now)
+    [ -n "${BENCH_DEBUG:-}" ] && say "target commits: $(tgt "SELECT xact_commit FROM pg_stat_database WHERE datname = 'app'") $(nat "SELECT xact_commit FROM pg_stat_database WHERE datname = 'native'")"
     local cn cs
     cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
     cs=$(walsender_delta "$DIR/ws0")
