@@ -789,9 +789,8 @@ static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
     return CDC_OK;
 }
 
-int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
-                 int64_t timeout_ms, struct cdc_js_msg **out, size_t *n,
-                 struct cdc_err *err)
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
+                 struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
 {
     int buffered = 0;
     *n = 0;
@@ -819,7 +818,6 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
     req.Batch = (int)max;
-    req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
     req.NoWait = true;
     req.Expires = timeout_ms * 1000000;
     int rc = fetch_once(c, &req, out, n, err);
@@ -829,7 +827,6 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
     if (left > 0) {
         jsFetchRequest_Init(&req);
         req.Batch = 1;
-        req.MaxBytes = max_bytes > 0 ? max_bytes : 0;
         req.Expires = left * 1000000;
         rc = fetch_once(c, &req, out, n, err);
     }

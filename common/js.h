@@ -153,14 +153,10 @@ int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
                          struct cdc_js_consumer **out, struct cdc_err *err);
 void cdc_js_consumer_close(struct cdc_js_consumer *c);
-/* Fetches up to max messages, and when max_bytes > 0 no more than about
- * max_bytes of them (the server stops before the message that would pass
- * it; max_bytes must exceed the largest message, max_payload), into out:
- * what the consumer has now, without waiting for max to come; if it has
- * nothing, the first message to come within timeout_ms. *n is 0 on
- * timeout (not an error). */
-int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t max_bytes,
-                 int64_t timeout_ms,
+/* Fetches up to max messages into out: what the consumer has now,
+ * without waiting for max to come; if it has nothing, the first message to
+ * come within timeout_ms. *n is 0 on timeout (not an error). */
+int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
                  struct cdc_js_msg **out, size_t *n, struct cdc_err *err);
 /* Number of messages not yet delivered and delivered but not acked. */
 int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,

@@ -73,11 +73,14 @@ static const struct cdc_opt pg_options[] = {
 /* Consecutive inserts into one table go as one statement of up to this
  * many rows: a fraction of the per-statement cost on the target, and one
  * prepared shape for full groups (smaller groups are sent unprepared). */
-#define MULTI_ROWS 200
+/* Rows of one multi-row upsert, sent as one array per column (unnest):
+ * about a quarter cheaper for the target per row than a VALUES list of
+ * parameters, and not bound by the 65535 parameters of a statement. */
+#define UNNEST_ROWS 1000
 /* PostgreSQL's limit of parameters in one statement. */
-#define MAX_PARAMS 65535
 /* OIDs of the built-in types this file names. */
 #define OID_TEXT 25u
+#define OID_TEXT_ARRAY 1009u
 #define OID_INT8 20u
 
 /* ==== State ==== */
@@ -87,6 +90,7 @@ struct pg_col {
     uint32_t type_oid;
     bool has_eq;    /* "=" is safe for this type; else compare as text */
     bool generated; /* never written */
+    char *type_sql; /* the type as SQL names it here (regtype) */
 };
 
 struct pg_table {
@@ -148,6 +152,11 @@ struct pg_sink {
     uint32_t *oids;
     int nparams;
     int cap_params;
+    /* the array texts of an unnest upsert, NUL-separated, and where each
+     * starts */
+    struct cdc_buf arrays;
+    size_t *array_at;
+    size_t cap_array_at;
 
     /* after a failed multi-row statement, the next attempt goes row by
      * row, so the row at fault is known */
@@ -266,8 +275,10 @@ static void table_free(struct pg_table *t)
 {
     if (t == NULL)
         return;
-    for (size_t i = 0; i < t->ncols; i++)
+    for (size_t i = 0; i < t->ncols; i++) {
         cdc_free(t->cols[i].name);
+        cdc_free(t->cols[i].type_sql);
+    }
     cdc_free(t->cols);
     for (size_t i = 0; i < t->nuniq; i++) {
         for (size_t j = 0; j < t->nuniq_cols[i]; j++)
@@ -322,7 +333,8 @@ static const char *const COLUMNS_SQL =
     "  ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_opclass oc "
     "    JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod "
     "    WHERE am.amname IN ('btree', 'hash') AND oc.opcdefault "
-    "    AND oc.opcintype = k.base) END "
+    "    AND oc.opcintype = k.base) END, "
+    "  k.atttypid::pg_catalog.regtype::text "
     "FROM k ORDER BY k.attnum";
 
 /* Unique, valid, non-partial indexes on plain columns, primary key first. */
@@ -404,6 +416,7 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
         c->type_oid = (uint32_t)strtoul(PQgetvalue(res, i, 1), NULL, 10);
         c->generated = strcmp(PQgetvalue(res, i, 2), "t") == 0;
         c->has_eq = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+        c->type_sql = cdc_xstrdup(PQgetvalue(res, i, 4));
     }
     PQclear(res);
 
@@ -709,15 +722,10 @@ static void append_row_params(struct pg_sink *s, const struct cdc_event *ev)
     }
 }
 
-/* Appends "(cols) VALUES ($..)" (or "(cols) SELECT $.."), every written
- * column of the event. */
-static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
-                             const struct cdc_event *ev, bool select_form,
-                             struct cdc_err *err)
+/* Appends " (cols" for the columns resolve_cols found, without the
+ * closing parenthesis. */
+static void append_insert_cols(struct pg_sink *s, const struct cdc_event *ev)
 {
-    int rc = resolve_cols(s, t, ev, err);
-    if (rc != CDC_OK)
-        return rc;
     cdc_buf_append_str(&s->sql, " (");
     size_t w = 0;
     for (size_t i = 0; i < ev->ncols; i++) {
@@ -727,6 +735,18 @@ static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
             cdc_buf_append_str(&s->sql, ", ");
         append_ident(&s->sql, s->wcols[i]->name);
     }
+}
+
+/* Appends "(cols) VALUES ($..)" (or "(cols) SELECT $.."), every written
+ * column of the event. */
+static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
+                             const struct cdc_event *ev, bool select_form,
+                             struct cdc_err *err)
+{
+    int rc = resolve_cols(s, t, ev, err);
+    if (rc != CDC_OK)
+        return rc;
+    append_insert_cols(s, ev);
     cdc_buf_append_str(&s->sql, select_form ? ") SELECT " : ") VALUES (");
     append_row_params(s, ev);
     if (!select_form)
@@ -947,7 +967,8 @@ static uint64_t key_hash(const struct cdc_event *ev)
 /*
  * How many events from i on can go as one multi-row upsert (1: none):
  * consecutive upserts of one table and column list, none with the key of
- * another in the run (a statement may not change one row twice).
+ * another in the run (a statement may not change one row twice). At most
+ * UNNEST_ROWS.
  */
 static size_t insert_run(const struct pg_sink *s,
                          const struct cdc_batch *batch, size_t i, size_t last)
@@ -955,28 +976,30 @@ static size_t insert_run(const struct pg_sink *s,
     const struct cdc_event *ev = batch->events[i];
     if (s->single_rows)
         return 1;
-    size_t max = ev->ncols > 0 ? MAX_PARAMS / ev->ncols : 1;
-    if (max > MULTI_ROWS)
-        max = MULTI_ROWS;
-    uint64_t keys[MULTI_ROWS];
-    keys[0] = key_hash(ev);
-    size_t n = 1;
-    while (i + n <= last && n < max) {
+    /* the run's key hashes, open addressing (a false match only ends the
+     * run early) */
+    enum { SLOTS = UNNEST_ROWS * 2 };
+    uint64_t keys[SLOTS];
+    bool used[SLOTS];
+    memset(used, 0, sizeof(used));
+    size_t n = 0;
+    while (i + n <= last && n < UNNEST_ROWS) {
         const struct cdc_event *next = batch->events[i + n];
-        if (!is_upsert(s, next) || !same_shape(ev, next))
+        if (n > 0 && (!is_upsert(s, next) || !same_shape(ev, next)))
             break;
         if (ev->nkey > 0) {
             uint64_t h = key_hash(next);
-            bool dup = false;
-            for (size_t k = 0; k < n && !dup; k++)
-                dup = keys[k] == h;
-            if (dup)
+            size_t j = (size_t)(h % SLOTS);
+            while (used[j] && keys[j] != h)
+                j = (j + 1) % SLOTS;
+            if (used[j])
                 break;
-            keys[n] = h;
+            used[j] = true;
+            keys[j] = h;
         }
         n++;
     }
-    return n;
+    return n > 0 ? n : 1;
 }
 
 /* The target table of ev; poison when the target does not have it. */
@@ -994,9 +1017,91 @@ static int table_for(struct pg_sink *s, const struct cdc_event *ev,
     return CDC_OK;
 }
 
+/* Appends column col of events [i, i + n) as the text of a text[], and a
+ * NUL after it. */
+static void append_array(struct cdc_buf *b, const struct cdc_batch *batch,
+                         size_t i, size_t n, size_t col)
+{
+    cdc_buf_append_char(b, '{');
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_col *c = &batch->events[i + r]->cols[col];
+        if (r > 0)
+            cdc_buf_append_char(b, ',');
+        if (c->value == NULL) {
+            cdc_buf_append(b, "NULL", 4);
+            continue;
+        }
+        cdc_buf_append_char(b, '"');
+        size_t from = 0;
+        for (size_t k = 0; k < c->value_len; k++) {
+            if (c->value[k] != '"' && c->value[k] != '\\')
+                continue;
+            cdc_buf_append(b, c->value + from, k - from);
+            cdc_buf_append_char(b, '\\');
+            from = k;
+        }
+        cdc_buf_append(b, c->value + from, c->value_len - from);
+        cdc_buf_append_char(b, '"');
+    }
+    cdc_buf_append(b, "}", 2); /* with its NUL */
+}
+
+/* Appends "SELECT u.c1::type, ... FROM unnest($a, ...) AS u(c1, ...)":
+ * one text[] parameter per written column, holding the values of rows
+ * [i, i + n), each turned into the column's type by its input function
+ * (as a parameter typed by the column would be). One prepared statement
+ * serves every run size. */
+static void append_unnest(struct pg_sink *s, const struct cdc_batch *batch,
+                          size_t i, size_t n)
+{
+    const struct cdc_event *ev = batch->events[i];
+    cdc_buf_append_str(&s->sql, " SELECT ");
+    size_t w = 0;
+    for (size_t c = 0; c < ev->ncols; c++) {
+        if (s->wcols[c] == NULL)
+            continue;
+        if (w > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        cdc_buf_append_str(&s->sql, "u.c");
+        cdc_buf_append_uint(&s->sql, w);
+        cdc_buf_append_str(&s->sql, "::");
+        cdc_buf_append_str(&s->sql, s->wcols[c]->type_sql);
+        w++;
+    }
+    cdc_buf_append_str(&s->sql, " FROM unnest(");
+    cdc_buf_reset(&s->arrays);
+    if (w > s->cap_array_at) {
+        s->cap_array_at = w * 2;
+        s->array_at = cdc_xrealloc(s->array_at,
+                                   s->cap_array_at * sizeof(*s->array_at));
+    }
+    int first = s->nparams;
+    w = 0;
+    for (size_t c = 0; c < ev->ncols; c++) {
+        if (s->wcols[c] == NULL)
+            continue;
+        if (w > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        add_param(s, NULL, OID_TEXT_ARRAY);
+        s->array_at[w++] = s->arrays.len;
+        append_array(&s->arrays, batch, i, n, c);
+    }
+    cdc_buf_append_str(&s->sql, ") AS u(");
+    for (size_t k = 0; k < w; k++) {
+        if (k > 0)
+            cdc_buf_append_str(&s->sql, ", ");
+        cdc_buf_append_str(&s->sql, "c");
+        cdc_buf_append_uint(&s->sql, k);
+    }
+    cdc_buf_append_char(&s->sql, ')');
+    /* the texts are in place now that the buffer no longer moves */
+    for (size_t k = 0; k < w; k++)
+        s->vals[first + (int)k] = s->arrays.data + s->array_at[k];
+}
+
 /* Queues events [i, i + n) of the batch, upserts of one shape (see
- * insert_run), as one statement: prepared for one row or a full run,
- * unprepared for the sizes in between, which seldom come again. */
+ * insert_run), as one statement: one row with a parameter per column, or
+ * a run with one array parameter per column (append_unnest). */
 static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
                          size_t i, size_t n, struct cdc_err *err)
 {
@@ -1008,23 +1113,25 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
     stmt_begin(s);
     cdc_buf_append_str(&s->sql, "INSERT INTO ");
     cdc_buf_append_str(&s->sql, t->qname);
-    rc = build_insert_body(s, t, ev, false, err);
-    if (rc != CDC_OK)
-        return rc;
-    /* same shape: the columns resolved for the first row hold for all */
-    for (size_t r = 1; r < n; r++) {
-        cdc_buf_append_str(&s->sql, ", (");
-        append_row_params(s, batch->events[i + r]);
+    if (n > 1) {
+        /* same shape: the columns resolved for the first row hold for
+         * all */
+        rc = resolve_cols(s, t, ev, err);
+        if (rc != CDC_OK)
+            return rc;
+        append_insert_cols(s, ev);
         cdc_buf_append_char(&s->sql, ')');
+        append_unnest(s, batch, i, n);
+    } else {
+        rc = build_insert_body(s, t, ev, false, err);
+        if (rc != CDC_OK)
+            return rc;
     }
     const char **ck = NULL;
     size_t nck = 0;
     if (conflict_target(t, ev, &ck, &nck))
         build_on_conflict(s, ev, ck, nck);
-    if (n == 1 || n == MULTI_ROWS)
-        rc = send_stmt(s, i, err);
-    else
-        rc = send_unnamed(s, i, err);
+    rc = send_stmt(s, i, err);
     if (rc == CDC_OK)
         s->cmds[s->ncmds - 1].multi = n > 1;
     return rc;
@@ -1405,6 +1512,7 @@ static int pg_open(const struct cdc_conf *cfg, const char *group,
     fill_conninfo(cfg, "source", s->src_kw, s->src_val, s->src_port,
                   sizeof(s->src_port), "tributary-schema");
     cdc_buf_init(&s->sql, 0);
+    cdc_buf_init(&s->arrays, 0);
 
     /* a target that is down at start is waited for, like one that goes
      * down later */
@@ -1613,6 +1721,8 @@ static void pg_close(void *state)
         return;
     disconnect(s);
     cdc_buf_release(&s->sql);
+    cdc_buf_release(&s->arrays);
+    cdc_free(s->array_at);
     cdc_free(s->wcols);
     cdc_free(s->vals);
     cdc_free(s->oids);

@@ -22,11 +22,10 @@
 /* Releasing the sink and the NATS connection after the last commit may
  * take this long before the process exits anyway. */
 #define SHUTDOWN_LIMIT_S 10
-/* Bytes of messages one fetch asks for at most (or the server's
- * max_payload and some, if more, so that every message fits): events
- * packed many to a message make a count of messages a poor bound of
- * memory. */
-#define FETCH_BYTES (1024 * 1024)
+/* Messages one fetch asks for at most: a message may hold many events
+ * (up to about 64 KiB of them), so this bounds what one fetch holds in
+ * memory even when messages grow from one event to hundreds at once. */
+#define FETCH_MAX 256
 /* Messages the first fetch asks for, before the worker knows how many
  * events a message holds. */
 #define FIRST_FETCH 16
@@ -81,8 +80,7 @@ struct worker {
     int64_t last_arrival_ms;
 
     struct cdc_backoff bo;
-    size_t per_msg;    /* most events in one message of the last fetch */
-    int64_t fetch_bytes; /* byte limit of one fetch */
+    size_t per_msg; /* most events in one message of the last fetch */
     unsigned reject_attempts; /* --reject-attempts */
     uint64_t reject_seq;      /* the change rejected last, and how often */
     unsigned reject_count;
@@ -715,11 +713,6 @@ static int setup(struct worker *w, struct cdc_err *err)
     rc = cdc_js_consumer_open(w->js, &cc, &w->cons, err);
     if (rc != CDC_OK)
         return rc;
-    /* bounds what one fetch holds in memory; a message is never larger
-     * than max_payload, so every message fits in a fetch */
-    w->fetch_bytes = FETCH_BYTES;
-    if (cdc_js_max_payload(w->js) + 65536 > w->fetch_bytes)
-        w->fetch_bytes = cdc_js_max_payload(w->js) + 65536;
     cdc_log(CDC_LOG_INFO, "worker",
             "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
             stream, durable, w->ops->name);
@@ -739,7 +732,7 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
     size_t want = w->nitems < w->batch_size ? w->batch_size - w->nitems : 0;
     /* messages may pack several events: ask for as many messages as fill
      * the batch if each holds as many as the fullest of the last fetch
-     * (the fetch's byte limit bounds a sudden change) */
+     * (FETCH_MAX bounds a sudden change) */
     if (want > 0 && w->per_msg > 1) {
         want /= w->per_msg;
         if (want == 0)
@@ -747,6 +740,8 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
     } else if (want > FIRST_FETCH && w->per_msg == 0) {
         want = FIRST_FETCH;
     }
+    if (want > FETCH_MAX)
+        want = FETCH_MAX;
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
         *wait = w->first_item_ms + batch_wait - cdc_now_ms();
@@ -785,8 +780,7 @@ static int loop(struct worker *w, struct cdc_err *err)
         int64_t wait = MAX_FETCH_WAIT_MS;
         size_t want = fetch_plan(w, batch_wait, &wait);
         if (!stopping && want > 0) {
-            rc = cdc_js_fetch(w->cons, want, w->fetch_bytes, wait, got, &n,
-                              err);
+            rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
             if (rc != CDC_OK) {
                 if (!(err->flags & CDC_ERR_RETRIABLE))
                     break;
