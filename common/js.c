@@ -609,7 +609,6 @@ int cdc_js_publish_sync(struct cdc_js *js, const char *subject,
 struct cdc_js_consumer {
     struct cdc_js *js;
     natsSubscription *sub;
-    bool late_answer; /* the last fetch expired empty */
     char *stream;
     char *durable;
 };
@@ -748,33 +747,26 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
-/* After a fetch that expired empty, how long the next one waits for a
- * late answer to it to arrive (and be counted as buffered, see
- * cdc_js_fetch). */
-#define LATE_ANSWER_MS 20
-
-/* One pull request; its messages are appended to out. */
-static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
-                      struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
+/* The messages of a fetch (status s) into out. */
+static int take_list(natsMsgList *list, natsStatus s, jsErrCode jerr,
+                     struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
 {
-    natsMsgList list = {0};
-    natsStatus s = natsSubscription_FetchRequest(&list, c->sub, req);
-    /* nothing there (a no-wait request's answer) or nothing in time */
+    /* nothing there, or nothing in time */
     if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
-        natsMsgList_Destroy(&list);
+        natsMsgList_Destroy(list);
         return CDC_OK;
     }
     if (s != NATS_OK) {
-        natsMsgList_Destroy(&list);
-        nats_fail(err, s, 0, "could not fetch from JetStream");
+        natsMsgList_Destroy(list);
+        nats_fail(err, s, jerr, "could not fetch from JetStream");
         /* a server restarting, a lost connection or a consumer being
          * recreated: all of it passes, so the caller waits and retries */
         err->flags |= CDC_ERR_RETRIABLE;
         return CDC_EIO;
     }
-    for (int i = 0; i < list.Count; i++) {
-        natsMsg *m = list.Msgs[i];
-        list.Msgs[i] = NULL;
+    for (int i = 0; i < list->Count; i++) {
+        natsMsg *m = list->Msgs[i];
+        list->Msgs[i] = NULL;
         jsMsgMetaData *meta = NULL;
         struct cdc_js_msg *w = cdc_xcalloc(1, sizeof(*w));
         w->m = m;
@@ -785,7 +777,7 @@ static int fetch_once(struct cdc_js_consumer *c, jsFetchRequest *req,
         }
         out[(*n)++] = w;
     }
-    natsMsgList_Destroy(&list);
+    natsMsgList_Destroy(list);
     return CDC_OK;
 }
 
@@ -794,10 +786,6 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
 {
     int buffered = 0;
     *n = 0;
-    if (c->late_answer) {
-        cdc_sleep_ms(LATE_ANSWER_MS);
-        c->late_answer = false;
-    }
     /* Answers to an earlier request can arrive after its fetch returned
      * (it timed out) and wait in the subscription. nats.c 3.4 hands those
      * out first, but then counts the new request's messages against the
@@ -808,33 +796,15 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
     if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
         buffered > 0 && (size_t)buffered < max)
         max = (size_t)buffered;
-    /* What is there now, without waiting for a full batch (a plain
-     * request for N messages would hold the first back until N came or
-     * the time ran out); if nothing is, the server keeps a no-wait request
-     * with an expiry until the first message comes or it expires (older
-     * servers answer at once: then a plain request for one message
-     * waits). */
-    int64_t start = cdc_now_ms();
-    jsFetchRequest req;
-    jsFetchRequest_Init(&req);
-    req.Batch = (int)max;
-    req.NoWait = true;
-    req.Expires = timeout_ms * 1000000;
-    int rc = fetch_once(c, &req, out, n, err);
-    if (rc != CDC_OK || *n > 0 || buffered > 0)
-        return rc;
-    int64_t left = timeout_ms - (cdc_now_ms() - start);
-    if (left > 0) {
-        jsFetchRequest_Init(&req);
-        req.Batch = 1;
-        req.Expires = left * 1000000;
-        rc = fetch_once(c, &req, out, n, err);
-    }
-    /* a request that expired here may still be answered by the server,
-     * a moment later: the next fetch lets that answer land first */
-    if (rc == CDC_OK && *n == 0)
-        c->late_answer = true;
-    return rc;
+    /* nats.c asks first for what is there now (a no-wait request) and
+     * returns that at once; only if there is nothing does it wait, for
+     * max messages or the time (so a caller that wants the first message
+     * soon asks for one) */
+    jsErrCode jerr = 0;
+    natsMsgList list = {0};
+    natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)max, timeout_ms,
+                                          &jerr);
+    return take_list(&list, s, jerr, out, n, err);
 }
 
 int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,

@@ -154,8 +154,8 @@ int cdc_js_consumer_open(struct cdc_js *js,
                          struct cdc_js_consumer **out, struct cdc_err *err);
 void cdc_js_consumer_close(struct cdc_js_consumer *c);
 /* Fetches up to max messages into out: what the consumer has now,
- * without waiting for max to come; if it has nothing, the first message to
- * come within timeout_ms. *n is 0 on timeout (not an error). */
+ * without waiting for max to come; if it has nothing, waits up to
+ * timeout_ms for max messages. *n is 0 on timeout (not an error). */
 int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
                  struct cdc_js_msg **out, size_t *n, struct cdc_err *err);
 /* Number of messages not yet delivered and delivered but not acked. */

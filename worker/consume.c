@@ -29,6 +29,8 @@
 /* Messages the first fetch asks for, before the worker knows how many
  * events a message holds. */
 #define FIRST_FETCH 16
+/* Longest wait of a fetch for more while events are pending. */
+#define DRAIN_WAIT_MS 2
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 
@@ -742,13 +744,19 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
     }
     if (want > FETCH_MAX)
         want = FETCH_MAX;
+    /* nothing pending: a fetch that finds the consumer empty waits for
+     * all it asked for, so ask for the first message alone */
+    if (w->nitems == 0 && want > 1)
+        want = 1;
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
         *wait = w->first_item_ms + batch_wait - cdc_now_ms();
         if (*wait < 1)
             *wait = 1;
-        if (*wait > MAX_FETCH_WAIT_MS)
-            *wait = MAX_FETCH_WAIT_MS;
+        /* with events in hand, an empty consumer means they are all
+         * there is: the batch goes (see loop) instead of waiting */
+        if (*wait > DRAIN_WAIT_MS)
+            *wait = DRAIN_WAIT_MS;
     }
     if (!cdc_chunk_seq_open(&w->chunk))
         return want;

@@ -17,6 +17,8 @@
 #   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
 #   BENCH_DIR      where the servers live (/tmp/tributary-bench)
+#   BENCH_DEBUG    set: also print how many transactions each target
+#                  database committed (how large the worker's batches were)
 #
 # The servers run with fsync on (unlike the tests), on their own ports, and
 # are stopped at the end. Times are wall-clock from the start of the source
