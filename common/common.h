@@ -3,8 +3,8 @@
  * tributary builds on: status codes and error details, logging, allocation,
  * growable buffers, the per-batch arena, small parsers, time, backoff,
  * signals, names derived from a group, and the change event with its JSON
- * codec. Configuration (config.h) and the JetStream wrapper (js.h) have their
- * own headers, included at the end.
+ * codec. Configuration (config.h), the JetStream wrapper (js.h) and YAML
+ * documents (yaml.h) have their own headers, included at the end.
  *
  * Nothing here knows about a particular source or sink.
  */
@@ -433,6 +433,7 @@ enum cdc_chunk_step cdc_chunk_seq_step(struct cdc_chunk_seq *cs, uint32_t i,
 
 #include "config.h"
 #include "js.h"
+#include "yaml.h"
 
 /* ==== Command options shared by both binaries (options.c) ==== */
 

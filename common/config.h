@@ -6,7 +6,8 @@
  * One name works everywhere: the flag "--nats-url", the YAML key "nats-url"
  * and the variable TRIBUTARY_NATS_URL. Every problem found is printed as one
  * line (file and line for the YAML file) and the load fails with
- * CDC_ECONFIG; nothing is half-loaded. Only config.c calls libyaml.
+ * CDC_ECONFIG; nothing is half-loaded. Only config.c and yaml.c call
+ * libyaml.
  */
 #ifndef CDC_CONFIG_H
 #define CDC_CONFIG_H
