@@ -18,25 +18,25 @@
 struct cdc_err;
 
 enum cdc_yaml_kind {
-  CDC_YAML_SCALAR = 1,
-  CDC_YAML_SEQ,
-  CDC_YAML_MAP,
+    CDC_YAML_SCALAR = 1,
+    CDC_YAML_SEQ,
+    CDC_YAML_MAP,
 };
 
 struct cdc_yaml_node {
-  enum cdc_yaml_kind kind;
-  size_t line; /* 1-based line where the node starts */
-  /* SCALAR: the text (NUL-terminated, len bytes); quoted is true for a
-   * single- or double-quoted or block scalar, which is always a string
-   * (never null, a boolean or a number) */
-  const char *str;
-  size_t len;
-  bool quoted;
-  /* SEQ: items[0..n); MAP: keys[i] (scalars) map to items[i], in file
-   * order */
-  struct cdc_yaml_node **keys;
-  struct cdc_yaml_node **items;
-  size_t n;
+    enum cdc_yaml_kind kind;
+    size_t line; /* 1-based line where the node starts */
+    /* SCALAR: the text (NUL-terminated, len bytes); quoted is true for a
+     * single- or double-quoted or block scalar, which is always a string
+     * (never null, a boolean or a number) */
+    const char *str;
+    size_t len;
+    bool quoted;
+    /* SEQ: items[0..n); MAP: keys[i] (scalars) map to items[i], in file
+     * order */
+    struct cdc_yaml_node **keys;
+    struct cdc_yaml_node **items;
+    size_t n;
 };
 
 struct cdc_yaml_doc;
