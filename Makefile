@@ -4,6 +4,7 @@
 #   make demo       install what is missing, build, run a demo replication
 #   make test       install what is missing, build with ASan+UBSan, run every test
 #   make unit       unit tests only (no servers)
+#   make golden-update  rewrite tests/data/golden/*/expected.txt from the code
 #   make bench      benchmark against PostgreSQL's logical replication
 #   make install PREFIX=/usr/local
 #
@@ -55,7 +56,7 @@ UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS      =
 
 .PHONY: all bin unit-build unit test test-e2e demo bench install clean format \
-        lint check-deps deps services-start services-stop
+        lint check-deps deps services-start services-stop golden-update
 
 all: $(REPLICATOR) $(WORKER) $(TOOLS)
 ifndef SANITIZE
@@ -96,6 +97,13 @@ deps:
 unit: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined unit-build
 	@bash tests/run.sh --unit-only --build build/san
+
+# The expected results of the rules and routing golden tests, from what the
+# code does now: read the diff before committing it.
+golden-update:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined build/san/tests/test_golden
+	@GOLDEN_UPDATE=1 build/san/tests/test_golden >/dev/null
+	@git diff --stat -- tests/data/golden
 
 # Every test, under AddressSanitizer and UBSan, with servers started by
 # internal/services.sh. The last line is "N passed, N failed".

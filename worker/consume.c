@@ -54,6 +54,7 @@ struct worker {
     const struct cdc_conf *cfg;
     const struct sink_ops *ops;
     const char *group;
+    const struct worker_pipeline *pipe;
     void *snk;
     struct cdc_js *js;
     struct cdc_js_consumer *cons;
@@ -82,12 +83,13 @@ struct worker {
     int64_t last_arrival_ms;
 
     struct cdc_backoff bo;
-    size_t per_msg; /* most events in one message of the last fetch */
+    size_t per_msg;           /* most events in one message of the last fetch */
     unsigned reject_attempts; /* --reject-attempts */
     uint64_t reject_seq;      /* the change rejected last, and how often */
     unsigned reject_count;
     uint64_t written;
     uint64_t skipped;
+    uint64_t filtered; /* dropped by a filter rule or a route */
     uint64_t dead;
 };
 
@@ -170,6 +172,47 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
     return dead_letter_ev(w, msg, NULL, reason, err);
 }
 
+/* ==== Rules and routing ==== */
+
+enum verdict {
+    PASS,   /* write it (possibly changed) */
+    FILTER, /* dropped on purpose: acknowledge only */
+    REJECT, /* cannot be decided or renamed: dead letters */
+};
+
+/* Runs the rules, then the routing, over ev (changes are allocated from
+ * the pending arena); a rejection leaves the event as it came, with the
+ * reason in reason. */
+static enum verdict run_pipeline(struct worker *w, struct cdc_event *ev,
+                                 char *reason, size_t reasonsz)
+{
+    const struct worker_pipeline *pipe = w->pipe;
+    if (pipe == NULL || (pipe->rules == NULL && pipe->routes == NULL))
+        return PASS;
+    struct cdc_event orig = *ev;
+    struct cdc_err perr;
+    cdc_err_clear(&perr);
+    int rc = RULES_KEEP;
+    if (pipe->rules != NULL)
+        rc = rules_apply(pipe->rules, ev, &w->arenas[w->cur], &perr);
+    if (rc == RULES_KEEP && pipe->routes != NULL) {
+        rc = route_apply(pipe->routes, ev, &w->arenas[w->cur], &perr);
+        if (rc == ROUTE_KEEP)
+            rc = RULES_KEEP;
+        else if (rc == ROUTE_DROP)
+            rc = RULES_DROP;
+    }
+    if (rc == RULES_KEEP)
+        return PASS;
+    if (rc == RULES_DROP) {
+        w->filtered++;
+        return FILTER;
+    }
+    *ev = orig;
+    snprintf(reason, reasonsz, "%s", perr.msg);
+    return REJECT;
+}
+
 /* ==== Intake ==== */
 
 /* Makes room for n items. */
@@ -238,18 +281,20 @@ static bool decode_item(struct worker *w, struct item *it, const void *data,
     struct cdc_event *ev = cdc_arena_alloc(&w->arenas[w->cur], sizeof(*ev));
     struct cdc_err derr;
     cdc_err_clear(&derr);
-    if (cdc_event_decode(data, len, &w->arenas[w->cur], ev, &derr) !=
-        CDC_OK) {
+    if (cdc_event_decode(data, len, &w->arenas[w->cur], ev, &derr) != CDC_OK) {
         snprintf(reason, reasonsz, "cannot decode event: %s", derr.msg);
         return false;
     }
     it->has_tx = true;
     it->tx_end = ev->tx_end;
-    if (sink_mark_covers(&w->mark, ev))
+    if (sink_mark_covers(&w->mark, ev)) {
         w->skipped++;
-    else
+        return true;
+    }
+    enum verdict v = run_pipeline(w, ev, reason, reasonsz);
+    if (v == PASS)
         it->ev = ev;
-    return true;
+    return v != REJECT;
 }
 
 /*
@@ -316,8 +361,7 @@ static int take_chunk(struct worker *w, struct item *it, const char *value,
     if (step == CDC_CHUNK_BAD) {
         if (!parsed)
             snprintf(reason, sizeof(reason),
-                     "malformed " CDC_CHUNK_HEADER " header \"%.40s\"",
-                     value);
+                     "malformed " CDC_CHUNK_HEADER " header \"%.40s\"", value);
         else if (want == 0)
             snprintf(reason, sizeof(reason),
                      "chunk %u/%u without the chunks before it", (unsigned)i,
@@ -391,11 +435,10 @@ static int take_events(struct worker *w, struct item *it, const void *data,
     size_t n = 0;
     struct cdc_err derr;
     cdc_err_clear(&derr);
-    if (cdc_event_decode_msg(data, len, &w->arenas[w->cur], &evs, &n,
-                             &derr) != CDC_OK) {
+    if (cdc_event_decode_msg(data, len, &w->arenas[w->cur], &evs, &n, &derr) !=
+        CDC_OK) {
         char reason[CDC_ERR_MSG_MAX + 32];
-        snprintf(reason, sizeof(reason), "cannot decode event: %s",
-                 derr.msg);
+        snprintf(reason, sizeof(reason), "cannot decode event: %s", derr.msg);
         int rc = dead_letter(w, it->msg, reason, err);
         if (rc != CDC_OK) {
             cdc_js_msg_free(it->msg);
@@ -412,10 +455,26 @@ static int take_events(struct worker *w, struct item *it, const void *data,
         e.part = i + 1 < n;
         e.shared = i + 1 < n;
         e.tx_end = !e.part && evs[i].tx_end;
-        if (sink_mark_covers(&w->mark, &evs[i]))
+        if (sink_mark_covers(&w->mark, &evs[i])) {
             w->skipped++;
-        else
-            e.ev = &evs[i];
+        } else {
+            char reason[CDC_ERR_MSG_MAX];
+            enum verdict v = run_pipeline(w, &evs[i], reason, sizeof(reason));
+            if (v == PASS)
+                e.ev = &evs[i];
+            if (v == REJECT) {
+                int rc = dead_letter_ev(w, it->msg, n > 1 ? &evs[i] : NULL,
+                                        reason, err);
+                if (rc != CDC_OK) {
+                    /* the message is owned by the items taken so far */
+                    if (i == 0)
+                        cdc_js_msg_free(it->msg);
+                    else
+                        w->items[w->nitems - 1].shared = false;
+                    return rc;
+                }
+            }
+        }
         push_item(w, &e);
     }
     return CDC_OK;
@@ -489,14 +548,13 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
                 w->reject_seq = bad->seq;
                 w->reject_count = 0;
             }
-            if (++w->reject_count < w->reject_attempts &&
-                !cdc_stop_requested) {
+            if (++w->reject_count < w->reject_attempts && !cdc_stop_requested) {
                 int64_t wait = cdc_backoff_next(&w->bo);
                 cdc_log(CDC_LOG_WARN, "worker",
                         "change at stream sequence %" PRIu64
                         " rejected, attempt %u of %u: %s; retrying in %lld ms",
-                        bad->seq, w->reject_count, w->reject_attempts,
-                        err->msg, (long long)wait);
+                        bad->seq, w->reject_count, w->reject_attempts, err->msg,
+                        (long long)wait);
                 cdc_js_msg_in_progress(w->items[cut - 1].msg);
                 cdc_sleep_ms(wait);
                 continue;
@@ -512,8 +570,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             int drc = CDC_OK;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
                 drc = dead_letter_ev(w, w->items[k].msg,
-                                     bad->packed ? bad->ev : NULL, reason,
-                                     err);
+                                     bad->packed ? bad->ev : NULL, reason, err);
             if (drc != CDC_OK) {
                 rc = drc;
                 break;
@@ -541,8 +598,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             w->mark.tx_index = ev->tx_index;
             snprintf(w->mark.position, sizeof(w->mark.position), "%s",
                      ev->position);
-            snprintf(w->mark.source, sizeof(w->mark.source), "%s",
-                     ev->source);
+            snprintf(w->mark.source, sizeof(w->mark.source), "%s", ev->source);
         }
         w->written += batch.n;
     }
@@ -697,9 +753,8 @@ static int setup(struct worker *w, struct cdc_err *err)
         /* a new consumer starts at the message of the last event the
          * sink holds (a message may pack several events, not all of
          * them written); the position check skips what is written */
-        .start_seq = w->mark.set && w->mark.stream_seq > 0
-                         ? w->mark.stream_seq
-                         : 0,
+        .start_seq =
+            w->mark.set && w->mark.stream_seq > 0 ? w->mark.stream_seq : 0,
     };
     if (cc.start_seq > 0) {
         /* a stream that was recreated numbers from 1 again: then start at
@@ -718,6 +773,14 @@ static int setup(struct worker *w, struct cdc_err *err)
     cdc_log(CDC_LOG_INFO, "worker",
             "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
             stream, durable, w->ops->name);
+    if (w->pipe != NULL && w->pipe->rules != NULL)
+        cdc_log(CDC_LOG_INFO, "worker", "applying %zu rules from \"%s\"",
+                rules_count(w->pipe->rules),
+                cdc_conf_get_str(cfg, "rules-config"));
+    if (w->pipe != NULL && w->pipe->routes != NULL)
+        cdc_log(CDC_LOG_INFO, "worker", "applying %zu routes from \"%s\"",
+                route_count(w->pipe->routes),
+                cdc_conf_get_str(cfg, "routing-config"));
     return CDC_OK;
 }
 
@@ -826,8 +889,8 @@ static int loop(struct worker *w, struct cdc_err *err)
          * not come waits for it up to batch_wait */
         bool drained = n < want;
         size_t cut = 0;
-        if (w->nitems > 0 && (due || idle || drained || stopping ||
-                              w->nitems >= w->batch_size))
+        if (w->nitems > 0 &&
+            (due || idle || drained || stopping || w->nitems >= w->batch_size))
             cut = find_cut(w, idle, stopping);
         if (cut > 0) {
             rc = commit(w, cut, err);
@@ -837,7 +900,8 @@ static int loop(struct worker *w, struct cdc_err *err)
         }
         if (stopping)
             break;
-        if (max_events > 0 && w->written >= max_events && w->nitems == 0) {
+        if (max_events > 0 && w->written + w->filtered >= max_events &&
+            w->nitems == 0) {
             cdc_log(CDC_LOG_INFO, "worker", "reached --max-events %" PRIu64,
                     max_events);
             break;
@@ -852,12 +916,12 @@ static int loop(struct worker *w, struct cdc_err *err)
             if (w->written != progress_base)
                 cdc_log(CDC_LOG_INFO, "worker",
                         "%" PRIu64 " events written (%.0f/s), %" PRIu64
-                        " skipped as already written, %" PRIu64
-                        " dead letters",
+                        " filtered, %" PRIu64
+                        " skipped as already written, %" PRIu64 " dead letters",
                         w->written,
                         (double)(w->written - progress_base) * 1000.0 /
                             (double)(now - last_progress),
-                        w->skipped, w->dead);
+                        w->filtered, w->skipped, w->dead);
             progress_base = w->written;
             last_progress = now;
         }
@@ -867,7 +931,7 @@ static int loop(struct worker *w, struct cdc_err *err)
 }
 
 int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
-               const char *group)
+               const char *group, const struct worker_pipeline *pipe)
 {
     struct worker w;
     struct cdc_err err;
@@ -877,6 +941,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     w.cfg = cfg;
     w.ops = ops;
     w.group = group;
+    w.pipe = pipe;
     w.batch_size = (size_t)cdc_conf_get_int(cfg, "batch-size");
     w.reject_attempts = (unsigned)cdc_conf_get_int(cfg, "reject-attempts");
     w.items = cdc_xcalloc(w.batch_size, sizeof(*w.items));
@@ -899,8 +964,8 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     } else {
         cdc_log(CDC_LOG_INFO, "worker",
                 "stopped after %" PRIu64 " events written, %" PRIu64
-                " skipped, %" PRIu64 " dead letters",
-                w.written, w.skipped, w.dead);
+                " filtered, %" PRIu64 " skipped, %" PRIu64 " dead letters",
+                w.written, w.filtered, w.skipped, w.dead);
     }
     /* everything that matters is done: what follows only releases */
     cdc_shutdown_watchdog(SHUTDOWN_LIMIT_S, code);

@@ -29,9 +29,48 @@ static void usage(FILE *out)
     fprintf(out, "\nRun `worker SINK --help` for the options of a sink.\n");
 }
 
+/* Prints each line of problems as "<command>: <line>". */
+static void print_problems(const char *command, const struct cdc_buf *problems)
+{
+    const char *p = problems->data;
+    const char *end = p + problems->len;
+    while (p != NULL && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+        fprintf(stderr, "%s: %.*s\n", command, (int)n, p);
+        p += n + 1;
+    }
+}
+
+/* Loads the rules and routing files named by the configuration, checking
+ * both whole before anything connects; every problem is printed. */
+static int load_pipeline(const struct cdc_conf *cfg, const char *command,
+                         struct worker_pipeline *pipe)
+{
+    struct cdc_buf problems;
+    struct cdc_err err;
+    int rc = CDC_OK;
+    cdc_buf_init(&problems, 0);
+    cdc_err_clear(&err);
+    const char *rules_path = cdc_conf_get_str(cfg, "rules-config");
+    const char *routing_path = cdc_conf_get_str(cfg, "routing-config");
+    if (rules_path != NULL &&
+        rules_load(rules_path, &pipe->rules, &problems, &err) != CDC_OK)
+        rc = CDC_ECONFIG;
+    if (routing_path != NULL &&
+        route_load(routing_path, &pipe->routes, &problems, &err) != CDC_OK)
+        rc = CDC_ECONFIG;
+    if (rc != CDC_OK && problems.len == 0)
+        fprintf(stderr, "%s: %s\n", command, err.msg);
+    print_problems(command, &problems);
+    cdc_buf_release(&problems);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct cdc_err err;
+    struct worker_pipeline pipe = {0};
     int code = WORKER_EXIT_OK;
     cdc_err_clear(&err);
     cdc_signals_install();
@@ -77,8 +116,8 @@ int main(int argc, char **argv)
     }
     if (cdc_conf_get_bool(cfg, "help")) {
         char u[128];
-        snprintf(u, sizeof(u),
-                 "usage: worker %s --group NAME [options]\n", ops->name);
+        snprintf(u, sizeof(u), "usage: worker %s --group NAME [options]\n",
+                 ops->name);
         cdc_conf_print_help(cfg, stdout, u);
         goto out;
     }
@@ -96,11 +135,7 @@ int main(int argc, char **argv)
         code = WORKER_EXIT_CONFIG;
         goto out;
     }
-    if (cdc_conf_is_set(cfg, "rules-config") ||
-        cdc_conf_is_set(cfg, "routing-config")) {
-        fprintf(stderr, "%s: --rules-config and --routing-config are not "
-                        "supported yet\n",
-                command);
+    if (load_pipeline(cfg, command, &pipe) != CDC_OK) {
         code = WORKER_EXIT_CONFIG;
         goto out;
     }
@@ -111,8 +146,10 @@ int main(int argc, char **argv)
     cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
                   strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
                   command, group);
-    code = worker_run(cfg, ops, group);
+    code = worker_run(cfg, ops, group, &pipe);
 out:
+    rules_free(pipe.rules);
+    route_free(pipe.routes);
     cdc_conf_free(cfg);
     return code;
 }

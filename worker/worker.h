@@ -8,6 +8,8 @@
 #define WORKER_WORKER_H
 
 #include "common/common.h"
+#include "routing/routing.h"
+#include "rules/rules.h"
 #include "sinks/sink.h"
 
 enum worker_exit {
@@ -16,11 +18,18 @@ enum worker_exit {
     WORKER_EXIT_CONFIG = 2,
 };
 
+/* What the worker does to each change before the sink: rules, then
+ * routing; either may be NULL (none). */
+struct worker_pipeline {
+    struct rules_set *rules;
+    struct route_set *routes;
+};
+
 /* Runs until stopped by a signal, --max-events or --idle-exit, or a
- * failure that retrying cannot mend. Returns an exit code. Keeps cfg and
- * ops for the call only. */
+ * failure that retrying cannot mend. Returns an exit code. Keeps cfg, ops
+ * and pipe for the call only. */
 int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
-               const char *group);
+               const char *group, const struct worker_pipeline *pipe);
 
 /*
  * Where a batch may end: given for each pending item whether it is a

@@ -9,10 +9,11 @@
 #   BENCH_TXNS     single-row transactions of the backlog workload (100000)
 #   BENCH_RUNS     runs of each pair (3)
 #   BENCH_ONLY     space-separated workloads to run (insert update backlog
-#                  capture latency); capture compares the replicator alone
-#                  with pg_recvlogical draining the same WAL with pgoutput;
-#                  latency measures commit -> visible on the target at fixed
-#                  rates
+#                  capture latency rules); capture compares the replicator
+#                  alone with pg_recvlogical draining the same WAL with
+#                  pgoutput; latency measures commit -> visible on the
+#                  target at fixed rates; rules compares a worker file
+#                  draining the same events with and without a rules file
 #   BENCH_RATES    rows/s of the latency workload (1000 5000 10000)
 #   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
@@ -31,7 +32,7 @@ BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
 ROWS=${BENCH_ROWS:-1000000}
 TXNS=${BENCH_TXNS:-100000}
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-insert update backlog capture latency}
+ONLY=${BENCH_ONLY:-insert update backlog capture latency rules}
 RATES=${BENCH_RATES:-1000 5000 10000}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 OUT=${BENCH_OUT:-$ROOT/build/bench.json}
@@ -323,14 +324,78 @@ run_latency() {
     done
 }
 
+# rules: ROWS inserts of people in JetStream once, then worker file drains
+# them from a consumer of its own, alternately without and with a rules
+# file of the usual kinds (masks, a regex, filters that every row passes,
+# an excluded column), so both write the same rows
+rules_yaml='tables:
+  people:
+    - {type: transform, column: email, parameters: {type: mask, mask_char: "*"}}
+    - {type: transform, column: phone, parameters: {type: regex, pattern: "^(\\d{3})(\\d{3})(\\d{4})$", replace: "($1) $2-$3"}}
+    - {type: filter, column: age, parameters: {operator: gte, value: 18}}
+    - {type: filter, column: created_at, parameters: {operator: gt, value: "2000-01-01T00:00:00Z"}}
+    - {type: transform, column: ssn, parameters: {type: mask, mask_char: "X"}, operations: [INSERT, UPDATE]}
+    - {type: exclude_column, column: note}'
+run_rules() {
+    local run sys t0 t1 c
+    reset_servers
+    src "DROP TABLE IF EXISTS people; CREATE TABLE people (id bigint PRIMARY KEY, email text, phone text, age int, ssn text, created_at timestamptz, note text); ALTER TABLE people OWNER TO app" >/dev/null
+    printf '%s\n' "$rules_yaml" >"$DIR/rules.yml"
+    group_seq=$((group_seq + 1))
+    GROUP=bench$group_seq
+    "$BIN/replicator" --group "$GROUP" --tables people --host 127.0.0.1 --port "$SRC_PGPORT" \
+        --dbname app --user app --nats-url "$NATS_URL" --max-events "$ROWS" >"$LOGS/repl-$GROUP.log" 2>&1 &
+    REPL_PID=$!
+    wait_for src "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tributary_$GROUP' AND active" 1
+    src "INSERT INTO people SELECT g, 'user' || g || '@example.com', lpad((g % 10000000000)::text, 10, '5'), 18 + g % 60, lpad(g::text, 9, '0'), now() - g * interval '1 minute', 'note ' || g FROM generate_series(1, $ROWS) g" >/dev/null
+    wait "$REPL_PID"
+    REPL_PID=
+    : >"$DIR/rules.plain"
+    : >"$DIR/rules.rules"
+    for run in $(seq 1 "$RUNS"); do
+        for sys in plain rules; do
+            say "rules run $run/$RUNS: worker file $([ $sys = rules ] && echo with || echo without) rules"
+            rm -rf "$DIR/rules-out"
+            local extra=()
+            [ "$sys" = rules ] && extra=(--rules-config "$DIR/rules.yml")
+            t0=$(now)
+            c=$(children_cpu "$BIN/worker" file --group "$GROUP" --nats-url "$NATS_URL" \
+                --consumer "c_${sys}_$run" --file-output-dir "$DIR/rules-out" \
+                --batch-size "${BENCH_BATCH:-5000}" --max-events "$ROWS" "${extra[@]}")
+            t1=$(now)
+            awk -v a="$t0" -v b="$t1" -v c="$c" 'BEGIN { printf "%.3f %.2f\n", b - a, c }' >>"$DIR/rules.$sys"
+            tail -n 1 "$DIR/rules.$sys" | sed "s/^/bench:   s cpu(worker): /" >&2
+        done
+    done
+    rm -rf "$DIR/rules-out"
+    local tp tr cp cr ratio
+    tp=$(cut -d' ' -f1 "$DIR/rules.plain" | median)
+    tr=$(cut -d' ' -f1 "$DIR/rules.rules" | median)
+    cp=$(cut -d' ' -f2 "$DIR/rules.plain" | median)
+    cr=$(cut -d' ' -f2 "$DIR/rules.rules" | median)
+    ratio=$(awk -v a="$tp" -v b="$tr" 'BEGIN { printf "%.2f", a / b }')
+    rules_results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7.1f %7.1f' rules "$ROWS" "$tp" "$tr" \
+        "$(awk -v n="$ROWS" -v t="$tp" 'BEGIN { print n / t }')" "$(awk -v n="$ROWS" -v t="$tr" 'BEGIN { print n / t }')" \
+        "$ratio" 0.9 "$(awk -v c="$cp" -v n="$ROWS" 'BEGIN { print c * 1000000 / n }')" \
+        "$(awk -v c="$cr" -v n="$ROWS" 'BEGIN { print c * 1000000 / n }')")")
+    [ "$json" = "[" ] || json+=","
+    json+=$(printf '{"workload":"rules","rows":%d,"plain_s":%s,"rules_s":%s,"ratio":%s,"goal":0.9}' \
+        "$ROWS" "$tp" "$tr" "$ratio")
+}
+
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 results=()
 lat_results=()
+rules_results=()
 json="["
 for wl in $ONLY; do
     if [ "$wl" = latency ]; then
         run_latency
+        continue
+    fi
+    if [ "$wl" = rules ]; then
+        run_rules
         continue
     fi
     case $wl in
@@ -384,5 +449,12 @@ if [ ${#lat_results[@]} -gt 0 ]; then
     printf '%-8s %7s %8s %8s %8s %8s %8s %8s %6s\n' workload rows/s nat_p50 nat_p95 nat_p99 trib_p50 trib_p95 trib_p99 goal99
     for r in "${lat_results[@]}"; do echo "$r"; done
     echo "(the goal is a p99 of at most 50 ms at 5000 rows/s; the worker runs with its defaults)"
+fi
+if [ ${#rules_results[@]} -gt 0 ]; then
+    echo
+    echo "worker file draining the same events without and with a rules file, median of $RUNS runs each"
+    printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s\n' workload rows plain_s rules_s plain/s rules/s ratio goal cpu/M:p r
+    for r in "${rules_results[@]}"; do echo "$r"; done
+    echo "(ratio = time without rules / time with rules; the goal is at least 0.9; cpu/M = worker CPU seconds per million events)"
 fi
 echo "JSON: $OUT"
