@@ -94,8 +94,16 @@ check "worker file --help names its flags" bash -c "'$W' file --help | grep -q -
 expect "worker without a sink" 2 'missing sink name' "$W"
 expect "worker with an unknown sink" 2 'unknown sink "nosuch"' "$W" nosuch --group g
 expect "worker with batch size 0" 2 'batch-size' "$W" stdout --group g --batch-size 0
-expect "worker --rules-config is refused until it exists" 2 'not supported yet' \
-    "$W" stdout --group g --rules-config /tmp/r.yaml
+expect "worker with a rules file that does not exist" 2 \
+    'could not read "/nonexistent/r.yaml": No such file or directory' \
+    "$W" stdout --group g --rules-config /nonexistent/r.yaml
+printf 'users:\n  destination_table: customers\n  operations: []\n' >"$TEST_TMP/routing.yaml"
+expect "worker with a routing file that selects no operation" 2 \
+    "routing.yaml:3: .*would drop every change" \
+    "$W" stdout --group g --routing-config "$TEST_TMP/routing.yaml"
+printf 'tables:\n  users:\n    - {type: exclude_column, column: password}\n' >"$TEST_TMP/rules.yaml"
+check "--check-config reads the rules file too" \
+    bash -c "'$W' stdout --group g --rules-config '$TEST_TMP/rules.yaml' --check-config | grep -q 'configuration is valid'"
 expect "file worker without an output directory" 2 'file-output-dir' \
     "$W" file --group "$(unique_name cfg-)" "${nats[@]}"
 
