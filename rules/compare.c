@@ -787,7 +787,16 @@ const char *rules__mask(const char *s, size_t len, const char *mask,
     size_t nchars = 0;
     size_t first = 0; /* bytes of the first character */
     size_t last = 0;  /* where the last character starts */
-    for (size_t i = 0; i < len;) {
+    size_t ascii = 0;
+    while (ascii < len && u[ascii] < 0x80)
+        ascii++;
+    if (ascii == len && len > 2) {
+        /* all ASCII: one byte per character */
+        nchars = len;
+        first = 1;
+        last = len - 1;
+    }
+    for (size_t i = ascii == len ? len : 0; i < len;) {
         size_t n = char_len(u + i, len - i);
         if (nchars == 0)
             first = n;
@@ -812,9 +821,20 @@ const char *rules__mask(const char *s, size_t len, const char *mask,
     char *w = out;
     memcpy(w, s, first);
     w += first;
-    for (size_t k = 0; k < middle && mlen > 0; k++) {
+    if (mlen == 1) {
+        memset(w, mask[0], middle);
+        w += middle;
+    } else if (mlen > 0) {
+        /* one copy of the mask, then doubling what is written */
+        size_t total = middle * mlen;
         memcpy(w, mask, mlen);
-        w += mlen;
+        size_t done = mlen;
+        while (done < total) {
+            size_t k = done <= total - done ? done : total - done;
+            memcpy(w + done, w, k);
+            done += k;
+        }
+        w += total;
     }
     memcpy(w, s + last, tail);
     out[n] = '\0';

@@ -71,6 +71,13 @@ enum op_bits {
     OPB_ALL = OPB_INSERT | OPB_UPDATE | OPB_DELETE | OPB_COPY,
 };
 
+/* A piece of a replacement: text, or a group of the match. */
+struct rseg {
+    const char *lit; /* NULL: the group */
+    size_t len;
+    uint32_t group;
+};
+
 /* A filter's value, with the kinds it can be read as (bit 1 << kind),
  * found once at load so a change pays only for its own value. */
 struct rvalue {
@@ -93,6 +100,10 @@ struct rule {
     size_t mask_len;
     const char *replace;
     size_t replace_len;
+    /* the replacement in pieces, read once at load; NULL when it names a
+     * (*MARK), which only pcre2_substitute knows */
+    struct rseg *segs;
+    size_t nsegs;
     /* transform regex and filter regex */
     pcre2_code *re;
     pcre2_match_data *md;
@@ -102,6 +113,12 @@ struct rule {
     size_t nvalues;
     /* the field operations */
     struct rules__field field;
+    /* what the last change told: the index of the column in its row and
+     * the kind of its type (changes of one table come alike, so checking
+     * these costs one string compare instead of a search) */
+    size_t col_hint;
+    char kind_type[48];
+    enum rules__kind kind;
 };
 
 /* The rules that select one table, in file order: one cache entry. */
@@ -428,22 +445,51 @@ static bool word_char(char c)
  * pcre2's own syntax: $$, $n, ${n}, $name, ${name}, $*MARK, ${*MARK}.
  * pcre2 itself looks at a replacement only when a match is found, which
  * is too late: a change would go to the dead letters. */
-static void check_replace(struct loader *ld, const pcre2_code *re,
+static void add_seg(struct loader *ld, struct rule *r, size_t *cap,
+                    const char *lit, size_t len, uint32_t group)
+{
+    if (lit != NULL && len == 0)
+        return;
+    if (r->nsegs == *cap) {
+        size_t ncap = *cap == 0 ? 4 : *cap * 2;
+        struct rseg *a = cdc_arena_alloc(&ld->rs->arena, ncap * sizeof(*a));
+        if (r->nsegs > 0)
+            memcpy(a, r->segs, r->nsegs * sizeof(*a));
+        r->segs = a;
+        *cap = ncap;
+    }
+    r->segs[r->nsegs++] = (struct rseg){.lit = lit, .len = len, .group = group};
+}
+
+/* Checks every "$" of a replacement against the pattern's groups, with
+ * pcre2's own syntax: $$, $n, ${n}, $name, ${name}, $*MARK, ${*MARK}, and
+ * keeps the replacement in r as pieces (r->replace must hold its text).
+ * pcre2 itself looks at a replacement only when a match is found, which
+ * is too late: a change would go to the dead letters. */
+static void check_replace(struct loader *ld, struct rule *r,
                           const struct cdc_yaml_node *rep)
 {
+    const pcre2_code *re = r->re;
     uint32_t ngroups = 0;
     (void)pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &ngroups);
     const char *s = rep->str;
+    const char *kept = r->replace;
     size_t n = rep->len;
     size_t i = 0;
+    size_t lit = 0;
+    size_t cap = 0;
+    bool mark = false;
     while (i < n) {
         if (s[i++] != '$')
             continue;
         size_t at = i - 1;
         if (i < n && s[i] == '$') {
+            add_seg(ld, r, &cap, kept + lit, i - lit, 0);
             i++;
+            lit = i;
             continue;
         }
+        add_seg(ld, r, &cap, kept + lit, at - lit, 0);
         bool brace = i < n && s[i] == '{';
         if (brace)
             i++;
@@ -451,10 +497,12 @@ static void check_replace(struct loader *ld, const pcre2_code *re,
         if (i < n && s[i] == '*') {
             for (i++; i < n && word_char(s[i]); i++)
                 ;
+            mark = true;
         } else if (i < n && s[i] >= '0' && s[i] <= '9') {
             unsigned long group = 0;
             for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
                 group = group > 100000 ? group : group * 10 + (s[i] - '0');
+            add_seg(ld, r, &cap, NULL, 0, (uint32_t)group);
             if (group > ngroups) {
                 problem(ld, rep->line,
                         "replacement \"%s\" refers to group %lu, but the "
@@ -477,7 +525,9 @@ static void check_replace(struct loader *ld, const pcre2_code *re,
             }
             memcpy(name, s + start, i - start);
             name[i - start] = '\0';
-            if (pcre2_substring_number_from_name(re, (PCRE2_SPTR)name) < 0) {
+            int number = pcre2_substring_number_from_name(re, (PCRE2_SPTR)name);
+            add_seg(ld, r, &cap, NULL, 0, number > 0 ? (uint32_t)number : 0);
+            if (number < 0) {
                 problem(ld, rep->line,
                         "replacement \"%s\" refers to group \"%s\", which the "
                         "pattern does not have",
@@ -495,6 +545,16 @@ static void check_replace(struct loader *ld, const pcre2_code *re,
             }
             i++;
         }
+        lit = i;
+    }
+    add_seg(ld, r, &cap, kept + lit, n - lit, 0);
+    if (mark) {
+        r->segs = NULL;
+        r->nsegs = 0;
+    } else if (r->nsegs == 0) {
+        /* an empty replacement: one empty piece, so segs is not NULL */
+        add_seg(ld, r, &cap, NULL, 0, 0);
+        r->segs[0].lit = kept;
     }
 }
 
@@ -546,7 +606,7 @@ static void parse_transform(struct loader *ld, struct rule *r,
             r->replace_len = rep->len;
         }
         if (p != NULL && set_regex(ld, r, p) && rep != NULL)
-            check_replace(ld, r->re, rep);
+            check_replace(ld, r, rep);
     } else {
         problem(ld, t->line,
                 "unknown transform type \"%s\" (known: mask, regex)", t->str);
@@ -1198,7 +1258,39 @@ static int regex_failed(const struct rule *r, const struct cdc_event *ev,
 }
 
 /* Whether the value c passes filter r. */
-static int test(const struct rule *r, const struct cdc_col *c,
+/* The kind of type, from r's memory of the last one when it is the same
+ * name. */
+static enum rules__kind kind_for(struct rule *r, const char *type)
+{
+    if (type == NULL)
+        return RULES_KIND_TEXT;
+    if (r->kind_type[0] != '\0' && strcmp(r->kind_type, type) == 0)
+        return r->kind;
+    r->kind = rules__kind_of(type);
+    size_t n = strlen(type);
+    if (n < sizeof(r->kind_type))
+        memcpy(r->kind_type, type, n + 1);
+    else
+        r->kind_type[0] = '\0';
+    return r->kind;
+}
+
+/* Index of r's column in the row, trying where it was last time first. */
+static size_t find_col(struct rule *r, const struct cdc_event *ev,
+                       enum rules__row row)
+{
+    const struct cdc_col *cols = row == RULES_ROW_NEW ? ev->cols : ev->old;
+    size_t n = row == RULES_ROW_NEW ? ev->ncols : ev->nold;
+    size_t h = r->col_hint;
+    if (h < n && cols[h].name != NULL && strcmp(cols[h].name, r->column) == 0)
+        return h;
+    size_t i = rules__col_find(ev, row, r->column);
+    if (i != RULES_NO_COL)
+        r->col_hint = i;
+    return i;
+}
+
+static int test(struct rule *r, const struct cdc_col *c,
                 const struct cdc_event *ev, bool *pass, struct cdc_err *err)
 {
     *pass = false;
@@ -1230,7 +1322,7 @@ static int test(const struct rule *r, const struct cdc_col *c,
         return CDC_OK;
     case F_IN:
     case F_NOT_IN:
-        kind = rules__kind_of(c->type);
+        kind = kind_for(r, c->type);
         for (size_t i = 0; i < r->nvalues; i++) {
             rc = compare(r, &r->values[i], c, kind, ev, &cmp, err);
             if (rc < 0)
@@ -1245,7 +1337,7 @@ static int test(const struct rule *r, const struct cdc_col *c,
     default:
         break;
     }
-    kind = rules__kind_of(c->type);
+    kind = kind_for(r, c->type);
     rc = compare(r, &r->values[0], c, kind, ev, &cmp, err);
     if (rc < 0)
         return rc;
@@ -1278,13 +1370,13 @@ static int test(const struct rule *r, const struct cdc_col *c,
  * a DELETE or for an UPDATE that did not send the value (unchanged TOAST).
  * A value the change does not carry cannot be decided: that change goes
  * to the dead letters rather than being dropped unseen. */
-static int filter(const struct rule *r, const struct cdc_event *ev, bool *pass,
+static int filter(struct rule *r, const struct cdc_event *ev, bool *pass,
                   struct cdc_err *err)
 {
     char tn[128];
     bool del = ev->op == CDC_OP_DELETE;
     enum rules__row row = del ? RULES_ROW_OLD : RULES_ROW_NEW;
-    size_t i = rules__col_find(ev, row, r->column);
+    size_t i = find_col(r, ev, row);
     if (i != RULES_NO_COL)
         return test(r, del ? &ev->old[i] : &ev->cols[i], ev, pass, err);
     if (!del && rules__is_unchanged(ev, r->column)) {
@@ -1319,12 +1411,108 @@ static const uint32_t SUBSTITUTE_OPTIONS = PCRE2_SUBSTITUTE_GLOBAL |
                                            PCRE2_SUBSTITUTE_OVERFLOW_LENGTH |
                                            PCRE2_SUBSTITUTE_UNSET_EMPTY;
 
+static int too_big(const struct rule *r, const struct rules__edit *ed,
+                   size_t limit, struct cdc_err *err)
+{
+    char tn[128];
+    return cdc_err_set(err, CDC_ETOOBIG, CDC_ERR_POISON,
+                       "cannot transform column \"%s\" of table \"%s\": the "
+                       "result of the regex is over %zu bytes",
+                       r->column, rules__table_name(ed->ev, tn, sizeof(tn)),
+                       limit);
+}
+
+/* Bytes of the UTF-8 character at s (an invalid byte counts as one). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t k = s[0] < 0xC0 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    if (k > n)
+        return 1;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 1;
+    }
+    return k;
+}
+
+/*
+ * What pcre2_substitute does with SUBSTITUTE_OPTIONS, with the
+ * replacement read once at load instead of at every call (which was most
+ * of a regex transform's cost): every match replaced, an empty match
+ * retried at the same place as not empty, else one character copied.
+ * *out is NULL when nothing matched.
+ */
+static int replace_all(struct rules_set *rs, const struct rule *r,
+                       const char *s, size_t len, struct rules__edit *ed,
+                       const char **out, size_t *outlen, struct cdc_err *err)
+{
+    struct cdc_buf *b = &rs->scratch;
+    PCRE2_SPTR subject = (PCRE2_SPTR)s;
+    size_t start = 0;
+    size_t copied = 0; /* s[0..copied) is in b already */
+    uint32_t opts = 0;
+    bool matched = false;
+    int rc = CDC_OK;
+    *out = NULL;
+    cdc_buf_reset(b);
+    for (;;) {
+        int m = pcre2_match(r->re, subject, len, start, opts, r->md, NULL);
+        if (m == PCRE2_ERROR_NOMATCH) {
+            if (opts == 0 || start >= len)
+                break;
+            /* the empty match here was taken: move on one character */
+            start += utf8_len((const unsigned char *)s + start, len - start);
+            opts = 0;
+            continue;
+        }
+        if (m < 0)
+            return regex_failed(r, ed->ev, m, "transform", err);
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+        if (ov[0] < copied || ov[1] < ov[0])
+            /* \K past the start: the meaning is pcre2_substitute's */
+            return regex_failed(r, ed->ev, PCRE2_ERROR_BADSUBSPATTERN,
+                                "transform", err);
+        matched = true;
+        rc = cdc_buf_append(b, s + copied, ov[0] - copied);
+        for (size_t i = 0; i < r->nsegs && rc == CDC_OK; i++) {
+            const struct rseg *g = &r->segs[i];
+            if (g->lit != NULL) {
+                rc = cdc_buf_append(b, g->lit, g->len);
+            } else if (g->group < (uint32_t)m &&
+                       ov[2 * g->group] != PCRE2_UNSET) {
+                rc = cdc_buf_append(b, s + ov[2 * g->group],
+                                    ov[2 * g->group + 1] - ov[2 * g->group]);
+            }
+        }
+        if (rc != CDC_OK)
+            return too_big(r, ed, b->limit, err);
+        copied = ov[1];
+        start = ov[1];
+        if (ov[0] == ov[1]) {
+            if (start >= len)
+                break;
+            opts = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
+        } else {
+            opts = 0;
+        }
+    }
+    if (!matched)
+        return CDC_OK;
+    if (cdc_buf_append(b, s + copied, len - copied) != CDC_OK)
+        return too_big(r, ed, b->limit, err);
+    *out = cdc_arena_strndup(ed->arena, b->data != NULL ? b->data : "", b->len);
+    *outlen = b->len;
+    return CDC_OK;
+}
+
 /* Replaces every match in s; *out is NULL when nothing matched (the value
  * stays as it is). */
 static int substitute(struct rules_set *rs, const struct rule *r, const char *s,
                       size_t len, struct rules__edit *ed, const char **out,
                       size_t *outlen, struct cdc_err *err)
 {
+    if (r->segs != NULL)
+        return replace_all(rs, r, s, len, ed, out, outlen, err);
     struct cdc_buf *b = &rs->scratch;
     /* most replacements change a value's length by little */
     size_t want = len + len / 2 + 64;
@@ -1358,12 +1546,12 @@ static int substitute(struct rules_set *rs, const struct rule *r, const char *s,
     return regex_failed(r, ed->ev, PCRE2_ERROR_NOMEMORY, "transform", err);
 }
 
-static int transform_row(struct rules_set *rs, const struct rule *r,
+static int transform_row(struct rules_set *rs, struct rule *r,
                          struct rules__edit *ed, enum rules__row row,
                          struct cdc_err *err)
 {
     const struct cdc_event *ev = ed->ev;
-    size_t i = rules__col_find(ev, row, r->column);
+    size_t i = find_col(r, ev, row);
     if (i == RULES_NO_COL)
         return CDC_OK;
     const struct cdc_col *c = row == RULES_ROW_NEW ? &ev->cols[i] : &ev->old[i];
@@ -1385,7 +1573,7 @@ static int transform_row(struct rules_set *rs, const struct rule *r,
 
 /* Transforms the row the rule looks at, and an UPDATE's old row too, so
  * that its key still matches what the target holds. */
-static int transform(struct rules_set *rs, const struct rule *r,
+static int transform(struct rules_set *rs, struct rule *r,
                      struct rules__edit *ed, struct cdc_err *err)
 {
     bool del = ed->ev->op == CDC_OP_DELETE;
@@ -1433,7 +1621,7 @@ int rules_apply(struct rules_set *rs, struct cdc_event *ev,
     struct rules__edit ed;
     rules__edit_init(&ed, ev, arena);
     for (size_t i = 0; i < tr->n; i++) {
-        const struct rule *r = tr->rules[i];
+        struct rule *r = tr->rules[i];
         if (!(r->ops & mask))
             continue;
         if (ev->op == CDC_OP_DELETE && r->skip_deletes)

@@ -437,12 +437,14 @@ json+="]"
 mkdir -p "$(dirname "$OUT")"
 echo "$json" >"$OUT"
 
-echo
-echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
-printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
-    cpu/M:r w nats walsnd rssMB:r w
-for r in "${results[@]}"; do echo "$r"; done
-echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
+if [ ${#results[@]} -gt 0 ]; then
+    echo
+    echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
+    printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
+        cpu/M:r w nats walsnd rssMB:r w
+    for r in "${results[@]}"; do echo "$r"; done
+    echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
+fi
 if [ ${#lat_results[@]} -gt 0 ]; then
     echo
     echo "latency from source commit to visible on the target, ms, median of $RUNS runs each"

@@ -18,6 +18,9 @@
 
 #include "rules/rules.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1107,6 +1110,88 @@ static void expect_masked(const char *type, const char *in, const char *out)
     expect_keep(&ev);
     EXPECT_NEW(ev, "v", type, out);
     assert_string_equal(cols[1].value, in); /* the source is untouched */
+}
+
+/* What pcre2_substitute makes of subject with the global, unset-empty
+ * options: the reference the transform must agree with. */
+static void reference_substitute(const char *pattern, const char *replace,
+                                 const char *subject, char *out, size_t outsz)
+{
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+                                   &errcode, &erroff, NULL);
+    assert_non_null(re);
+    PCRE2_SIZE olen = outsz;
+    int rc = pcre2_substitute(
+        re, (PCRE2_SPTR)subject, PCRE2_ZERO_TERMINATED, 0,
+        PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_UNSET_EMPTY, NULL, NULL,
+        (PCRE2_SPTR)replace, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)out, &olen);
+    pcre2_code_free(re);
+    assert_true(rc >= 0);
+    if (rc == 0)
+        snprintf(out, outsz, "%s", subject);
+}
+
+/* The transform reads its replacement once at load and runs its own match
+ * loop: it must give what pcre2_substitute gives, empty matches, unset
+ * groups, named groups, "$$" and UTF-8 included. */
+static void test_regex_matches_pcre2(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern, *replace;
+    } cases[] = {
+        {"^(\\d{3})(\\d{3})(\\d{4})$", "($1) $2-$3"},
+        {"x*", "-"},
+        {"(?:)", "<>"},
+        {"a|(b)", "[$1]"},
+        {"(?<word>\\w+)", "${word}!"},
+        {"\\d", "$$"},
+        {"(a)(b)?", "$2$1${2}"},
+        {"\u00e9", "e"},
+        {"(?=b)", "^"},
+        {"\\b", "|"},
+        {".", "$0$0"},
+        {"o", ""},
+    };
+    static const char *const subjects[] = {
+        "1234567890",  "",
+        "abc",         "aab",
+        "hello world", "caf\u00e9 \u00e9t\u00e9",
+        "a1b22c333",   "bob",
+        "foo",         "\u00e9",
+    };
+    for (size_t i = 0; i < NELEMS(cases); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "tables:\n"
+                 "  t:\n"
+                 "    - type: transform\n"
+                 "      column: v\n"
+                 "      parameters:\n"
+                 "        type: regex\n"
+                 "        pattern: '%s'\n"
+                 "        replace: '%s'\n",
+                 cases[i].pattern, cases[i].replace);
+        load(yaml);
+        for (size_t j = 0; j < NELEMS(subjects); j++) {
+            char want[512];
+            reference_substitute(cases[i].pattern, cases[i].replace,
+                                 subjects[j], want, sizeof(want));
+            struct cdc_col cols[] = {C("v", "text", subjects[j])};
+            struct cdc_event ev = change(CDC_OP_INSERT, "public", "t");
+            SET_NEW(ev, cols);
+            expect_keep(&ev);
+            if (strcmp(ev.cols[0].value, want) != 0 ||
+                ev.cols[0].value_len != strlen(want))
+                fail_msg("pattern \"%s\" replace \"%s\" on \"%s\": got "
+                         "\"%s\", pcre2_substitute gives \"%s\"",
+                         cases[i].pattern, cases[i].replace, subjects[j],
+                         ev.cols[0].value, want);
+        }
+    }
 }
 
 static void test_mask(void **state)
@@ -2538,6 +2623,7 @@ int main(void)
         T(test_uuid),
         T(test_timestamp),
         T(test_shared_arrays_untouched),
+        T(test_regex_matches_pcre2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
