@@ -38,9 +38,10 @@ const struct cdc_opt cdc_replicator_options[] = {
     {"stream", CDC_OPT_BOOL, "false", 0, 0, 0,
      "stream changes (the default mode)"},
     {"copy", CDC_OPT_BOOL, "false", 0, 0, 0,
-     "copy existing rows only (not implemented yet)"},
+     "copy the tables' existing rows, then exit (no slot is created)"},
     {"copy-and-stream", CDC_OPT_BOOL, "false", 0, 0, 0,
-     "copy existing rows, then stream (not implemented yet)"},
+     "copy the tables' existing rows, then stream from where the copy's "
+     "snapshot ends"},
     {"max-copy-workers-per-table", CDC_OPT_INT, "4", 1, 64, 0,
      "parallel readers per table during a copy"},
     {"track-ddl", CDC_OPT_BOOL, "false", 0, 0, 0,

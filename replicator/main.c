@@ -21,9 +21,9 @@
 #include <string.h>
 
 #define USAGE                                                                  \
-    "usage: replicator --group NAME [--tables T1,T2] [--host H] [--port P]\n" \
+    "usage: replicator --group NAME [--tables T1,T2] [--host H] [--port P]\n"  \
     "                  [--dbname DB] [--user U] [--nats-url URL] [options]\n"  \
-    "Captures changes of a source database into the group's JetStream "      \
+    "Captures changes of a source database into the group's JetStream "        \
     "stream.\n"
 
 #ifndef TRIBUTARY_VERSION
@@ -230,9 +230,8 @@ static int resync(struct repl *r, struct cdc_err *err)
     char prefix[CDC_NAME_MAX];
     cdc_buf_init(&ours, 0);
     snprintf(prefix, sizeof(prefix), "%s:", r->group);
-    int rc = cdc_js_stream_last_msgids(r->js, r->stream, prefix,
-                                       RESYNC_LOOK_BACK, &r->prev_msgid,
-                                       &ours, err);
+    int rc = cdc_js_stream_last_msgids(
+        r->js, r->stream, prefix, RESYNC_LOOK_BACK, &r->prev_msgid, &ours, err);
     if (rc != CDC_OK) {
         cdc_buf_release(&ours);
         return rc;
@@ -295,21 +294,20 @@ static int publish_chunks(struct repl *r, const struct cdc_event *ev,
                            " bytes, which is too small to carry it in "
                            "chunks: raise max_payload in the server's "
                            "configuration",
-                           ev->schema, ev->table, ev->position,
-                           r->payload.len, r->max_payload);
+                           ev->schema, ev->table, ev->position, r->payload.len,
+                           r->max_payload);
     if (cdc_chunk_count(r->payload.len, limit, &k) != CDC_OK)
         return cdc_err_set(err, CDC_ETOOBIG, 0,
                            "event of \"%s\".\"%s\" at %s is %zu bytes, "
                            "more than %d chunks of %zu bytes (or %zu bytes in "
                            "all) can carry",
-                           ev->schema, ev->table, ev->position,
-                           r->payload.len, CDC_CHUNK_MAX_COUNT, limit,
+                           ev->schema, ev->table, ev->position, r->payload.len,
+                           CDC_CHUNK_MAX_COUNT, limit,
                            (size_t)CDC_CHUNK_MAX_BYTES);
     cdc_log(CDC_LOG_DEBUG, "replicator",
             "event of \"%s\".\"%s\" at %s is %zu bytes: publishing it as "
             "%u chunks",
-            ev->schema, ev->table, ev->position, r->payload.len,
-            (unsigned)k);
+            ev->schema, ev->table, ev->position, r->payload.len, (unsigned)k);
     for (uint32_t i = 1; i <= k; i++) {
         char chunk[CDC_CHUNK_SUFFIX_MAX];
         size_t off = 0;
@@ -318,8 +316,8 @@ static int publish_chunks(struct repl *r, const struct cdc_event *ev,
         snprintf(chunk, sizeof(chunk), "%u/%u", (unsigned)i, (unsigned)k);
         cdc_buf_reset(&r->chunk_msgid);
         cdc_buf_printf(&r->chunk_msgid, "%s#%s", r->msgid.data, chunk);
-        int rc = send_chained(r, r->chunk_msgid.data, r->payload.data + off,
-                              n, chunk, err);
+        int rc = send_chained(r, r->chunk_msgid.data, r->payload.data + off, n,
+                              chunk, err);
         if (rc != CDC_OK)
             return rc;
     }
@@ -595,8 +593,8 @@ static void add_checkpoint(struct repl *r, uint64_t token)
     }
     if (r->msg_ncps == r->msg_cps_cap) {
         r->msg_cps_cap = r->msg_cps_cap ? r->msg_cps_cap * 2 : 64;
-        r->msg_cps = cdc_xrealloc(r->msg_cps,
-                                  r->msg_cps_cap * sizeof(*r->msg_cps));
+        r->msg_cps =
+            cdc_xrealloc(r->msg_cps, r->msg_cps_cap * sizeof(*r->msg_cps));
     }
     r->msg_cps[r->msg_ncps++] = token;
 }
@@ -726,8 +724,7 @@ static int run(struct repl *r)
         source_batch_clear(&batch);
         int rc = r->need_resync ? resync(r, &err) : CDC_OK;
         if (rc == CDC_OK)
-            rc = r->ops->poll(r->src, &batch, max_batch, POLL_TIMEOUT_MS,
-                              &err);
+            rc = r->ops->poll(r->src, &batch, max_batch, POLL_TIMEOUT_MS, &err);
         if (rc == CDC_OK)
             rc = publish_batch(r, &batch, &err);
         if (rc == CDC_OK)
@@ -736,7 +733,8 @@ static int run(struct repl *r)
             break;
         if (rc != CDC_OK) {
             if (!(err.flags & CDC_ERR_RETRIABLE) ||
-                (max_attempts > 0 && bo.attempt + 1 >= (unsigned)max_attempts)) {
+                (max_attempts > 0 &&
+                 bo.attempt + 1 >= (unsigned)max_attempts)) {
                 cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
                 code = EXIT_RUNTIME;
                 break;
@@ -755,8 +753,8 @@ static int run(struct repl *r)
         if (batch.nevents > 0 || batch.ncps > 0)
             cdc_backoff_reset(&bo);
         if (r->max_events > 0 && r->published >= r->max_events) {
-            cdc_log(CDC_LOG_INFO, "replicator",
-                    "reached --max-events %" PRIu64, r->max_events);
+            cdc_log(CDC_LOG_INFO, "replicator", "reached --max-events %" PRIu64,
+                    r->max_events);
             break;
         }
         int64_t now = cdc_now_ms();
@@ -779,6 +777,38 @@ static int run(struct repl *r)
     return code;
 }
 
+/* The initial copy (--copy, --copy-and-stream); an exit code. */
+static int copy(struct repl *r, bool copy_only)
+{
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    if (r->ops->copy == NULL) {
+        cdc_log(CDC_LOG_ERROR, "replicator",
+                "source \"%s\" cannot copy existing rows: use --stream",
+                r->ops->name);
+        return EXIT_CONFIG;
+    }
+    struct source_copy_env env = {
+        .js = r->js,
+        .kv = r->kv,
+        .group = r->group,
+        .workers_per_table =
+            (unsigned)cdc_conf_get_int(r->cfg, "max-copy-workers-per-table"),
+        .then_stream = !copy_only,
+        .ack_timeout_ms = cdc_conf_get_int(r->cfg, "ack-timeout"),
+    };
+    int rc = r->ops->copy(r->src, &env, &err);
+    if (rc == CDC_ESTOP) {
+        cdc_log(CDC_LOG_INFO, "replicator", "%s", err.msg);
+        return EXIT_OK;
+    }
+    if (rc != CDC_OK) {
+        cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
+        return rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
 static void add_source_options(struct cdc_conf *cfg)
 {
     for (size_t i = 0; source_all[i] != NULL; i++)
@@ -794,11 +824,6 @@ static int check_modes(const struct cdc_conf *cfg, struct cdc_err *err)
         return cdc_err_set(err, CDC_ECONFIG, 0,
                            "cannot specify multiple modes: use --stream, "
                            "--copy-and-stream, or --copy");
-    if (cdc_conf_get_bool(cfg, "copy") ||
-        cdc_conf_get_bool(cfg, "copy-and-stream"))
-        return cdc_err_set(err, CDC_ECONFIG, 0,
-                           "--copy and --copy-and-stream are not supported "
-                           "yet; only --stream");
     if (cdc_conf_get_bool(cfg, "track-ddl"))
         return cdc_err_set(err, CDC_ECONFIG, 0,
                            "--track-ddl is not supported yet");
@@ -874,8 +899,7 @@ int main(int argc, char **argv)
 
     struct cdc_js_opts jo;
     char conn_name[CDC_NAME_MAX];
-    snprintf(conn_name, sizeof(conn_name), "tributary-replicator-%s",
-             r.group);
+    snprintf(conn_name, sizeof(conn_name), "tributary-replicator-%s", r.group);
     cdc_js_opts_from_conf(cfg, conn_name, &jo);
     char stream[CDC_NAME_MAX];
     char subjects[CDC_NAME_MAX];
@@ -898,8 +922,7 @@ int main(int argc, char **argv)
         rc = cdc_js_stream_ensure(r.js, &sc, &err);
     if (rc == CDC_OK)
         rc = cdc_js_pub_new(r.js, (int)cdc_conf_get_int(cfg, "max-inflight"),
-                            cdc_conf_get_int(cfg, "ack-timeout"), &r.pub,
-                            &err);
+                            cdc_conf_get_int(cfg, "ack-timeout"), &r.pub, &err);
     if (rc == CDC_OK)
         r.max_payload = cdc_js_max_payload(r.js);
     char bucket[CDC_NAME_MAX];
@@ -909,8 +932,7 @@ int main(int argc, char **argv)
     if (rc == CDC_OK) {
         struct cdc_buf val;
         cdc_buf_init(&val, 4096);
-        rc = cdc_js_kv_get(r.kv, "replicator.position", &val, &r.kv_rev,
-                           &err);
+        rc = cdc_js_kv_get(r.kv, "replicator.position", &val, &r.kv_rev, &err);
         if (rc == CDC_ENOTFOUND) {
             r.kv_rev = 0;
             rc = CDC_OK;
@@ -921,6 +943,12 @@ int main(int argc, char **argv)
         cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
         code = rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
         goto out;
+    }
+    bool copy_only = cdc_conf_get_bool(cfg, "copy");
+    if (copy_only || cdc_conf_get_bool(cfg, "copy-and-stream")) {
+        code = copy(&r, copy_only);
+        if (code != EXIT_OK || copy_only || cdc_stop_requested)
+            goto out;
     }
     cdc_log(CDC_LOG_INFO, "replicator",
             "replicating group \"%s\" from %s into stream \"%s\"", r.group,

@@ -3,7 +3,8 @@
  * registry of sources (sources.def). A source turns its database's change
  * stream into events in commit order, and learns from the replicator which
  * of its checkpoints JetStream has stored, so it can let the database
- * forget them. Sources never publish themselves.
+ * forget them. Sources publish nothing themselves, except the rows of an
+ * initial copy (see copy).
  */
 #ifndef SOURCE_SOURCE_H
 #define SOURCE_SOURCE_H
@@ -35,6 +36,18 @@ void source_batch_clear(struct source_batch *b);
 void source_batch_add_event(struct source_batch *b, struct cdc_event *ev);
 void source_batch_add_checkpoint(struct source_batch *b, uint64_t token);
 
+/* What a source needs to copy the rows its tables hold now (initial copy):
+ * it publishes them itself, many rows to a message, in parallel, since
+ * one event at a time through poll() would make a bulk load crawl. */
+struct source_copy_env {
+    struct cdc_js *js;
+    struct cdc_js_kv *kv; /* the group's state bucket: plan and progress */
+    const char *group;
+    unsigned workers_per_table; /* --max-copy-workers-per-table */
+    bool then_stream;           /* --copy-and-stream (else --copy) */
+    int64_t ack_timeout_ms;
+};
+
 struct source_ops {
     const char *name;              /* value of --source */
     const struct cdc_opt *options; /* options of this source */
@@ -54,6 +67,15 @@ struct source_ops {
     void (*reset)(void *state);
     /* Position to show in logs for a token. */
     void (*format_token)(uint64_t token, char *out, size_t outsz);
+    /* Optional (NULL: this source cannot copy). Copies the rows of the
+     * group's tables as COPY events into the group's stream and returns
+     * once JetStream has stored all of them; with then_stream, streaming
+     * (poll) then starts exactly where the copy's snapshot ends. Progress
+     * is kept in the state bucket, so a copy that was interrupted
+     * resumes with what it had not finished. CDC_ESTOP when stopped by a
+     * signal. */
+    int (*copy)(void *state, const struct source_copy_env *env,
+                struct cdc_err *err);
     /* Says goodbye (final acknowledgement) and frees; NULL-safe. */
     void (*close)(void *state);
 };

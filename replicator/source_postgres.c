@@ -10,10 +10,9 @@
  * at the slot's confirmed position.
  */
 #include "replicator/pgoutput.h"
-#include "replicator/source.h"
+#include "replicator/replicator_int.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,23 +49,18 @@ static const struct cdc_opt pg_options[] = {
  * goes in large batches (fewer wake-ups and larger packs). */
 #define TX_GATHER_MS 1
 
-struct pg_table {
-    char *schema;
-    char *name;
-};
-
 struct pg_src {
     /* settings */
     const char *kw[12];
     const char *val[12];
     char slot[CDC_NAME_MAX];
     char *schema;
-    struct pg_table *tables;
+    struct source__pg_table *tables;
     size_t ntables;
     int64_t status_interval_ms;
 
-    PGconn *repl;  /* replication connection, NULL when down */
-    PGconn *sql;   /* catalog queries (keys of FULL identity tables) */
+    PGconn *repl; /* replication connection, NULL when down */
+    PGconn *sql;  /* catalog queries (keys of FULL identity tables) */
     struct source_pgo *dec;
 
     /* the held-back change and where it lives between polls */
@@ -82,6 +76,7 @@ struct pg_src {
     int64_t last_status_ms;
     uint64_t last_status_lsn;
     bool reply_requested;
+    bool slot_exists;
 };
 
 /* ==== Connections ==== */
@@ -95,18 +90,19 @@ static void set_kw(struct pg_src *s, size_t *n, const char *k, const char *v)
     (*n)++;
 }
 
-static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
-                      struct cdc_err *err)
+int source__pg_connect(const char *const *skw, const char *const *sval,
+                       bool replication, const char *app, PGconn **out,
+                       struct cdc_err *err)
 {
     size_t n = 0;
-    while (s->kw[n] != NULL)
+    while (skw[n] != NULL && n < 12)
         n++;
     const char *kw[16];
     const char *val[16];
-    memcpy(kw, s->kw, n * sizeof(*kw));
-    memcpy(val, s->val, n * sizeof(*val));
+    memcpy(kw, skw, n * sizeof(*kw));
+    memcpy(val, sval, n * sizeof(*val));
     kw[n] = "application_name";
-    val[n++] = replication ? "tributary-replicator" : "tributary-catalog";
+    val[n++] = app;
     /* values leave the source in forms that read back the same anywhere:
      * ISO dates, postgres intervals, floats with every digit */
     kw[n] = "options";
@@ -133,13 +129,19 @@ static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
     return CDC_OK;
 }
 
-/* Runs a statement with text parameters; returns the result (caller
- * PQclears) or NULL with err set. */
-static PGresult *run(PGconn *conn, const char *sql, int nparams,
-                     const char *const *params, struct cdc_err *err)
+static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
+                      struct cdc_err *err)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL,
-                                 NULL, 0);
+    return source__pg_connect(
+        s->kw, s->val, replication,
+        replication ? "tributary-replicator" : "tributary-catalog", out, err);
+}
+
+PGresult *source__pg_run(PGconn *conn, const char *sql, int nparams,
+                         const char *const *params, struct cdc_err *err)
+{
+    PGresult *res =
+        PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         char msg[200];
@@ -154,7 +156,7 @@ static PGresult *run(PGconn *conn, const char *sql, int nparams,
     return res;
 }
 
-static void append_ident(struct cdc_buf *b, PGconn *conn, const char *name)
+void source__pg_append_ident(struct cdc_buf *b, PGconn *conn, const char *name)
 {
     char *q = PQescapeIdentifier(conn, name, strlen(name));
     cdc_buf_append_str(b, q ? q : "\"\"");
@@ -171,7 +173,7 @@ static int resolve_tables(struct pg_src *s, const struct cdc_conf *cfg,
     s->tables = cdc_xcalloc(n ? n : 1, sizeof(*s->tables));
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(items[i], '.');
-        struct pg_table *t = &s->tables[s->ntables++];
+        struct source__pg_table *t = &s->tables[s->ntables++];
         if (dot != NULL) {
             t->schema = cdc_xstrndup(items[i], (size_t)(dot - items[i]));
             t->name = cdc_xstrdup(dot + 1);
@@ -181,8 +183,7 @@ static int resolve_tables(struct pg_src *s, const struct cdc_conf *cfg,
         }
         if (t->schema[0] == '\0' || t->name[0] == '\0')
             return cdc_err_set(err, CDC_ECONFIG, 0,
-                               "invalid table name \"%s\" in tables",
-                               items[i]);
+                               "invalid table name \"%s\" in tables", items[i]);
     }
     return CDC_OK;
 }
@@ -191,11 +192,12 @@ static int check_tables(struct pg_src *s, struct cdc_err *err)
 {
     for (size_t i = 0; i < s->ntables; i++) {
         const char *p[2] = {s->tables[i].schema, s->tables[i].name};
-        PGresult *res = run(s->sql,
-                            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON "
-                            "n.oid = c.relnamespace WHERE n.nspname = $1 AND "
-                            "c.relname = $2 AND c.relkind IN ('r', 'p')",
-                            2, p, err);
+        PGresult *res =
+            source__pg_run(s->sql,
+                           "SELECT 1 FROM pg_class c JOIN pg_namespace n ON "
+                           "n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+                           "c.relname = $2 AND c.relkind IN ('r', 'p')",
+                           2, p, err);
         if (res == NULL)
             return cdc_err_prefix(err, "could not look up table \"%s.%s\"",
                                   p[0], p[1]);
@@ -215,9 +217,9 @@ static void append_table_list(struct pg_src *s, struct cdc_buf *b)
     for (size_t i = 0; i < s->ntables; i++) {
         if (i > 0)
             cdc_buf_append_str(b, ", ");
-        append_ident(b, s->sql, s->tables[i].schema);
+        source__pg_append_ident(b, s->sql, s->tables[i].schema);
         cdc_buf_append_char(b, '.');
-        append_ident(b, s->sql, s->tables[i].name);
+        source__pg_append_ident(b, s->sql, s->tables[i].name);
     }
 }
 
@@ -226,10 +228,10 @@ static int publication_matches(struct pg_src *s, bool *match,
                                struct cdc_err *err)
 {
     const char *p[1] = {s->slot};
-    PGresult *res = run(s->sql,
-                        "SELECT schemaname, tablename FROM "
-                        "pg_publication_tables WHERE pubname = $1",
-                        1, p, err);
+    PGresult *res = source__pg_run(s->sql,
+                                   "SELECT schemaname, tablename FROM "
+                                   "pg_publication_tables WHERE pubname = $1",
+                                   1, p, err);
     if (res == NULL)
         return CDC_EIO;
     int n = PQntuples(res);
@@ -251,10 +253,11 @@ static int ensure_publication(struct pg_src *s, struct cdc_err *err)
     struct cdc_buf sql;
     int rc = CDC_OK;
     cdc_buf_init(&sql, 0);
-    PGresult *res = run(s->sql,
-                        "SELECT puballtables FROM pg_publication WHERE "
-                        "pubname = $1",
-                        1, p, err);
+    PGresult *res =
+        source__pg_run(s->sql,
+                       "SELECT puballtables FROM pg_publication WHERE "
+                       "pubname = $1",
+                       1, p, err);
     if (res == NULL) {
         rc = cdc_err_prefix(err, "could not look up publication \"%s\"",
                             s->slot);
@@ -265,15 +268,15 @@ static int ensure_publication(struct pg_src *s, struct cdc_err *err)
 
     if (!exists) {
         cdc_buf_append_str(&sql, "CREATE PUBLICATION ");
-        append_ident(&sql, s->sql, s->slot);
+        source__pg_append_ident(&sql, s->sql, s->slot);
         if (s->ntables > 0) {
             cdc_buf_append_str(&sql, " FOR TABLE ");
             append_table_list(s, &sql);
         } else {
             cdc_buf_append_str(&sql, " FOR TABLES IN SCHEMA ");
-            append_ident(&sql, s->sql, s->schema);
+            source__pg_append_ident(&sql, s->sql, s->schema);
         }
-        res = run(s->sql, sql.data, 0, NULL, err);
+        res = source__pg_run(s->sql, sql.data, 0, NULL, err);
         if (res == NULL) {
             rc = cdc_err_prefix(err, "could not create publication \"%s\"",
                                 s->slot);
@@ -291,32 +294,34 @@ static int ensure_publication(struct pg_src *s, struct cdc_err *err)
     if (rc != CDC_OK || match)
         goto out;
     cdc_buf_append_str(&sql, "ALTER PUBLICATION ");
-    append_ident(&sql, s->sql, s->slot);
+    source__pg_append_ident(&sql, s->sql, s->slot);
     cdc_buf_append_str(&sql, " SET TABLE ");
     append_table_list(s, &sql);
-    res = run(s->sql, sql.data, 0, NULL, err);
+    res = source__pg_run(s->sql, sql.data, 0, NULL, err);
     if (res == NULL) {
-        rc = cdc_err_prefix(err, "could not change publication \"%s\"",
-                            s->slot);
+        rc =
+            cdc_err_prefix(err, "could not change publication \"%s\"", s->slot);
         goto out;
     }
     PQclear(res);
     cdc_log(CDC_LOG_INFO, "postgres",
-            "publication \"%s\" changed to the tables now configured",
-            s->slot);
+            "publication \"%s\" changed to the tables now configured", s->slot);
 out:
     cdc_buf_release(&sql);
     return rc;
 }
 
-static int ensure_slot(struct pg_src *s, struct cdc_err *err)
+/* Checks the group's slot, and creates it when missing unless create is
+ * false (the initial copy creates it then, with its snapshot). */
+static int ensure_slot(struct pg_src *s, bool create, struct cdc_err *err)
 {
     const char *p[1] = {s->slot};
-    PGresult *res = run(s->sql,
-                        "SELECT plugin, database = current_database(), "
-                        "confirmed_flush_lsn FROM pg_replication_slots "
-                        "WHERE slot_name = $1",
-                        1, p, err);
+    PGresult *res =
+        source__pg_run(s->sql,
+                       "SELECT plugin, database = current_database(), "
+                       "confirmed_flush_lsn FROM pg_replication_slots "
+                       "WHERE slot_name = $1",
+                       1, p, err);
     if (res == NULL)
         return cdc_err_prefix(err, "could not look up replication slot");
     if (PQntuples(res) > 0) {
@@ -333,13 +338,17 @@ static int ensure_slot(struct pg_src *s, struct cdc_err *err)
         cdc_log(CDC_LOG_INFO, "postgres",
                 "resuming from replication slot \"%s\" at %s", s->slot,
                 lsn[0] ? lsn : "its start");
+        s->slot_exists = true;
         return CDC_OK;
     }
     PQclear(res);
-    res = run(s->sql,
-              "SELECT lsn FROM pg_create_logical_replication_slot($1, "
-              "'pgoutput')",
-              1, p, err);
+    if (!create)
+        return CDC_OK;
+    res =
+        source__pg_run(s->sql,
+                       "SELECT lsn FROM pg_create_logical_replication_slot($1, "
+                       "'pgoutput')",
+                       1, p, err);
     if (res == NULL)
         return cdc_err_prefix(err, "could not create replication slot \"%s\"",
                               s->slot);
@@ -363,13 +372,14 @@ static int lookup_primary_key(struct pg_src *s, uint32_t relid,
         if (rc != CDC_OK)
             return rc;
     }
-    PGresult *res = run(s->sql,
-                        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
-                        "ON a.attrelid = i.indrelid AND a.attnum = ANY "
-                        "(i.indkey) WHERE i.indrelid = $1::oid AND "
-                        "i.indisprimary ORDER BY array_position(i.indkey, "
-                        "a.attnum)",
-                        1, p, err);
+    PGresult *res =
+        source__pg_run(s->sql,
+                       "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                       "ON a.attrelid = i.indrelid AND a.attnum = ANY "
+                       "(i.indkey) WHERE i.indrelid = $1::oid AND "
+                       "i.indisprimary ORDER BY array_position(i.indkey, "
+                       "a.attnum)",
+                       1, p, err);
     if (res == NULL)
         return CDC_EIO;
     int n = PQntuples(res);
@@ -440,7 +450,7 @@ static int start_replication(struct pg_src *s, struct cdc_err *err)
     /* 0/0: the server starts at the slot's confirmed position, which is
      * exactly what we acknowledged */
     cdc_buf_append_str(&sql, "START_REPLICATION SLOT ");
-    append_ident(&sql, s->repl, s->slot);
+    source__pg_append_ident(&sql, s->repl, s->slot);
     cdc_buf_append_str(&sql, " LOGICAL 0/0 (proto_version '1', "
                              "publication_names ");
     char *pub = PQescapeIdentifier(s->repl, s->slot, strlen(s->slot));
@@ -479,8 +489,7 @@ static void drop_connection(struct pg_src *s)
 }
 
 /* Emits the held change (if any) into the batch. */
-static void release_held(struct pg_src *s, struct source_batch *b,
-                         bool tx_end)
+static void release_held(struct pg_src *s, struct source_batch *b, bool tx_end)
 {
     if (s->held == NULL)
         return;
@@ -535,8 +544,8 @@ static void advance_idle(struct pg_src *s)
 
 /* ==== Interface ==== */
 
-static int pg_open(const struct cdc_conf *cfg, const char *group,
-                   void **state, struct cdc_err *err)
+static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
+                   struct cdc_err *err)
 {
     struct pg_src *s = cdc_xcalloc(1, sizeof(*s));
     int rc = CDC_OK;
@@ -568,8 +577,10 @@ static int pg_open(const struct cdc_conf *cfg, const char *group,
         rc = check_tables(s, err);
     if (rc == CDC_OK)
         rc = ensure_publication(s, err);
-    if (rc == CDC_OK)
-        rc = ensure_slot(s, err);
+    /* --copy reads without a slot; --copy-and-stream creates a missing
+     * one with the copy's snapshot */
+    if (rc == CDC_OK && !cdc_conf_get_bool(cfg, "copy"))
+        rc = ensure_slot(s, !cdc_conf_get_bool(cfg, "copy-and-stream"), err);
     /* streaming starts with the first poll, which retries when the slot is
      * still held by a walsender of a previous (killed) replicator */
     if (rc != CDC_OK) {
@@ -708,6 +719,23 @@ static void pg_format_token(uint64_t token, char *out, size_t outsz)
     cdc_lsn_format(token, out, outsz);
 }
 
+static int pg_copy(void *state, const struct source_copy_env *env,
+                   struct cdc_err *err)
+{
+    struct pg_src *s = state;
+    struct source__pg_copy_args a = {
+        .kw = s->kw,
+        .val = s->val,
+        .slot = s->slot,
+        .publication = s->slot,
+        .slot_exists = s->slot_exists,
+    };
+    int rc = source__pg_copy(&a, env, err);
+    if (rc == CDC_OK && env->then_stream)
+        s->slot_exists = true;
+    return rc;
+}
+
 static void pg_close(void *state)
 {
     struct pg_src *s = state;
@@ -751,5 +779,6 @@ const struct source_ops source_postgres_ops = {
     .ack = pg_ack,
     .reset = pg_reset,
     .format_token = pg_format_token,
+    .copy = pg_copy,
     .close = pg_close,
 };

@@ -25,7 +25,11 @@ const struct sink_ops *sink_find(const char *name)
 bool sink_mark_covers(const struct sink_mark *mark,
                       const struct cdc_event *ev)
 {
-    if (!mark->set || strcmp(mark->source, ev->source) != 0)
+    /* copied rows share one position (the copy's snapshot) and are
+     * written by key, so a copied row that comes again is simply written
+     * again; positions order only the changes of the stream */
+    if (!mark->set || ev->op == CDC_OP_COPY ||
+        strcmp(mark->source, ev->source) != 0)
         return false;
     return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
                             mark->position, mark->tx_index) <= 0;

@@ -42,7 +42,8 @@ struct sink_ops {
 const struct sink_ops *sink_find(const char *name);
 
 /* True when mark is set, from the same source, and ev is at or below it:
- * the sink already holds ev. */
+ * the sink already holds ev. Never for a copied row (COPY), which is
+ * written again by key when it comes again. */
 bool sink_mark_covers(const struct sink_mark *mark,
                       const struct cdc_event *ev);
 extern const struct sink_ops *const sink_all[];

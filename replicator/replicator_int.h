@@ -1,0 +1,45 @@
+/*
+ * replicator_int.h: what the PostgreSQL source's files share and nothing
+ * outside replicator/ includes: connecting, running a statement, quoting
+ * an identifier (source_postgres.c), and the initial copy
+ * (copy_postgres.c).
+ */
+#ifndef REPLICATOR_REPLICATOR_INT_H
+#define REPLICATOR_REPLICATOR_INT_H
+
+#include "replicator/source.h"
+
+#include <libpq-fe.h>
+
+/* Connects with the NULL-terminated libpq keywords kw and values val, the
+ * session settings every connection of the source uses, and (replication)
+ * a walsender connection. A failure that may pass is CDC_EIO flagged
+ * retriable. */
+int source__pg_connect(const char *const *kw, const char *const *val,
+                       bool replication, const char *app, PGconn **out,
+                       struct cdc_err *err);
+/* Runs a statement with text parameters; returns the result (the caller
+ * PQclears it) or NULL with err set. */
+PGresult *source__pg_run(PGconn *conn, const char *sql, int nparams,
+                         const char *const *params, struct cdc_err *err);
+/* Appends name quoted as an identifier. */
+void source__pg_append_ident(struct cdc_buf *b, PGconn *conn, const char *name);
+
+struct source__pg_table {
+    char *schema;
+    char *name;
+};
+
+struct source__pg_copy_args {
+    const char *const *kw; /* connection keywords and values */
+    const char *const *val;
+    const char *slot;        /* the group's slot */
+    const char *publication; /* its tables are the ones copied */
+    bool slot_exists;        /* else created here, with the snapshot */
+};
+
+/* The initial copy (see source_ops.copy). */
+int source__pg_copy(const struct source__pg_copy_args *a,
+                    const struct source_copy_env *env, struct cdc_err *err);
+
+#endif
