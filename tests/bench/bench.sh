@@ -9,11 +9,13 @@
 #   BENCH_TXNS     single-row transactions of the backlog workload (100000)
 #   BENCH_RUNS     runs of each pair (3)
 #   BENCH_ONLY     space-separated workloads to run (insert update backlog
-#                  capture latency rules); capture compares the replicator
+#                  capture latency rules copy); capture compares the replicator
 #                  alone with pg_recvlogical draining the same WAL with
 #                  pgoutput; latency measures commit -> visible on the
 #                  target at fixed rates; rules compares a worker file
-#                  draining the same events with and without a rules file
+#                  draining the same events with and without a rules file;
+#                  copy compares --copy-and-stream into worker postgres with
+#                  a subscription's copy_data of the same rows
 #   BENCH_RATES    rows/s of the latency workload (1000 5000 10000)
 #   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
@@ -32,7 +34,7 @@ BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
 ROWS=${BENCH_ROWS:-1000000}
 TXNS=${BENCH_TXNS:-100000}
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-insert update backlog capture latency rules}
+ONLY=${BENCH_ONLY:-insert update backlog capture latency rules copy}
 RATES=${BENCH_RATES:-1000 5000 10000}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 OUT=${BENCH_OUT:-$ROOT/build/bench.json}
@@ -111,6 +113,8 @@ CREATE TABLE small (id bigserial PRIMARY KEY, client int NOT NULL, pad text NOT 
 # the target)
 lat_src_ddl="CREATE TABLE lat (id bigserial PRIMARY KEY, t0 timestamptz NOT NULL DEFAULT clock_timestamp(), pad text NOT NULL);"
 lat_tgt_ddl="CREATE TABLE lat (id bigint PRIMARY KEY, t0 timestamptz NOT NULL, pad text NOT NULL, t1 timestamptz NOT NULL DEFAULT clock_timestamp());"
+
+mixed_ddl="CREATE TABLE mixed (id bigint PRIMARY KEY, n int, f float8, ts timestamptz, t text, j jsonb, b bytea, a int[]);"
 
 reset_servers() {
     src "DROP PUBLICATION IF EXISTS native_pub" >/dev/null
@@ -222,7 +226,37 @@ measure() { # measure SYSTEM WORKLOAD
         nat "INSERT INTO big SELECT g, 1, md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
     fi
     if [ "$sys" = native ]; then f=nat; else f=tgt; fi
-    if [ "$wl" = backlog ]; then
+    if [ "$wl" = copy ]; then
+        # ROWS rows of mixed types, about 200 bytes each, copied from
+        # scratch: native CREATE SUBSCRIPTION with copy_data, or
+        # replicator --copy-and-stream into worker postgres
+        src "DROP TABLE IF EXISTS mixed; $mixed_ddl ALTER TABLE mixed OWNER TO app" >/dev/null
+        src "INSERT INTO mixed SELECT g, g % 1000, g / 3.0, '2024-01-01'::timestamptz + g * interval '1 second',
+            md5(g::text) || md5((g + 1)::text), jsonb_build_object('id', g, 'tag', 'x' || (g % 100)),
+            decode(md5(g::text), 'hex'), ARRAY[g, g + 1, g + 2] FROM generate_series(1, $ROWS) g" >/dev/null
+        src "CHECKPOINT" >/dev/null
+        $f "DROP TABLE IF EXISTS mixed; $mixed_ddl" >/dev/null
+        c0n=$(cpu "$(nats_pid)")
+        walsender_snapshot >"$DIR/ws0"
+        t0=$(now)
+        if [ "$sys" = native ]; then
+            src "CREATE PUBLICATION native_pub FOR TABLE mixed" >/dev/null
+            nat "CREATE SUBSCRIPTION native_sub CONNECTION 'host=127.0.0.1 port=$SRC_PGPORT user=postgres dbname=app' PUBLICATION native_pub WITH (copy_data = true)" >/dev/null
+        else
+            group_seq=$((group_seq + 1))
+            GROUP=bench$group_seq
+            "$BIN/replicator" --group "$GROUP" --tables mixed --host 127.0.0.1 --port "$SRC_PGPORT" \
+                --dbname app --user app --nats-url "$NATS_URL" --copy-and-stream >"$LOGS/repl-$GROUP.log" 2>&1 &
+            REPL_PID=$!
+            "$BIN/worker" postgres --group "$GROUP" --nats-url "$NATS_URL" --target-host 127.0.0.1 \
+                --target-port "$TGT_PGPORT" --target-dbname app --target-user app \
+                --batch-size "${BENCH_BATCH:-5000}" >"$LOGS/work-$GROUP.log" 2>&1 &
+            WORK_PID=$!
+        fi
+        # a count of the whole table costs the target some, so it is asked
+        # less often than the other probes (the same for both systems)
+        while [ "$($f "SELECT count(*) FROM mixed")" != "$ROWS" ]; do sleep 0.25; done
+    elif [ "$wl" = backlog ]; then
         # the capture exists (slot) but nothing applies until the load is in
         if [ "$sys" = native ]; then
             start_native false
@@ -399,7 +433,7 @@ for wl in $ONLY; do
         continue
     fi
     case $wl in
-    insert | update | capture) n=$ROWS ;;
+    insert | update | capture | copy) n=$ROWS ;;
     backlog) n=$TXNS ;;
     *) say "unknown workload $wl"; exit 2 ;;
     esac
@@ -425,6 +459,7 @@ for wl in $ONLY; do
     goal=1.0
     [ "$wl" = backlog ] && goal=0.8
     [ "$wl" = capture ] && goal=0.9
+    [ "$wl" = copy ] && goal=1.0
     per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
     results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
         "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
