@@ -37,8 +37,7 @@ static const struct cdc_opt pg_options[] = {
      "target PostgreSQL port (else PGPORT, 5432)"},
     {"target-dbname", CDC_OPT_STRING, NULL, 0, 0, 0,
      "target database, or a whole libpq connection string or URI"},
-    {"target-user", CDC_OPT_STRING, NULL, 0, 0, 0,
-     "target user (else PGUSER)"},
+    {"target-user", CDC_OPT_STRING, NULL, 0, 0, 0, "target user (else PGUSER)"},
     {"target-password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
      "target password (else PGPASSWORD or ~/.pgpass)"},
     {"target-sync-schema", CDC_OPT_BOOL, "false", 0, 0, 0,
@@ -203,8 +202,7 @@ static void one_line(const char *in, char *out, size_t outsz)
 
 static bool state_in(const char *sqlstate, const char *prefix)
 {
-    return sqlstate != NULL &&
-           strncmp(sqlstate, prefix, strlen(prefix)) == 0;
+    return sqlstate != NULL && strncmp(sqlstate, prefix, strlen(prefix)) == 0;
 }
 
 /* Error flags for a SQLSTATE: retriable for what passes (connection,
@@ -245,8 +243,7 @@ static int result_error(struct pg_sink *s, const PGresult *res,
         flags = CDC_ERR_RETRIABLE;
     return cdc_err_set(err, flags == 0 ? CDC_ECONFIG : CDC_EIO, flags,
                        "%s%s%s%s%s%s%s%s", what, what[0] ? ": " : "", msg,
-                       detail[0] ? " (" : "",
-                       detail, detail[0] ? ")" : "",
+                       detail[0] ? " (" : "", detail, detail[0] ? ")" : "",
                        sqlstate ? " SQLSTATE " : "", sqlstate ? sqlstate : "");
 }
 
@@ -438,9 +435,8 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
     return CDC_OK;
 }
 
-static int find_table(struct pg_sink *s, const char *schema,
-                      const char *name, struct pg_table **out,
-                      struct cdc_err *err)
+static int find_table(struct pg_sink *s, const char *schema, const char *name,
+                      struct pg_table **out, struct cdc_err *err)
 {
     for (size_t i = 0; i < s->ntables; i++) {
         struct pg_table *t = s->tables[i];
@@ -463,8 +459,7 @@ static int find_table(struct pg_sink *s, const char *schema,
         table_free(t);
         return rc;
     }
-    s->tables = cdc_xrealloc(s->tables,
-                             (s->ntables + 1) * sizeof(*s->tables));
+    s->tables = cdc_xrealloc(s->tables, (s->ntables + 1) * sizeof(*s->tables));
     s->tables[s->ntables++] = t;
     *out = t;
     return CDC_OK;
@@ -512,10 +507,10 @@ static void push_param(struct pg_sink *s, const char *value, uint32_t oid)
 {
     if (s->nparams == s->cap_params) {
         s->cap_params = s->cap_params ? s->cap_params * 2 : 64;
-        s->vals = cdc_xrealloc(s->vals, (size_t)s->cap_params *
-                                            sizeof(*s->vals));
-        s->oids = cdc_xrealloc(s->oids, (size_t)s->cap_params *
-                                            sizeof(*s->oids));
+        s->vals =
+            cdc_xrealloc(s->vals, (size_t)s->cap_params * sizeof(*s->vals));
+        s->oids =
+            cdc_xrealloc(s->oids, (size_t)s->cap_params * sizeof(*s->oids));
     }
     s->vals[s->nparams] = value;
     s->oids[s->nparams] = oid;
@@ -561,7 +556,8 @@ static int stmt_get(struct pg_sink *s, const struct pg_stmt **out,
     uint64_t h = hash_str(s->sql.data, s->sql.len);
     size_t j = h & (s->stmt_cap - 1);
     while (s->stmts[j].sql != NULL) {
-        if (s->stmts[j].hash == h && strcmp(s->stmts[j].sql, s->sql.data) == 0) {
+        if (s->stmts[j].hash == h &&
+            strcmp(s->stmts[j].sql, s->sql.data) == 0) {
             *out = &s->stmts[j];
             return CDC_OK;
         }
@@ -618,13 +614,12 @@ static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
         return send_unnamed(s, event, err);
     if (prepared_now)
         add_cmd(s, event);
-    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL,
-                             NULL, 0))
+    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL, NULL,
+                             0))
         return result_error(s, NULL, "could not send a statement", err);
     add_cmd(s, event);
     return CDC_OK;
 }
-
 
 /* Queues SQL without parameters (BEGIN, COMMIT, TRUNCATE). */
 static int send_plain(struct pg_sink *s, const char *sql, size_t event,
@@ -970,8 +965,8 @@ static uint64_t key_hash(const struct cdc_event *ev)
  * another in the run (a statement may not change one row twice). At most
  * UNNEST_ROWS.
  */
-static size_t insert_run(const struct pg_sink *s,
-                         const struct cdc_batch *batch, size_t i, size_t last)
+static size_t insert_run(const struct pg_sink *s, const struct cdc_batch *batch,
+                         size_t i, size_t last)
 {
     const struct cdc_event *ev = batch->events[i];
     if (s->single_rows)
@@ -1072,8 +1067,8 @@ static void append_unnest(struct pg_sink *s, const struct cdc_batch *batch,
     cdc_buf_reset(&s->arrays);
     if (w > s->cap_array_at) {
         s->cap_array_at = w * 2;
-        s->array_at = cdc_xrealloc(s->array_at,
-                                   s->cap_array_at * sizeof(*s->array_at));
+        s->array_at =
+            cdc_xrealloc(s->array_at, s->cap_array_at * sizeof(*s->array_at));
     }
     int first = s->nparams;
     w = 0;
@@ -1178,8 +1173,7 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
             rc = build_insert_body(s, t, ev, true, err);
             if (rc != CDC_OK)
                 break;
-            cdc_buf_append_str(&s->sql,
-                               " WHERE NOT EXISTS (SELECT 1 FROM u)");
+            cdc_buf_append_str(&s->sql, " WHERE NOT EXISTS (SELECT 1 FROM u)");
             if (conflict_target(t, ev, &ck, &nck))
                 build_on_conflict(s, ev, ck, nck);
         }
@@ -1250,11 +1244,11 @@ static int read_mark(struct pg_sink *s, struct cdc_err *err)
 {
     PGresult *res = NULL;
     const char *vals[1] = {s->group};
-    int rc = exec_params(s,
-                         "SELECT source, position, tx_index, stream_seq "
-                         "FROM tributary.positions WHERE group_name = $1",
-                         1, vals, &res,
-                         "could not read the applied position", err);
+    int rc =
+        exec_params(s,
+                    "SELECT source, position, tx_index, stream_seq "
+                    "FROM tributary.positions WHERE group_name = $1",
+                    1, vals, &res, "could not read the applied position", err);
     if (rc != CDC_OK)
         return rc;
     memset(&s->mark, 0, sizeof(s->mark));
@@ -1291,17 +1285,15 @@ static int sync_schema(struct pg_sink *s, struct cdc_err *err)
     PGresult *res = PQexec(s->conn, ddl.data);
     if (PQresultStatus(res) != PGRES_COMMAND_OK &&
         PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = result_error(s, res,
-                          "could not create the group's tables on the target",
-                          err);
+        rc = result_error(
+            s, res, "could not create the group's tables on the target", err);
         PQclear(res);
         PQclear(PQexec(s->conn, "ROLLBACK"));
         goto out;
     }
     PQclear(res);
     rc = exec_params(s, "COMMIT", 0, NULL, NULL,
-                     "could not create the group's tables on the target",
-                     err);
+                     "could not create the group's tables on the target", err);
     if (rc == CDC_OK) {
         s->schema_done = true;
         cdc_log(CDC_LOG_INFO, "sink",
@@ -1352,8 +1344,8 @@ static int connect_target(struct pg_sink *s, struct cdc_err *err)
     }
     if (s->disable_fk) {
         rc = exec_params(s, "SET session_replication_role = replica", 0, NULL,
-                         NULL,
-                         "cannot apply --target-disable-foreign-keys", err);
+                         NULL, "cannot apply --target-disable-foreign-keys",
+                         err);
         if (rc != CDC_OK) {
             err->flags = 0;
             goto out;
@@ -1374,8 +1366,7 @@ out:
 
 /* Waits until the socket can be read (and written, while output is
  * pending), at most a second, so a dead connection is noticed. */
-static int wait_socket(struct pg_sink *s, bool want_write,
-                       struct cdc_err *err)
+static int wait_socket(struct pg_sink *s, bool want_write, struct cdc_err *err)
 {
     struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
     if (want_write)
@@ -1409,8 +1400,7 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
         if (f < 0)
             return result_error(s, NULL, "could not send a batch", err);
         if (!PQconsumeInput(s->conn))
-            return result_error(s, NULL, "could not read from the target",
-                                err);
+            return result_error(s, NULL, "could not read from the target", err);
         if (PQisBusy(s->conn)) {
             /* rc may already hold the batch's error: keep it */
             int wrc = wait_socket(s, f == 1, err);
@@ -1449,17 +1439,200 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
             rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
                              "the target rolled the batch back");
         }
-        cdc_log(CDC_LOG_TRACE, "sink", "sink=postgres command %zu: %s %s",
-                cmd, PQresStatus(st), PQcmdStatus(res));
+        cdc_log(CDC_LOG_TRACE, "sink", "sink=postgres command %zu: %s %s", cmd,
+                PQresStatus(st), PQcmdStatus(res));
         PQclear(res);
     }
     return rc;
 }
 
+/* ==== Copied rows ==== */
+
+/* COPY data is sent in pieces of about this size. */
+#define COPY_CHUNK (64 * 1024)
+
+/* Appends value in COPY's text format. */
+static void copy_escape(struct cdc_buf *b, const char *v, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *esc;
+        switch (v[i]) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
+        }
+        cdc_buf_append(b, v + start, i - start);
+        cdc_buf_append(b, esc, 2);
+        start = i + 1;
+    }
+    cdc_buf_append(b, v + start, len - start);
+}
+
+/* Whether every change of batch[0..last] is a copied row. */
+static bool all_copied(const struct cdc_batch *batch, size_t last)
+{
+    for (size_t i = 0; i <= last; i++)
+        if (batch->events[i]->op != CDC_OP_COPY)
+            return false;
+    return true;
+}
+
+/* Runs one statement of the copy path; false (err set) on failure. */
+static bool copy_exec(struct pg_sink *s, const char *sql, int n,
+                      const char *const *vals, struct cdc_err *err)
+{
+    PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+              PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        result_error(s, res, "", err);
+    PQclear(res);
+    return ok;
+}
+
+/* Sends one run of copied rows (one table, one column list) with COPY. */
+static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
+                     size_t n, struct cdc_err *err)
+{
+    const struct cdc_event *ev = batch->events[i];
+    struct pg_table *t = NULL;
+    if (find_table(s, ev->schema, ev->table, &t, err) != CDC_OK || t->missing)
+        return false;
+    struct cdc_buf *b = &s->sql;
+    cdc_buf_reset(b);
+    cdc_buf_append_str(b, "COPY ");
+    cdc_buf_append_str(b, t->qname);
+    cdc_buf_append_str(b, " (");
+    for (size_t c = 0; c < ev->ncols; c++) {
+        if (c > 0)
+            cdc_buf_append_str(b, ", ");
+        append_ident(b, ev->cols[c].name);
+    }
+    cdc_buf_append_str(b, ") FROM STDIN");
+    PGresult *res = PQexec(s->conn, b->data);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        result_error(s, res, "", err);
+        PQclear(res);
+        return false;
+    }
+    PQclear(res);
+    bool sent = true;
+    cdc_buf_reset(b);
+    for (size_t k = i; k < i + n && sent; k++) {
+        const struct cdc_event *row = batch->events[k];
+        for (size_t c = 0; c < row->ncols; c++) {
+            if (c > 0)
+                cdc_buf_append_char(b, '\t');
+            if (row->cols[c].value == NULL)
+                cdc_buf_append(b, "\\N", 2);
+            else
+                copy_escape(b, row->cols[c].value, row->cols[c].value_len);
+        }
+        cdc_buf_append_char(b, '\n');
+        if (b->len >= COPY_CHUNK || k + 1 == i + n) {
+            sent = PQputCopyData(s->conn, b->data, (int)b->len) == 1;
+            cdc_buf_reset(b);
+        }
+    }
+    bool ok = PQputCopyEnd(s->conn, sent ? NULL : "not sent whole") == 1;
+    while ((res = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (ok)
+                result_error(s, res, "", err);
+            ok = false;
+        }
+        PQclear(res);
+    }
+    if (!sent && ok)
+        ok = false;
+    return ok;
+}
+
+/*
+ * Loads a batch made of copied rows with COPY (as fast as PostgreSQL
+ * loads anything), one COPY per run of one table and column list, in one
+ * transaction with the mark. COPY cannot upsert: when the target refuses
+ * the rows (some are there already, because a copy was sent again after
+ * a crash; or a value or a column does not fit) the transaction is rolled
+ * back and *fallback set, and the batch goes the usual way, which upserts
+ * and pins a row at fault. A lost connection is a retriable error.
+ */
+static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
+                      size_t last, bool *fallback, struct cdc_err *err)
+{
+    *fallback = false;
+    const struct cdc_event *lev = batch->events[last];
+    char seq[24];
+    char txi[16];
+    char expected[24];
+    snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
+    snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
+    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
+    const char *mark[6] = {
+        s->group, lev->source, lev->position,
+        txi,      seq,         s->mark.set ? expected : NULL,
+    };
+    bool ok = copy_exec(s, "BEGIN", 0, NULL, err);
+    for (size_t i = 0; i <= last && ok;) {
+        size_t n = 1;
+        while (i + n <= last &&
+               same_shape(batch->events[i], batch->events[i + n]))
+            n++;
+        ok = copy_run(s, batch, i, n, err);
+        i += n;
+    }
+    if (ok)
+        ok = copy_exec(s, MARK_SQL, 6, mark, err);
+    if (ok)
+        ok = copy_exec(s, "COMMIT", 0, NULL, err);
+    if (ok)
+        return CDC_OK;
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        disconnect(s);
+        err->flags = CDC_ERR_RETRIABLE;
+        err->index = 0;
+        return err->code != 0 ? err->code : CDC_EIO;
+    }
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    cdc_log(CDC_LOG_DEBUG, "sink",
+            "sink=postgres COPY of %zu copied rows refused (%s); applying "
+            "them as upserts",
+            last + 1, err->msg);
+    cdc_err_clear(err);
+    *fallback = true;
+    return CDC_OK;
+}
+
+/* Remembers batch[0..last] as committed. */
+static void mark_committed(struct pg_sink *s, const struct cdc_batch *batch,
+                           size_t last)
+{
+    const struct cdc_event *lev = batch->events[last];
+    s->single_rows = false;
+    s->immediate = false;
+    s->mark.set = true;
+    s->mark.stream_seq = batch->seqs[last];
+    s->mark.tx_index = lev->tx_index;
+    snprintf(s->mark.position, sizeof(s->mark.position), "%s", lev->position);
+    snprintf(s->mark.source, sizeof(s->mark.source), "%s", lev->source);
+}
+
 /* ==== Sink interface ==== */
 
-static void set_kw(const char **kw, const char **val, size_t *n,
-                   const char *k, const char *v)
+static void set_kw(const char **kw, const char **val, size_t *n, const char *k,
+                   const char *v)
 {
     if (v == NULL || v[0] == '\0')
         return;
@@ -1476,8 +1649,7 @@ static void fill_conninfo(const struct cdc_conf *cfg, const char *prefix,
     size_t n = 0;
     snprintf(name, sizeof(name), "%s-port", prefix);
     if (cdc_conf_is_set(cfg, name))
-        snprintf(port, portsz, "%lld",
-                 (long long)cdc_conf_get_int(cfg, name));
+        snprintf(port, portsz, "%lld", (long long)cdc_conf_get_int(cfg, name));
     snprintf(name, sizeof(name), "%s-host", prefix);
     set_kw(kw, val, &n, "host", cdc_conf_get_str(cfg, name));
     set_kw(kw, val, &n, "port", port[0] ? port : NULL);
@@ -1498,8 +1670,8 @@ static void fill_conninfo(const struct cdc_conf *cfg, const char *prefix,
 
 static void pg_close(void *state);
 
-static int pg_open(const struct cdc_conf *cfg, const char *group,
-                   void **state, struct sink_mark *last, struct cdc_err *err)
+static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
+                   struct sink_mark *last, struct cdc_err *err)
 {
     struct pg_sink *s = cdc_xcalloc(1, sizeof(*s));
     int rc = CDC_OK;
@@ -1574,6 +1746,16 @@ static int pg_write(void *state, const struct cdc_batch *batch,
             return rc;
         }
     }
+    if (all_copied(batch, last) && !s->single_rows) {
+        bool fallback = false;
+        rc = copy_batch(s, batch, last, &fallback, err);
+        if (rc != CDC_OK)
+            return rc;
+        if (!fallback) {
+            mark_committed(s, batch, last);
+            return CDC_OK;
+        }
+    }
     s->ncmds = 0;
     if (PQsetnonblocking(s->conn, 1) != 0 || !PQenterPipelineMode(s->conn)) {
         rc = result_error(s, NULL, "could not start a pipeline", err);
@@ -1643,8 +1825,8 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     if (rc == CDC_OK)
         PQsetnonblocking(s->conn, 0);
     if (rc != CDC_OK) {
-        size_t ev_index = failed_cmd < s->ncmds ? s->cmds[failed_cmd].event
-                                                : SIZE_MAX;
+        size_t ev_index =
+            failed_cmd < s->ncmds ? s->cmds[failed_cmd].event : SIZE_MAX;
         bool multi = failed_cmd < s->ncmds && s->cmds[failed_cmd].multi;
         struct cdc_err saved = *err;
         if (multi && (saved.flags & CDC_ERR_POISON)) {
@@ -1691,14 +1873,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         disconnect(s);
         return rc;
     }
-    s->single_rows = false;
-    s->immediate = false;
-    s->mark.set = true;
-    s->mark.stream_seq = batch->seqs[last];
-    s->mark.tx_index = lev->tx_index;
-    snprintf(s->mark.position, sizeof(s->mark.position), "%s",
-             lev->position);
-    snprintf(s->mark.source, sizeof(s->mark.source), "%s", lev->source);
+    mark_committed(s, batch, last);
     if (s->nstmts > MAX_STATEMENTS) {
         /* a few statements would be used again; start over cheaply */
         PQclear(PQexec(s->conn, "DEALLOCATE ALL"));

@@ -2,10 +2,10 @@
 # The initial copy: --copy-and-stream of 500,001 rows of mixed types (one
 # jsonb of 10,000 elements, bytea, arrays, NULLs, text that COPY escapes)
 # while 3,000 inserts and a full-table update run, and of a table that was
-# never analyzed, into the postgres sink: source and target end equal
-# (ordered rows, md5). Then kill -9 of the replicator in the middle of a
-# copy and a restart: it resumes the ranges not done, and the target ends
-# equal. Then --copy alone: the rows arrive, and no replication slot is
+# never analyzed, into the postgres sink (which loads copied rows with
+# COPY): source and target end equal (ordered rows, md5). Then kill -9 of the replicator in the middle of a
+# copy and a restart: it resumes the ranges not done, the rows of a range
+# copied twice are refused by COPY and upserted, and the target ends equal. Then --copy alone: the rows arrive, and no replication slot is
 # left behind.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -127,6 +127,18 @@ check_eq "replicator --copy exits 0 when the copy is stored" 0 "$rc"
 check_eq "replicator --copy leaves no replication slot" 0 \
     "$(src_psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'tributary_${g3//-/_}'")"
 start_bg work3 "$BIN/worker" postgres --group "$g3" --nats-url "$NATS_URL" \
-    --target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app
+    --target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app \
+    --log-level debug
 check "the copied rows reach the target" wait_until 60 equal_now only
+# the same rows copied again (with a few changed): COPY refuses rows the
+# target has, so they are upserted instead
+src_psql "UPDATE $s.only SET v = 'changed' WHERE id % 100 = 0"
+rc=0
+# shellcheck disable=SC2046
+"$BIN/replicator" --group "$g3" --tables "$s.only" $(repl_args) --copy \
+    >"$TEST_TMP/repl3b.out" 2>"$TEST_TMP/repl3b.err" || rc=$?
+check_eq "a second --copy copies again" 0 "$rc"
+check "rows copied twice end as the source has them" wait_until 60 equal_now only
+check "rows the target had were refused by COPY and upserted" \
+    grep -q "COPY of .* copied rows refused (.*SQLSTATE 23505); applying them as upserts" "$TEST_TMP/work3.err"
 stop_bg work3
