@@ -1014,9 +1014,13 @@ int source__pg_copy(const struct source__pg_copy_args *a,
     }
     if (want > READERS_MAX)
         want = READERS_MAX;
+    size_t left = 0;
+    for (size_t i = 0; i < cp.nranges; i++)
+        left += !cp.ranges[i].done;
     cdc_log(CDC_LOG_INFO, "copy",
-            "copying %zu tables in %zu ranges with %zu readers at %s",
-            cp.ntables, cp.nranges, want, cp.position);
+            "copying %zu tables in %zu ranges (%zu to do) with %zu readers "
+            "at %s",
+            cp.ntables, cp.nranges, left, want, cp.position);
     readers = cdc_xcalloc(want ? want : 1, sizeof(*readers));
     for (size_t i = 0; i < want && rc == CDC_OK; i++) {
         rc = reader_open(&cp, &readers[i].conn, err);

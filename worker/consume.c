@@ -33,6 +33,11 @@
 #define DRAIN_WAIT_MS 2
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
+/* Copied rows (an initial copy) go in batches of at least this many: a
+ * batch costs a target commit that waits for the disk and a few round
+ * trips, which at a batch of 1000 rows took more than half of an initial
+ * load's time. Each such batch holds a few MiB of events. */
+#define COPY_BATCH_ROWS 20000
 
 struct item {
     struct cdc_js_msg *msg;
@@ -92,6 +97,16 @@ struct worker {
     uint64_t filtered; /* dropped by a filter rule or a route */
     uint64_t dead;
 };
+
+/* The most events the pending batch may hold: --batch-size, or more when
+ * it holds copied rows. */
+static size_t batch_limit(const struct worker *w)
+{
+    if (w->batch_size < COPY_BATCH_ROWS && w->nitems > 0 &&
+        w->items[0].ev != NULL && w->items[0].ev->op == CDC_OP_COPY)
+        return COPY_BATCH_ROWS;
+    return w->batch_size;
+}
 
 size_t worker_batch_cut(const bool *has_event, const bool *tx_end, size_t n,
                         size_t batch_size, bool idle, bool stopping)
@@ -656,11 +671,12 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
     /* a fetch of packed messages may bring more than a batch: the batch
      * is cut within its first batch_size items, and the rest of a message
      * or run of chunks that they end inside */
-    size_t n = w->nitems < w->batch_size ? w->nitems : w->batch_size;
+    size_t limit = batch_limit(w);
+    size_t n = w->nitems < limit ? w->nitems : limit;
     while (n < w->nitems && w->items[n - 1].part)
         n++;
-    size_t wanted = worker_batch_cut(w->has_tx, w->tx_end, n, w->batch_size,
-                                     idle, stopping);
+    size_t wanted =
+        worker_batch_cut(w->has_tx, w->tx_end, n, limit, idle, stopping);
     /* a full or idle batch may split a transaction, never a run of
      * chunks or a packed message: the acknowledgement of its end would
      * cover the first part, which a crash would then lose */
@@ -794,7 +810,8 @@ static int setup(struct worker *w, struct cdc_err *err)
 static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
                          int64_t *wait)
 {
-    size_t want = w->nitems < w->batch_size ? w->batch_size - w->nitems : 0;
+    size_t limit = batch_limit(w);
+    size_t want = w->nitems < limit ? limit - w->nitems : 0;
     /* messages may pack several events: ask for as many messages as fill
      * the batch if each holds as many as the fullest of the last fetch
      * (FETCH_MAX bounds a sudden change) */
@@ -841,7 +858,10 @@ static int loop(struct worker *w, struct cdc_err *err)
     uint64_t max_events = (uint64_t)cdc_conf_get_int(cfg, "max-events");
     int64_t last_progress = cdc_now_ms();
     uint64_t progress_base = 0;
-    struct cdc_js_msg **got = cdc_xcalloc(w->batch_size, sizeof(*got));
+    /* a fetch asks for FETCH_MAX messages at most, a run of chunks for
+     * batch_size */
+    size_t ngot = w->batch_size > FETCH_MAX ? w->batch_size : FETCH_MAX;
+    struct cdc_js_msg **got = cdc_xcalloc(ngot, sizeof(*got));
     int rc = CDC_OK;
 
     w->last_arrival_ms = cdc_now_ms();
@@ -890,7 +910,7 @@ static int loop(struct worker *w, struct cdc_err *err)
         bool drained = n < want;
         size_t cut = 0;
         if (w->nitems > 0 &&
-            (due || idle || drained || stopping || w->nitems >= w->batch_size))
+            (due || idle || drained || stopping || w->nitems >= batch_limit(w)))
             cut = find_cut(w, idle, stopping);
         if (cut > 0) {
             rc = commit(w, cut, err);
