@@ -446,6 +446,13 @@ for wl in $ONLY; do
             tail -n 1 "$DIR/$wl.$sys" | sed "s/^/bench:   s cpu(repl work nats walsender) rss(repl work): /" >&2
         done
     done
+    # the row data moved: the live rows' size, as PostgreSQL stores them
+    case $wl in
+    backlog) tbl=small ;;
+    copy) tbl=mixed ;;
+    *) tbl=big ;;
+    esac
+    mb=$(src "SELECT round(coalesce(sum(pg_column_size(x.*)), 0) / 1048576.0, 1) FROM $tbl x")
     tn=$(cut -d' ' -f1 "$DIR/$wl.native" | median)
     tt=$(cut -d' ' -f1 "$DIR/$wl.tributary" | median)
     cr=$(cut -d' ' -f2 "$DIR/$wl.tributary" | median)
@@ -461,12 +468,14 @@ for wl in $ONLY; do
     [ "$wl" = capture ] && goal=0.9
     [ "$wl" = copy ] && goal=1.0
     per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
-    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
+    mbs() { awk -v m="$mb" -v t="$1" 'BEGIN { printf "%.1f", m / t }'; }
+    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
         "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
+        "$(mbs "$tn")" "$(mbs "$tt")" \
         "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")")
     [ "$json" = "[" ] || json+=","
-    json+=$(printf '{"workload":"%s","rows":%d,"native_s":%s,"tributary_s":%s,"ratio":%s,"goal":%s,"cpu_s_per_million":{"replicator":%s,"worker":%s,"nats":%s,"walsender":%s},"peak_rss_mib":{"replicator":%s,"worker":%s}}' \
-        "$wl" "$n" "$tn" "$tt" "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")
+    json+=$(printf '{"workload":"%s","rows":%d,"row_data_mib":%s,"native_s":%s,"tributary_s":%s,"native_mib_per_s":%s,"tributary_mib_per_s":%s,"ratio":%s,"goal":%s,"cpu_s_per_million":{"replicator":%s,"worker":%s,"nats":%s,"walsender":%s},"peak_rss_mib":{"replicator":%s,"worker":%s}}' \
+        "$wl" "$n" "$mb" "$tn" "$tt" "$(mbs "$tn")" "$(mbs "$tt")" "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")
 done
 json+="]"
 mkdir -p "$(dirname "$OUT")"
@@ -475,10 +484,10 @@ echo "$json" >"$OUT"
 if [ ${#results[@]} -gt 0 ]; then
     echo
     echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
-    printf '%-8s %9s %9s %9s %8s %8s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s ratio goal \
+    printf '%-8s %9s %9s %9s %8s %8s %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s natMB/s triMB/s ratio goal \
         cpu/M:r w nats walsnd rssMB:r w
     for r in "${results[@]}"; do echo "$r"; done
-    echo "(ratio = native time / tributary time, higher is better; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
+    echo "(ratio = native time / tributary time, higher is better; MB/s = MiB of row data (pg_column_size of the live rows) per second; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
 fi
 if [ ${#lat_results[@]} -gt 0 ]; then
     echo
