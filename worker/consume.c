@@ -14,7 +14,6 @@
 #include "worker/worker.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,9 +33,6 @@
 #define DRAIN_WAIT_MS 2
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
-/* Longest wait for messages while a batch is being written, so it is
- * acknowledged soon after the sink has it. */
-#define WRITER_POLL_MS 5
 /* Copied rows (an initial copy) go in batches of at least this many: a
  * batch costs a target commit that waits for the disk and a few round
  * trips, which at a batch of 1000 rows took more than half of an initial
@@ -100,27 +96,6 @@ struct worker {
     uint64_t skipped;
     uint64_t filtered; /* dropped by a filter rule or a route */
     uint64_t dead;
-
-    /* the batch being written by the writer thread while the next one is
-     * fetched and decoded (see start_commit) */
-    struct {
-        pthread_t th;
-        bool started;
-        pthread_mutex_t mu;
-        pthread_cond_t cv;
-        bool job;  /* a batch was handed over */
-        bool done; /* and its write and flush returned */
-        bool quit;
-        bool active; /* a batch is in flight (main thread's view) */
-        struct item *items;
-        size_t n;
-        size_t cap;
-        int arena;
-        struct cdc_batch batch;
-        size_t batch_cap;
-        int rc;
-        struct cdc_err err;
-    } fl;
 };
 
 /* The most events the pending batch may hold: --batch-size, or more when
@@ -553,8 +528,7 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
 
 /* ==== Commit ==== */
 
-static int write_batch(struct worker *w, struct item *items, size_t cut,
-                       struct cdc_err *err)
+static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
 {
     struct cdc_batch batch;
     batch.events = cdc_xcalloc(cut, sizeof(*batch.events));
@@ -565,11 +539,11 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
     for (;;) {
         batch.n = 0;
         for (size_t i = 0; i < cut; i++) {
-            if (items[i].ev == NULL)
+            if (w->items[i].ev == NULL)
                 continue;
             origin[batch.n] = i;
-            batch.seqs[batch.n] = items[i].seq;
-            batch.events[batch.n++] = items[i].ev;
+            batch.seqs[batch.n] = w->items[i].seq;
+            batch.events[batch.n++] = w->items[i].ev;
         }
         if (batch.n == 0)
             break;
@@ -581,7 +555,7 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
             break;
         if ((err->flags & CDC_ERR_POISON) && err->index < batch.n) {
             size_t at = origin[err->index];
-            struct item *bad = &items[at];
+            struct item *bad = &w->items[at];
             /* a rejection may pass (a row another writer of the target is
              * about to change): try again a few times before setting the
              * change aside */
@@ -596,7 +570,7 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
                         " rejected, attempt %u of %u: %s; retrying in %lld ms",
                         bad->seq, w->reject_count, w->reject_attempts, err->msg,
                         (long long)wait);
-                cdc_js_msg_in_progress(items[cut - 1].msg);
+                cdc_js_msg_in_progress(w->items[cut - 1].msg);
                 cdc_sleep_ms(wait);
                 continue;
             }
@@ -606,11 +580,11 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
             /* a chunked event goes whole: every message of its run; one
              * event of a packed message goes alone */
             size_t first = at;
-            while (!bad->packed && first > 0 && items[first - 1].part)
+            while (!bad->packed && first > 0 && w->items[first - 1].part)
                 first--;
             int drc = CDC_OK;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
-                drc = dead_letter_ev(w, items[k].msg,
+                drc = dead_letter_ev(w, w->items[k].msg,
                                      bad->packed ? bad->ev : NULL, reason, err);
             if (drc != CDC_OK) {
                 rc = drc;
@@ -628,7 +602,7 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
                 "could not write to sink \"%s\": %s; retrying in %lld ms "
                 "(nothing is acknowledged meanwhile)",
                 w->ops->name, err->msg, (long long)wait);
-        cdc_js_msg_in_progress(items[cut - 1].msg);
+        cdc_js_msg_in_progress(w->items[cut - 1].msg);
         cdc_sleep_ms(wait);
     }
     if (rc == CDC_OK) {
@@ -649,9 +623,8 @@ static int write_batch(struct worker *w, struct item *items, size_t cut,
     return rc;
 }
 
-/* Moves the items after cut to the front and their events into the other
- * arena. The arena of the items before cut is left as it is: it is reset
- * once their batch is committed. */
+/* Moves the items after cut to the front, their events into the other
+ * arena, and rewinds the arena of the committed batch. */
 static void keep_remainder(struct worker *w, size_t cut)
 {
     int next = 1 - w->cur;
@@ -663,143 +636,29 @@ static void keep_remainder(struct worker *w, size_t cut)
         w->items[i - cut] = it;
     }
     w->nitems -= cut;
+    cdc_arena_reset(&w->arenas[w->cur]);
     w->cur = next;
     if (w->nitems > 0)
         w->first_item_ms = cdc_now_ms();
 }
 
-/* Acknowledges items[0..cut) (cumulatively) and releases their
- * messages. */
-static void ack_items(struct item *items, size_t cut)
+static int commit(struct worker *w, size_t cut, struct cdc_err *err)
 {
+    int rc = write_batch(w, cut, err);
+    if (rc != CDC_OK)
+        return rc;
     struct cdc_err aerr;
     cdc_err_clear(&aerr);
-    if (cdc_js_msg_ack(items[cut - 1].msg, &aerr) != CDC_OK)
+    /* cumulative: acknowledges every earlier message too */
+    if (cdc_js_msg_ack(w->items[cut - 1].msg, &aerr) != CDC_OK)
         cdc_log(CDC_LOG_WARN, "worker",
                 "could not acknowledge up to stream sequence %" PRIu64
                 ": %s (the events will come again and be skipped)",
-                items[cut - 1].seq, aerr.msg);
+                w->items[cut - 1].seq, aerr.msg);
     for (size_t i = 0; i < cut; i++)
-        if (!items[i].shared)
-            cdc_js_msg_free(items[i].msg);
-}
-
-/* ==== The writer thread ==== */
-
-/*
- * The sink writes one batch while the main thread fetches and decodes the
- * next, so the target and the worker work at the same time. At most one
- * batch is in flight, and the main thread touches the sink only once it
- * has come back; a batch that fails is written again by the main thread
- * with the usual retries and dead letters (write_batch).
- */
-static void *writer_main(void *arg)
-{
-    struct worker *w = arg;
-    pthread_mutex_lock(&w->fl.mu);
-    for (;;) {
-        while (!w->fl.job && !w->fl.quit)
-            pthread_cond_wait(&w->fl.cv, &w->fl.mu);
-        if (w->fl.quit)
-            break;
-        w->fl.job = false;
-        pthread_mutex_unlock(&w->fl.mu);
-        struct cdc_err err;
-        cdc_err_clear(&err);
-        int rc = w->ops->write(w->snk, &w->fl.batch, &err);
-        if (rc == CDC_OK)
-            rc = w->ops->flush(w->snk, &err);
-        pthread_mutex_lock(&w->fl.mu);
-        w->fl.rc = rc;
-        w->fl.err = err;
-        w->fl.done = true;
-        pthread_cond_broadcast(&w->fl.cv);
-    }
-    pthread_mutex_unlock(&w->fl.mu);
-    return NULL;
-}
-
-static bool writer_done(struct worker *w)
-{
-    pthread_mutex_lock(&w->fl.mu);
-    bool done = w->fl.done;
-    pthread_mutex_unlock(&w->fl.mu);
-    return done;
-}
-
-/* Waits for the batch in flight and commits it: marks, acknowledges and
- * releases it; one that failed is written again here, with retries and
- * dead letters. */
-static int finish_commit(struct worker *w, struct cdc_err *err)
-{
-    if (!w->fl.active)
-        return CDC_OK;
-    pthread_mutex_lock(&w->fl.mu);
-    while (!w->fl.done)
-        pthread_cond_wait(&w->fl.cv, &w->fl.mu);
-    int rc = w->fl.rc;
-    pthread_mutex_unlock(&w->fl.mu);
-    if (rc == CDC_OK) {
-        for (size_t i = 0; i < w->fl.batch.n; i++) {
-            const struct cdc_event *ev = w->fl.batch.events[i];
-            w->mark.set = true;
-            w->mark.stream_seq = w->fl.batch.seqs[i];
-            w->mark.tx_index = ev->tx_index;
-            snprintf(w->mark.position, sizeof(w->mark.position), "%s",
-                     ev->position);
-            snprintf(w->mark.source, sizeof(w->mark.source), "%s", ev->source);
-        }
-        w->written += w->fl.batch.n;
-    } else {
-        cdc_log(CDC_LOG_DEBUG, "worker",
-                "writing a batch failed (%s); writing it again", w->fl.err.msg);
-        rc = write_batch(w, w->fl.items, w->fl.n, err);
-        if (rc != CDC_OK)
-            return rc; /* the worker stops; nothing more is acked */
-    }
-    ack_items(w->fl.items, w->fl.n);
-    cdc_arena_reset(&w->arenas[w->fl.arena]);
-    w->fl.active = false;
-    w->fl.n = 0;
-    return CDC_OK;
-}
-
-/* Commits items[0..cut): hands them to the writer thread and returns,
- * after the batch before them is committed. A batch with nothing to
- * write is acknowledged at once. */
-static int start_commit(struct worker *w, size_t cut, struct cdc_err *err)
-{
-    int rc = finish_commit(w, err);
-    if (rc != CDC_OK)
-        return rc;
-    if (w->fl.cap < cut) {
-        w->fl.items = cdc_xrealloc(w->fl.items, cut * sizeof(*w->fl.items));
-        w->fl.batch.events =
-            cdc_xrealloc(w->fl.batch.events, cut * sizeof(struct cdc_event *));
-        w->fl.batch.seqs =
-            cdc_xrealloc(w->fl.batch.seqs, cut * sizeof(uint64_t));
-        w->fl.cap = cut;
-    }
-    memcpy(w->fl.items, w->items, cut * sizeof(*w->items));
-    w->fl.n = cut;
-    w->fl.batch.n = 0;
-    for (size_t i = 0; i < cut; i++) {
-        if (w->items[i].ev == NULL)
-            continue;
-        w->fl.batch.seqs[w->fl.batch.n] = w->items[i].seq;
-        w->fl.batch.events[w->fl.batch.n++] = w->items[i].ev;
-    }
-    w->fl.arena = w->cur;
+        if (!w->items[i].shared)
+            cdc_js_msg_free(w->items[i].msg);
     keep_remainder(w, cut);
-    w->fl.active = true;
-    pthread_mutex_lock(&w->fl.mu);
-    w->fl.done = w->fl.batch.n == 0;
-    w->fl.rc = CDC_OK;
-    w->fl.job = w->fl.batch.n > 0;
-    pthread_cond_broadcast(&w->fl.cv);
-    pthread_mutex_unlock(&w->fl.mu);
-    if (w->fl.batch.n == 0)
-        return finish_commit(w, err);
     return CDC_OK;
 }
 
@@ -1011,8 +870,6 @@ static int loop(struct worker *w, struct cdc_err *err)
         size_t n = 0;
         int64_t wait = MAX_FETCH_WAIT_MS;
         size_t want = fetch_plan(w, batch_wait, &wait);
-        if (w->fl.active && wait > WRITER_POLL_MS)
-            wait = WRITER_POLL_MS;
         if (!stopping && want > 0) {
             rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
             if (rc != CDC_OK) {
@@ -1025,13 +882,6 @@ static int loop(struct worker *w, struct cdc_err *err)
                 rc = CDC_OK;
                 n = 0;
             }
-        }
-        if (rc == CDC_OK && w->fl.active && writer_done(w))
-            rc = finish_commit(w, err);
-        if (rc != CDC_OK) {
-            for (size_t i = 0; i < n; i++)
-                cdc_js_msg_free(got[i]);
-            break;
         }
         int64_t now = cdc_now_ms();
         if (n > 0)
@@ -1063,7 +913,7 @@ static int loop(struct worker *w, struct cdc_err *err)
             (due || idle || drained || stopping || w->nitems >= batch_limit(w)))
             cut = find_cut(w, idle, stopping);
         if (cut > 0) {
-            rc = start_commit(w, cut, err);
+            rc = commit(w, cut, err);
             if (rc != CDC_OK)
                 break;
             cdc_backoff_reset(&w->bo);
@@ -1071,12 +921,12 @@ static int loop(struct worker *w, struct cdc_err *err)
         if (stopping)
             break;
         if (max_events > 0 && w->written + w->filtered >= max_events &&
-            w->nitems == 0 && !w->fl.active) {
+            w->nitems == 0) {
             cdc_log(CDC_LOG_INFO, "worker", "reached --max-events %" PRIu64,
                     max_events);
             break;
         }
-        if (idle_exit > 0 && w->nitems == 0 && !w->fl.active &&
+        if (idle_exit > 0 && w->nitems == 0 &&
             now - w->last_arrival_ms >= idle_exit) {
             cdc_log(CDC_LOG_INFO, "worker", "no events for %lld ms: exiting",
                     (long long)idle_exit);
@@ -1096,10 +946,6 @@ static int loop(struct worker *w, struct cdc_err *err)
             last_progress = now;
         }
     }
-    /* the batch in flight is committed before the worker stops */
-    int frc = finish_commit(w, err);
-    if (rc == CDC_OK)
-        rc = frc;
     cdc_free(got);
     return rc;
 }
@@ -1129,15 +975,9 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_backoff_init(&w.bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
                      cdc_conf_get_int(cfg, "retry-max-wait"));
 
-    pthread_mutex_init(&w.fl.mu, NULL);
-    pthread_cond_init(&w.fl.cv, NULL);
     int rc = setup(&w, &err);
-    if (rc == CDC_OK) {
-        if (pthread_create(&w.fl.th, NULL, writer_main, &w) != 0)
-            CDC_BUG("could not start the writer thread");
-        w.fl.started = true;
+    if (rc == CDC_OK)
         rc = loop(&w, &err);
-    }
     if (rc != CDC_OK && rc != CDC_ESTOP) {
         cdc_log(CDC_LOG_ERROR, "worker", "%s", err.msg);
         code = rc == CDC_ECONFIG ? WORKER_EXIT_CONFIG : WORKER_EXIT_RUNTIME;
@@ -1149,17 +989,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     }
     /* everything that matters is done: what follows only releases */
     cdc_shutdown_watchdog(SHUTDOWN_LIMIT_S, code);
-    if (w.fl.started) {
-        pthread_mutex_lock(&w.fl.mu);
-        w.fl.quit = true;
-        pthread_cond_broadcast(&w.fl.cv);
-        pthread_mutex_unlock(&w.fl.mu);
-        pthread_join(w.fl.th, NULL);
-    }
     /* pending items were not acknowledged: they come again next time */
-    for (size_t i = 0; w.fl.active && i < w.fl.n; i++)
-        if (!w.fl.items[i].shared)
-            cdc_js_msg_free(w.fl.items[i].msg);
     for (size_t i = 0; i < w.nitems; i++)
         if (!w.items[i].shared)
             cdc_js_msg_free(w.items[i].msg);
@@ -1170,11 +1000,6 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_js_library_close();
     cdc_arena_release(&w.arenas[0]);
     cdc_arena_release(&w.arenas[1]);
-    cdc_free(w.fl.items);
-    cdc_free(w.fl.batch.events);
-    cdc_free(w.fl.batch.seqs);
-    pthread_mutex_destroy(&w.fl.mu);
-    pthread_cond_destroy(&w.fl.cv);
     cdc_free(w.items);
     cdc_free(w.has_tx);
     cdc_free(w.tx_end);
