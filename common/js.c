@@ -28,9 +28,9 @@ static int nats_fail(struct cdc_err *err, natsStatus s, jsErrCode jerr,
     /* anything that looks like the connection or the server being away is
      * worth retrying; an API error (bad config, limits) is not */
     if (s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED ||
-        s == NATS_NO_SERVER || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
-        s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
-        s == NATS_SLOW_CONSUMER)
+        s == NATS_NO_SERVER || s == NATS_IO_ERROR ||
+        s == NATS_STALE_CONNECTION || s == NATS_NO_RESPONDERS ||
+        s == NATS_CONNECTION_DISCONNECTED || s == NATS_SLOW_CONSUMER)
         flags = CDC_ERR_RETRIABLE;
     if (jerr != 0)
         return cdc_err_set(err, CDC_EIO, flags, "%s: %s (JetStream error %d)",
@@ -226,8 +226,8 @@ int cdc_js_stream_ensure(struct cdc_js *js, const struct cdc_js_stream_cfg *sc,
         return rc;
     }
     jsStreamInfo_Destroy(si);
-    cdc_log(CDC_LOG_INFO, "nats", "created stream \"%s\" for \"%s\"",
-            sc->name, sc->subject);
+    cdc_log(CDC_LOG_INFO, "nats", "created stream \"%s\" for \"%s\"", sc->name,
+            sc->subject);
     return CDC_OK;
 }
 
@@ -273,9 +273,8 @@ int cdc_js_stream_last_msgids(struct cdc_js *js, const char *name,
     cdc_buf_reset(last);
     cdc_buf_reset(ours);
     int rc = cdc_js_stream_info(js, name, NULL, &last_seq, err);
-    for (uint64_t seq = last_seq; rc == CDC_OK && seq > 0 &&
-                                  last_seq - seq <= max_back;
-         seq--) {
+    for (uint64_t seq = last_seq;
+         rc == CDC_OK && seq > 0 && last_seq - seq <= max_back; seq--) {
         natsMsg *msg = NULL;
         jsErrCode jerr = 0;
         natsStatus s = js_GetMsg(&msg, js->js, name, seq, NULL, &jerr);
@@ -339,9 +338,9 @@ static void pub_ack_handler(jsCtx *jctx, natsMsg *msg, jsPubAck *pa,
             p->failed = true;
             snprintf(p->fail_msg, sizeof(p->fail_msg),
                      "JetStream refused message: %s",
-                     pae && pae->ErrText ? pae->ErrText
-                                         : natsStatus_GetText(pae ? pae->Err
-                                                                  : NATS_ERR));
+                     pae && pae->ErrText
+                         ? pae->ErrText
+                         : natsStatus_GetText(pae ? pae->Err : NATS_ERR));
         }
         break;
     }
@@ -454,8 +453,8 @@ static void check_overdue(struct cdc_js_pub *p)
 
 int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
                     const char *msgid, const void *data, size_t len,
-                    const struct cdc_js_hdr *hdrs, size_t nhdrs,
-                    uint64_t *seq, struct cdc_err *err)
+                    const struct cdc_js_hdr *hdrs, size_t nhdrs, uint64_t *seq,
+                    struct cdc_err *err)
 {
     natsMsg *msg = NULL;
     int rc = CDC_OK;
@@ -517,8 +516,7 @@ int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
     return CDC_OK;
 }
 
-int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor,
-                    struct cdc_err *err)
+int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor, struct cdc_err *err)
 {
     int rc = CDC_OK;
     pthread_mutex_lock(&p->mu);
@@ -606,15 +604,30 @@ int cdc_js_publish_sync(struct cdc_js *js, const char *subject,
 
 /* ==== Durable pull consumer ==== */
 
+/*
+ * A pull consumer read through our own requests: a plain subscription on
+ * an inbox of ours, and "$JS.API.CONSUMER.MSG.NEXT" requests answered into
+ * it. Everything that arrives there is taken in order, whichever request
+ * it answers, so an answer that comes after its request timed out is a
+ * message like any other (nats.c 3.4's own fetch mishandles those: it can
+ * write past the end of its array).
+ */
 struct cdc_js_consumer {
     struct cdc_js *js;
     natsSubscription *sub;
+    char *inbox;
+    char *next_subject;
     char *stream;
     char *durable;
+    /* the request open now: how many messages it may still bring, and
+     * when the server lets it expire */
+    int64_t req_left;
+    int64_t req_end_ms;
 };
 
 struct cdc_js_msg {
     natsMsg *m;
+    struct cdc_js *js; /* to acknowledge through */
     uint64_t stream_seq;
     uint64_t delivered;
 };
@@ -711,14 +724,15 @@ int cdc_js_consumer_open(struct cdc_js *js,
     c->js = js;
     c->stream = cdc_xstrdup(cc->stream);
     c->durable = cdc_xstrdup(cc->durable);
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = cc->stream;
-    so.Consumer = cc->durable;
-    so.ManualAck = true;
-    jerr = 0;
-    s = js_PullSubscribe(&c->sub, js->js, cc->filter_subject, cc->durable,
-                         NULL, &so, &jerr);
+    c->next_subject = cdc_xasprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+                                    cc->stream, cc->durable);
+    natsInbox *inbox = NULL;
+    s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        c->inbox = cdc_xstrdup(inbox);
+        natsInbox_Destroy(inbox);
+        s = natsConnection_SubscribeSync(&c->sub, js->nc, c->inbox);
+    }
     /* nats.c drops what passes its pending limits (64 MiB by default),
      * and a fetch of large messages (chunks of one big event) can; what
      * arrives is bounded by what a fetch asks for, so lift them */
@@ -741,70 +755,164 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
 {
     if (c == NULL)
         return;
+    if (c->sub != NULL)
+        natsSubscription_Unsubscribe(c->sub);
     natsSubscription_Destroy(c->sub);
+    cdc_free(c->inbox);
+    cdc_free(c->next_subject);
     cdc_free(c->stream);
     cdc_free(c->durable);
     cdc_free(c);
 }
 
-/* The messages of a fetch (status s) into out. */
-static int take_list(natsMsgList *list, natsStatus s, jsErrCode jerr,
-                     struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
+/* Reads the stream sequence and delivery count from the reply subject of
+ * a JetStream message: "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+ * seq>.<consumer seq>.<time>.<pending>", or the form with a domain and an
+ * account hash after "$JS.ACK" (12 tokens or more). */
+static bool ack_subject_meta(const char *reply, uint64_t *sseq,
+                             uint64_t *delivered)
 {
-    /* nothing there, or nothing in time */
-    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
-        natsMsgList_Destroy(list);
-        return CDC_OK;
+    const char *tok[16];
+    size_t len[16];
+    size_t n = 0;
+    const char *p = reply;
+    while (n < 16) {
+        const char *dot = strchr(p, '.');
+        tok[n] = p;
+        len[n] = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        n++;
+        if (dot == NULL)
+            break;
+        p = dot + 1;
     }
-    if (s != NATS_OK) {
-        natsMsgList_Destroy(list);
-        nats_fail(err, s, jerr, "could not fetch from JetStream");
-        /* a server restarting, a lost connection or a consumer being
-         * recreated: all of it passes, so the caller waits and retries */
-        err->flags |= CDC_ERR_RETRIABLE;
-        return CDC_EIO;
+    if (n < 9 || len[0] != 3 || memcmp(tok[0], "$JS", 3) != 0 || len[1] != 3 ||
+        memcmp(tok[1], "ACK", 3) != 0)
+        return false;
+    size_t at = n >= 12 ? 6 : 4; /* the delivery count */
+    char buf[24];
+    int64_t v = 0;
+    if (len[at] >= sizeof(buf))
+        return false;
+    memcpy(buf, tok[at], len[at]);
+    buf[len[at]] = '\0';
+    if (cdc_parse_int(buf, 0, INT64_MAX, &v) != CDC_OK)
+        return false;
+    *delivered = (uint64_t)v;
+    if (len[at + 1] >= sizeof(buf))
+        return false;
+    memcpy(buf, tok[at + 1], len[at + 1]);
+    buf[len[at + 1]] = '\0';
+    if (cdc_parse_int(buf, 0, INT64_MAX, &v) != CDC_OK)
+        return false;
+    *sseq = (uint64_t)v;
+    return true;
+}
+
+/* Takes one message from the inbox: a message of the stream goes to out;
+ * a status (no messages, request timeout, limits) ends the open request.
+ * Returns true when m was a message of the stream. */
+static bool take_one(struct cdc_js_consumer *c, natsMsg *m,
+                     struct cdc_js_msg **out, size_t *n)
+{
+    const char *reply = natsMsg_GetReply(m);
+    if (reply == NULL || strncmp(reply, "$JS.ACK.", 8) != 0) {
+        /* "NATS/1.0 404 No Messages", "408 Request Timeout", "409 ..."
+         * and heartbeats: the request is over (or says nothing) */
+        const char *status = NULL;
+        if (natsMsgHeader_Get(m, "Status", &status) == NATS_OK &&
+            status != NULL && strcmp(status, "100") != 0)
+            c->req_left = 0;
+        natsMsg_Destroy(m);
+        return false;
     }
-    for (int i = 0; i < list->Count; i++) {
-        natsMsg *m = list->Msgs[i];
-        list->Msgs[i] = NULL;
-        jsMsgMetaData *meta = NULL;
-        struct cdc_js_msg *w = cdc_xcalloc(1, sizeof(*w));
-        w->m = m;
-        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-            w->stream_seq = meta->Sequence.Stream;
-            w->delivered = meta->NumDelivered;
-            jsMsgMetaData_Destroy(meta);
+    struct cdc_js_msg *w = cdc_xcalloc(1, sizeof(*w));
+    w->m = m;
+    w->js = c->js;
+    if (!ack_subject_meta(reply, &w->stream_seq, &w->delivered)) {
+        w->stream_seq = 0;
+        w->delivered = 0;
+    }
+    out[(*n)++] = w;
+    if (c->req_left > 0)
+        c->req_left--;
+    return true;
+}
+
+/* Takes what the inbox holds now, up to max messages in out. */
+static int take_ready(struct cdc_js_consumer *c, size_t max,
+                      struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
+{
+    while (*n < max) {
+        int pending = 0;
+        if (natsSubscription_GetPending(c->sub, &pending, NULL) != NATS_OK ||
+            pending <= 0)
+            return CDC_OK;
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, c->sub, 1);
+        if (s == NATS_TIMEOUT)
+            return CDC_OK;
+        if (s != NATS_OK) {
+            nats_fail(err, s, 0, "could not fetch from JetStream");
+            err->flags |= CDC_ERR_RETRIABLE;
+            return CDC_EIO;
         }
-        out[(*n)++] = w;
+        take_one(c, m, out, n);
     }
-    natsMsgList_Destroy(list);
     return CDC_OK;
 }
 
 int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
                  struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
 {
-    int buffered = 0;
     *n = 0;
-    /* Answers to an earlier request can arrive after its fetch returned
-     * (it timed out) and wait in the subscription. nats.c 3.4 hands those
-     * out first, but then counts the new request's messages against the
-     * batch less what it already took, and with more than half the batch
-     * taken it stores past the end of its batch-sized array. So while
-     * anything is buffered, ask for just that many: a fetch the buffer
-     * fills sends no request at all. */
-    if (natsSubscription_GetPending(c->sub, &buffered, NULL) == NATS_OK &&
-        buffered > 0 && (size_t)buffered < max)
-        max = (size_t)buffered;
-    /* nats.c asks first for what is there now (a no-wait request) and
-     * returns that at once; only if there is nothing does it wait, for
-     * max messages or the time (so a caller that wants the first message
-     * soon asks for one) */
-    jsErrCode jerr = 0;
-    natsMsgList list = {0};
-    natsStatus s = natsSubscription_Fetch(&list, c->sub, (int)max, timeout_ms,
-                                          &jerr);
-    return take_list(&list, s, jerr, out, n, err);
+    if (max == 0)
+        return CDC_OK;
+    /* what is there now goes at once */
+    int rc = take_ready(c, max, out, n, err);
+    if (rc != CDC_OK || *n > 0)
+        return rc;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    int64_t deadline = cdc_now_ms() + timeout_ms;
+    /* wait for the first message, at most until this fetch's time is up;
+     * a request that ended (its messages came, or it expired) is followed
+     * by a new one while there is time */
+    while (*n == 0) {
+        int64_t now = cdc_now_ms();
+        if (now >= deadline)
+            break;
+        if (c->req_left <= 0 || now >= c->req_end_ms) {
+            /* the server sends what it has at once and holds the request
+             * open for the rest until it expires */
+            char body[96];
+            snprintf(body, sizeof(body), "{\"batch\":%zu,\"expires\":%lld}",
+                     max, (long long)(deadline - now) * 1000000LL);
+            natsStatus s = natsConnection_PublishRequestString(
+                c->js->nc, c->next_subject, c->inbox, body);
+            if (s != NATS_OK) {
+                nats_fail(err, s, 0, "could not fetch from JetStream");
+                err->flags |= CDC_ERR_RETRIABLE;
+                return CDC_EIO;
+            }
+            c->req_left = (int64_t)max;
+            c->req_end_ms = deadline;
+        }
+        int64_t until = c->req_end_ms < deadline ? c->req_end_ms : deadline;
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(
+            &m, c->sub, until - now > 0 ? until - now : 1);
+        if (s == NATS_TIMEOUT)
+            continue;
+        if (s != NATS_OK) {
+            nats_fail(err, s, 0, "could not fetch from JetStream");
+            err->flags |= CDC_ERR_RETRIABLE;
+            return CDC_EIO;
+        }
+        take_one(c, m, out, n);
+    }
+    if (*n > 0)
+        rc = take_ready(c, max, out, n, err);
+    return rc;
 }
 
 int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,
@@ -828,8 +936,8 @@ int cdc_js_consumer_delete(struct cdc_js *js, const char *stream,
     jsErrCode jerr = 0;
     natsStatus s = js_DeleteConsumer(js->js, stream, durable, NULL, &jerr);
     if (is_not_found(s, jerr))
-        return cdc_err_set(err, CDC_ENOTFOUND, 0,
-                           "consumer \"%s\" not found", durable);
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "consumer \"%s\" not found",
+                           durable);
     if (s != NATS_OK)
         return nats_fail(err, s, jerr, "could not delete consumer");
     return CDC_OK;
@@ -866,16 +974,27 @@ uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m)
 
 int cdc_js_msg_ack(struct cdc_js_msg *m, struct cdc_err *err)
 {
-    jsErrCode jerr = 0;
-    natsStatus s = natsMsg_AckSync(m->m, NULL, &jerr);
+    const char *reply = natsMsg_GetReply(m->m);
+    if (reply == NULL)
+        return cdc_err_set(err, CDC_EPROTO, 0,
+                           "could not acknowledge message: it has no reply "
+                           "subject");
+    /* as an acknowledgement that waits for the server's answer, so a
+     * batch counts as acknowledged only once JetStream says so */
+    natsMsg *answer = NULL;
+    natsStatus s = natsConnection_Request(&answer, m->js->nc, reply, "+ACK", 4,
+                                          m->js->timeout_ms);
+    natsMsg_Destroy(answer);
     if (s != NATS_OK)
-        return nats_fail(err, s, jerr, "could not acknowledge message");
+        return nats_fail(err, s, 0, "could not acknowledge message");
     return CDC_OK;
 }
 
 void cdc_js_msg_in_progress(struct cdc_js_msg *m)
 {
-    natsMsg_InProgress(m->m, NULL);
+    const char *reply = natsMsg_GetReply(m->m);
+    if (reply != NULL)
+        natsConnection_PublishString(m->js->nc, reply, "+WPI");
 }
 
 void cdc_js_msg_free(struct cdc_js_msg *m)
@@ -931,8 +1050,7 @@ int cdc_js_kv_get(struct cdc_js_kv *kv, const char *key, struct cdc_buf *val,
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, kv->kv, key);
     if (s == NATS_NOT_FOUND)
-        return cdc_err_set(err, CDC_ENOTFOUND, 0, "key \"%s\" not found",
-                           key);
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "key \"%s\" not found", key);
     if (s != NATS_OK)
         return nats_fail(err, s, 0, "could not read key-value entry");
     cdc_buf_reset(val);
@@ -961,8 +1079,7 @@ int cdc_js_kv_put(struct cdc_js_kv *kv, const char *key, const void *val,
         if (last != NULL && (strstr(last, "wrong last sequence") != NULL ||
                              strstr(last, "key exists") != NULL))
             return cdc_err_set(err, CDC_ESTATE, 0,
-                               "key \"%s\" was changed by another writer",
-                               key);
+                               "key \"%s\" was changed by another writer", key);
         return nats_fail(err, s, 0, "could not write key-value entry");
     }
     if (new_rev != NULL)
