@@ -838,6 +838,15 @@ static bool take_one(struct cdc_js_consumer *c, natsMsg *m,
     return true;
 }
 
+/* A failed request or read: a server restarting, a lost connection or a
+ * consumer being recreated all pass, so the caller waits and retries. */
+static int fetch_failed(natsStatus s, struct cdc_err *err)
+{
+    nats_fail(err, s, 0, "could not fetch from JetStream");
+    err->flags |= CDC_ERR_RETRIABLE;
+    return CDC_EIO;
+}
+
 /* Takes what the inbox holds now, up to max messages in out. */
 static int take_ready(struct cdc_js_consumer *c, size_t max,
                       struct cdc_js_msg **out, size_t *n, struct cdc_err *err)
@@ -852,9 +861,7 @@ static int take_ready(struct cdc_js_consumer *c, size_t max,
         if (s == NATS_TIMEOUT)
             return CDC_OK;
         if (s != NATS_OK) {
-            nats_fail(err, s, 0, "could not fetch from JetStream");
-            err->flags |= CDC_ERR_RETRIABLE;
-            return CDC_EIO;
+            return fetch_failed(s, err);
         }
         take_one(c, m, out, n);
     }
@@ -890,9 +897,7 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
             natsStatus s = natsConnection_PublishRequestString(
                 c->js->nc, c->next_subject, c->inbox, body);
             if (s != NATS_OK) {
-                nats_fail(err, s, 0, "could not fetch from JetStream");
-                err->flags |= CDC_ERR_RETRIABLE;
-                return CDC_EIO;
+                return fetch_failed(s, err);
             }
             c->req_left = (int64_t)max;
             c->req_end_ms = deadline;
@@ -904,9 +909,7 @@ int cdc_js_fetch(struct cdc_js_consumer *c, size_t max, int64_t timeout_ms,
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {
-            nats_fail(err, s, 0, "could not fetch from JetStream");
-            err->flags |= CDC_ERR_RETRIABLE;
-            return CDC_EIO;
+            return fetch_failed(s, err);
         }
         take_one(c, m, out, n);
     }

@@ -25,11 +25,6 @@ PGresult *source__pg_run(PGconn *conn, const char *sql, int nparams,
 /* Appends name quoted as an identifier. */
 void source__pg_append_ident(struct cdc_buf *b, PGconn *conn, const char *name);
 
-struct source__pg_table {
-    char *schema;
-    char *name;
-};
-
 struct source__pg_copy_args {
     const char *const *kw; /* connection keywords and values */
     const char *const *val;

@@ -49,13 +49,18 @@ static const struct cdc_opt pg_options[] = {
  * goes in large batches (fewer wake-ups and larger packs). */
 #define TX_GATHER_MS 1
 
+struct pg_table {
+    char *schema;
+    char *name;
+};
+
 struct pg_src {
     /* settings */
     const char *kw[12];
     const char *val[12];
     char slot[CDC_NAME_MAX];
     char *schema;
-    struct source__pg_table *tables;
+    struct pg_table *tables;
     size_t ntables;
     int64_t status_interval_ms;
 
@@ -173,7 +178,7 @@ static int resolve_tables(struct pg_src *s, const struct cdc_conf *cfg,
     s->tables = cdc_xcalloc(n ? n : 1, sizeof(*s->tables));
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(items[i], '.');
-        struct source__pg_table *t = &s->tables[s->ntables++];
+        struct pg_table *t = &s->tables[s->ntables++];
         if (dot != NULL) {
             t->schema = cdc_xstrndup(items[i], (size_t)(dot - items[i]));
             t->name = cdc_xstrdup(dot + 1);
