@@ -35,6 +35,7 @@ enum cdc_status {
 enum cdc_err_flags {
     CDC_ERR_RETRIABLE = 1 << 0, /* may succeed later: retry with backoff */
     CDC_ERR_POISON = 1 << 1,    /* can never succeed: dead-letter and go on */
+    CDC_ERR_FINAL = 1 << 2,     /* with POISON: no point trying it again */
 };
 
 #define CDC_ERR_MSG_MAX 256
@@ -293,6 +294,8 @@ struct cdc_event {
     int64_t txid;
     const char *commit_time; /* ISO-8601, or NULL */
     const char *ddl;         /* DDL statement, or NULL */
+    const char *object;      /* DDL: what it changed ("index app.i") */
+    const char *search_path; /* DDL: the source session's search_path */
 };
 
 /* A batch handed to a sink: events in stream order with their JetStream

@@ -113,6 +113,19 @@ static int put_cols(struct cdc_buf *b, const char *key,
     return rc;
 }
 
+/* The statement of a DDL event and what goes with it. */
+static int put_ddl(const struct cdc_event *ev, struct cdc_buf *b)
+{
+    int rc = CDC_OK;
+    if (ev->ddl != NULL)
+        rc = put_str_field(b, "ddl", ev->ddl);
+    if (rc == CDC_OK && ev->object != NULL)
+        rc = put_str_field(b, "object", ev->object);
+    if (rc == CDC_OK && ev->search_path != NULL)
+        rc = put_str_field(b, "search_path", ev->search_path);
+    return rc;
+}
+
 /* Fields common to both forms, after the opening brace. */
 static int put_header(const struct cdc_event *ev, struct cdc_buf *b)
 {
@@ -149,8 +162,8 @@ int cdc_event_encode(const struct cdc_event *ev, struct cdc_buf *out)
         rc = put_cols(out, "old", ev->old, ev->nold);
     if (rc == CDC_OK && ev->nunchanged > 0)
         rc = put_name_list(out, "unchanged", ev->unchanged, ev->nunchanged);
-    if (rc == CDC_OK && ev->ddl != NULL)
-        rc = put_str_field(out, "ddl", ev->ddl);
+    if (rc == CDC_OK)
+        rc = put_ddl(ev, out);
     if (rc == CDC_OK)
         rc = cdc_buf_append_char(out, '}');
     return rc;
@@ -480,8 +493,8 @@ int cdc_event_encode_natural(const struct cdc_event *ev,
         rc = put_natural_cols(out, "old", ev->old, ev->nold);
     if (rc == CDC_OK && ev->nunchanged > 0)
         rc = put_name_list(out, "unchanged", ev->unchanged, ev->nunchanged);
-    if (rc == CDC_OK && ev->ddl != NULL)
-        rc = put_str_field(out, "ddl", ev->ddl);
+    if (rc == CDC_OK)
+        rc = put_ddl(ev, out);
     if (rc == CDC_OK && extra_json != NULL && extra_json[0] != '\0') {
         rc = cdc_buf_append_char(out, ',');
         if (rc == CDC_OK)
@@ -548,6 +561,8 @@ enum field {
     F_POSITION,
     F_COMMIT_TIME,
     F_DDL,
+    F_OBJECT,
+    F_SEARCH_PATH,
     F_KEY,
     F_UNCHANGED,
     F_COLUMNS,
@@ -570,6 +585,8 @@ static const char *const field_names[F_COUNT] = {
     [F_POSITION] = "position",
     [F_COMMIT_TIME] = "commit_time",
     [F_DDL] = "ddl",
+    [F_OBJECT] = "object",
+    [F_SEARCH_PATH] = "search_path",
     [F_KEY] = "key",
     [F_UNCHANGED] = "unchanged",
     [F_COLUMNS] = "columns",
@@ -1039,7 +1056,10 @@ static enum field field_of(const struct key *k)
         f = k->s[0] == 'n' ? F_NAMES : k->s[1] == 'y' ? F_TYPES : F_TABLE;
         break;
     case 6:
-        f = k->s[0] != 's' ? F_TX_END : k->s[1] == 'o' ? F_SOURCE : F_SCHEMA;
+        f = k->s[0] == 'o'   ? F_OBJECT
+            : k->s[0] != 's' ? F_TX_END
+            : k->s[1] == 'o' ? F_SOURCE
+                             : F_SCHEMA;
         break;
     case 7:
         f = F_COLUMNS;
@@ -1051,7 +1071,7 @@ static enum field field_of(const struct key *k)
         f = F_UNCHANGED;
         break;
     case 11:
-        f = F_COMMIT_TIME;
+        f = k->s[0] == 's' ? F_SEARCH_PATH : F_COMMIT_TIME;
         break;
     default:
         return F_COUNT;
@@ -1473,6 +1493,10 @@ static const char **str_field(struct cdc_event *ev, struct notes *nt,
         return &ev->position;
     case F_COMMIT_TIME:
         return &ev->commit_time;
+    case F_OBJECT:
+        return &ev->object;
+    case F_SEARCH_PATH:
+        return &ev->search_path;
     default:
         return &ev->ddl;
     }
@@ -1799,6 +1823,10 @@ static int check_event(struct cdc_event *ev, const struct notes *nt,
         rc = check_str(nt, F_COMMIT_TIME, false, err);
     if (rc == CDC_OK)
         rc = check_str(nt, F_DDL, false, err);
+    if (rc == CDC_OK)
+        rc = check_str(nt, F_OBJECT, false, err);
+    if (rc == CDC_OK)
+        rc = check_str(nt, F_SEARCH_PATH, false, err);
     for (enum field f = F_KEY; f <= F_OLD && rc == CDC_OK; f++)
         rc = check_list(nt, f, err);
     if (rc != CDC_OK)
@@ -2047,6 +2075,8 @@ struct cdc_event *cdc_event_copy(const struct cdc_event *ev,
     c->position = copy_opt(ev->position, arena);
     c->commit_time = copy_opt(ev->commit_time, arena);
     c->ddl = copy_opt(ev->ddl, arena);
+    c->object = copy_opt(ev->object, arena);
+    c->search_path = copy_opt(ev->search_path, arena);
     c->cols = copy_cols(ev->cols, ev->ncols, arena);
     c->old = copy_cols(ev->old, ev->nold, arena);
     c->key = copy_names(ev->key, ev->nkey, arena);

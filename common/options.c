@@ -44,8 +44,14 @@ const struct cdc_opt cdc_replicator_options[] = {
      "snapshot ends"},
     {"max-copy-workers-per-table", CDC_OPT_INT, "4", 1, 64, 0,
      "parallel readers per table during a copy"},
+    {"cleanup", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "remove everything the group keeps (slot, publication, event triggers, "
+     "streams, state bucket), then exit; a dry run without --yes"},
+    {"yes", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "with --cleanup: really remove (else only list what would go)"},
     {"track-ddl", CDC_OPT_BOOL, "false", 0, 0, 0,
-     "capture schema changes (not implemented yet)"},
+     "capture schema changes of the group's tables (installs event "
+     "triggers; needs a superuser)"},
     {"max-events", CDC_OPT_INT, "0", 0, INT64_MAX, 0,
      "stop after this many events are stored in JetStream (0: never)"},
     {"max-inflight", CDC_OPT_INT, "4096", 1, 1048576, 0,

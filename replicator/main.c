@@ -809,6 +809,71 @@ static int copy(struct repl *r, bool copy_only)
     return EXIT_OK;
 }
 
+/* Removes one stream of the group's (or says it would); CDC_OK when it is
+ * not there. */
+static int cleanup_stream(struct cdc_js *js, const char *name, const char *what,
+                          bool dry_run, struct cdc_err *err)
+{
+    uint64_t msgs = 0;
+    uint64_t last = 0;
+    int rc = cdc_js_stream_info(js, name, &msgs, &last, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    if (dry_run) {
+        cdc_log(CDC_LOG_INFO, "replicator",
+                "would delete %s \"%s\" (%" PRIu64 " messages)", what, name,
+                msgs);
+        return CDC_OK;
+    }
+    rc = cdc_js_stream_delete(js, name, err);
+    if (rc == CDC_OK)
+        cdc_log(CDC_LOG_INFO, "replicator",
+                "deleted %s \"%s\" (%" PRIu64 " messages)", what, name, msgs);
+    return rc;
+}
+
+/* --cleanup: the source's objects, then the group's streams (with their
+ * consumers) and state bucket; an exit code. */
+static int cleanup(struct repl *r, const struct cdc_js_opts *jo)
+{
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    bool dry_run = !cdc_conf_get_bool(r->cfg, "yes");
+    int rc = CDC_OK;
+    if (r->ops->cleanup != NULL)
+        rc = r->ops->cleanup(r->cfg, r->group, dry_run, &err);
+    if (rc == CDC_OK)
+        rc = cdc_js_open(jo, &r->js, &err);
+    char name[CDC_NAME_MAX];
+    char kv[CDC_NAME_MAX + 8];
+    if (rc == CDC_OK) {
+        cdc_name_stream(r->group, name, sizeof(name));
+        rc = cleanup_stream(r->js, name, "stream", dry_run, &err);
+    }
+    if (rc == CDC_OK) {
+        cdc_name_dlq_stream(r->group, name, sizeof(name));
+        rc = cleanup_stream(r->js, name, "dead-letter stream", dry_run, &err);
+    }
+    if (rc == CDC_OK) {
+        cdc_name_kv(r->group, name, sizeof(name));
+        snprintf(kv, sizeof(kv), "KV_%s", name);
+        rc = cleanup_stream(r->js, kv, "state bucket", dry_run, &err);
+    }
+    if (rc != CDC_OK) {
+        cdc_log(CDC_LOG_ERROR, "replicator", "cleanup of group \"%s\": %s",
+                r->group, err.msg);
+        return rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    cdc_log(CDC_LOG_INFO, "replicator", "%s",
+            dry_run ? "dry run: nothing was removed (add --yes to remove)"
+                    : "cleanup done");
+    return EXIT_OK;
+}
+
 static void add_source_options(struct cdc_conf *cfg)
 {
     for (size_t i = 0; source_all[i] != NULL; i++)
@@ -824,9 +889,13 @@ static int check_modes(const struct cdc_conf *cfg, struct cdc_err *err)
         return cdc_err_set(err, CDC_ECONFIG, 0,
                            "cannot specify multiple modes: use --stream, "
                            "--copy-and-stream, or --copy");
-    if (cdc_conf_get_bool(cfg, "track-ddl"))
+    if (modes > 0 && cdc_conf_get_bool(cfg, "cleanup"))
         return cdc_err_set(err, CDC_ECONFIG, 0,
-                           "--track-ddl is not supported yet");
+                           "--cleanup removes the group: it cannot be "
+                           "combined with --stream, --copy-and-stream or "
+                           "--copy");
+    if (cdc_conf_get_bool(cfg, "yes") && !cdc_conf_get_bool(cfg, "cleanup"))
+        return cdc_err_set(err, CDC_ECONFIG, 0, "--yes goes with --cleanup");
     return CDC_OK;
 }
 
@@ -913,6 +982,10 @@ int main(int argc, char **argv)
         .max_bytes = cdc_conf_get_int(cfg, "stream-max-bytes"),
         .dup_window_ms = cdc_conf_get_int(cfg, "dedup-window"),
     };
+    if (cdc_conf_get_bool(cfg, "cleanup")) {
+        code = cleanup(&r, &jo);
+        goto out;
+    }
     /* connect to NATS, then prepare the source (publication, slot), and
      * only then create the stream: a bad setting leaves nothing behind */
     int rc = cdc_js_open(&jo, &r.js, &err);

@@ -394,14 +394,28 @@ static int read_tuple(struct source_pgo *d, struct rd *r,
     return CDC_OK;
 }
 
-/* Fills the parts every change of the open transaction shares. */
-static struct cdc_event *new_event(struct source_pgo *d, struct cdc_arena *a,
-                                   enum cdc_op op, const struct pgo_rel *rel)
+/* A new event at the next place of the open transaction: the parts
+ * every change of it shares. */
+static struct cdc_event *tx_event(struct source_pgo *d, struct cdc_arena *a,
+                                  enum cdc_op op)
 {
     struct cdc_event *ev = cdc_arena_alloc(a, sizeof(*ev));
     memset(ev, 0, sizeof(*ev));
     ev->op = op;
     ev->source = "postgres";
+    ev->position = cdc_arena_strdup(a, d->position);
+    ev->tx_index = d->tx_index++;
+    ev->has_txid = true;
+    ev->txid = d->xid;
+    ev->commit_time = cdc_arena_strdup(a, d->commit_time);
+    return ev;
+}
+
+/* A change of relation rel. */
+static struct cdc_event *new_event(struct source_pgo *d, struct cdc_arena *a,
+                                   enum cdc_op op, const struct pgo_rel *rel)
+{
+    struct cdc_event *ev = tx_event(d, a, op);
     /* copies: a Relation message may replace rel before the event is
      * published */
     ev->schema = cdc_arena_strdup(a, rel->nspname);
@@ -411,12 +425,13 @@ static struct cdc_event *new_event(struct source_pgo *d, struct cdc_arena *a,
         key[i] = cdc_arena_strdup(a, rel->key[i]);
     ev->key = key;
     ev->nkey = rel->nkey;
-    ev->position = cdc_arena_strdup(a, d->position);
-    ev->tx_index = d->tx_index++;
-    ev->has_txid = true;
-    ev->txid = d->xid;
-    ev->commit_time = cdc_arena_strdup(a, d->commit_time);
     return ev;
+}
+
+struct cdc_event *source_pgo_message_event(struct source_pgo *d,
+                                          struct cdc_arena *a)
+{
+    return d->in_tx ? tx_event(d, a, CDC_OP_DDL) : NULL;
 }
 
 static int lookup_rel(struct source_pgo *d, uint32_t relid, char type,

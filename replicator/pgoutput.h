@@ -62,6 +62,13 @@ void source_pgo_set_key(struct source_pgo *d, uint32_t relid,
  * unknown. */
 const char *source_pgo_type_name(const struct source_pgo *d, uint32_t oid);
 
+/* A new DDL event at the next place of the open transaction (position,
+ * tx_index, txid, commit time set; the rest zero), for a transactional
+ * message the caller turns into a schema change; NULL outside a
+ * transaction. */
+struct cdc_event *source_pgo_message_event(struct source_pgo *d,
+                                          struct cdc_arena *a);
+
 /* True while between Begin and Commit. */
 bool source_pgo_in_tx(const struct source_pgo *d);
 

@@ -37,4 +37,34 @@ struct source__pg_copy_args {
 int source__pg_copy(const struct source__pg_copy_args *a,
                     const struct source_copy_env *env, struct cdc_err *err);
 
+/* ==== Schema changes (ddl_postgres.c) ==== */
+
+/* Installs (or brings up to date) the group's event triggers, which send
+ * schema changes of the group's tables as logical messages with the slot's
+ * name as prefix. Needs a superuser. */
+int source__pg_ddl_install(PGconn *conn, const char *slot,
+                           struct cdc_err *err);
+/* Removes them (dry_run: only logs what it would remove); *removed counts
+ * the event triggers found. Unless always, the functions and the schema go
+ * only when there was a trigger. */
+int source__pg_ddl_remove(PGconn *conn, const char *slot, bool dry_run,
+                          bool always, size_t *removed, struct cdc_err *err);
+
+#define SOURCE_PG_DDL_TX_MAX 32
+
+/* What the decoder remembers within one transaction. */
+struct source__pg_ddl_tx {
+    uint64_t hash[SOURCE_PG_DDL_TX_MAX];
+    unsigned count[SOURCE_PG_DDL_TX_MAX];
+    size_t n;
+};
+
+void source__pg_ddl_tx_reset(struct source__pg_ddl_tx *tx);
+/* Fills ev (already carrying its position) as the DDL event of a
+ * message of the group's triggers; strings go into arena. CDC_EPROTO for
+ * a message of another form. */
+int source__pg_ddl_decode(struct source__pg_ddl_tx *tx, const char *content,
+                          size_t len, struct cdc_event *ev,
+                          struct cdc_arena *arena, struct cdc_err *err);
+
 #endif

@@ -76,6 +76,12 @@ struct source_ops {
      * signal. */
     int (*copy)(void *state, const struct source_copy_env *env,
                 struct cdc_err *err);
+    /* Optional. Removes what the source keeps for the group (for
+     * PostgreSQL: slot, publication, event triggers), logging each
+     * removal; with dry_run only logs what it would remove. Runs instead
+     * of open. */
+    int (*cleanup)(const struct cdc_conf *cfg, const char *group,
+                   bool dry_run, struct cdc_err *err);
     /* Says goodbye (final acknowledgement) and frees; NULL-safe. */
     void (*close)(void *state);
 };

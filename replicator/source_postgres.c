@@ -82,6 +82,8 @@ struct pg_src {
     uint64_t last_status_lsn;
     bool reply_requested;
     bool slot_exists;
+    bool track_ddl;
+    struct source__pg_ddl_tx ddl_tx;
 };
 
 /* ==== Connections ==== */
@@ -517,6 +519,7 @@ static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
             return lookup_primary_key(s, res.relid, err);
         return CDC_OK;
     case PGO_BEGIN:
+        source__pg_ddl_tx_reset(&s->ddl_tx);
         return CDC_OK;
     case PGO_CHANGES:
         for (size_t i = 0; i < res.nevents; i++) {
@@ -530,10 +533,26 @@ static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
         s->last_emitted = res.end_lsn;
         s->any_emitted = true;
         return CDC_OK;
-    case PGO_MESSAGE:
-        cdc_log(CDC_LOG_DEBUG, "postgres", "ignored logical message \"%s\"",
-                res.prefix);
+    case PGO_MESSAGE: {
+        struct cdc_event *ev = NULL;
+        if (s->track_ddl && res.transactional &&
+            strcmp(res.prefix, s->slot) == 0)
+            ev = source_pgo_message_event(s->dec, &s->batch_arena);
+        if (ev == NULL) {
+            cdc_log(CDC_LOG_DEBUG, "postgres",
+                    "ignored logical message \"%s\"", res.prefix);
+            return CDC_OK;
+        }
+        rc = source__pg_ddl_decode(&s->ddl_tx, res.content, res.content_len,
+                                   ev, &s->batch_arena, err);
+        if (rc != CDC_OK)
+            return rc;
+        cdc_log(CDC_LOG_INFO, "postgres", "schema change of \"%s\".\"%s\" at %s: %s",
+                ev->schema, ev->table, ev->position, ev->object);
+        release_held(s, b, false);
+        s->held = ev;
         return CDC_OK;
+    }
     }
     return CDC_OK;
 }
@@ -549,15 +568,13 @@ static void advance_idle(struct pg_src *s)
 
 /* ==== Interface ==== */
 
-static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
-                   struct cdc_err *err)
+/* The settings of a source (no connection yet). */
+static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
+                            struct pg_src **out)
 {
     struct pg_src *s = cdc_xcalloc(1, sizeof(*s));
-    int rc = CDC_OK;
     size_t n = 0;
     char port[16] = "";
-    *state = NULL;
-
     cdc_name_pg(group, s->slot, sizeof(s->slot));
     s->schema = cdc_xstrdup(cdc_conf_get_str(cfg, "schema"));
     s->status_interval_ms = cdc_conf_get_int(cfg, "status-interval");
@@ -574,14 +591,34 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
     s->dec = source_pgo_new();
     cdc_arena_init(&s->batch_arena);
     cdc_arena_init(&s->hold_arena);
+    *out = s;
+    return CDC_OK;
+}
 
-    rc = resolve_tables(s, cfg, err);
+static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
+                   struct cdc_err *err)
+{
+    struct pg_src *s = NULL;
+    *state = NULL;
+    int rc = pg_open_settings(cfg, group, &s);
+    if (rc == CDC_OK)
+        rc = resolve_tables(s, cfg, err);
     if (rc == CDC_OK)
         rc = pg_connect(s, false, &s->sql, err);
     if (rc == CDC_OK)
         rc = check_tables(s, err);
     if (rc == CDC_OK)
         rc = ensure_publication(s, err);
+    s->track_ddl = cdc_conf_get_bool(cfg, "track-ddl");
+    if (rc == CDC_OK && s->track_ddl && !cdc_conf_get_bool(cfg, "copy")) {
+        rc = source__pg_ddl_install(s->sql, s->slot, err);
+    } else if (rc == CDC_OK) {
+        /* triggers of an earlier run with --track-ddl would fill the WAL
+         * with messages nobody reads */
+        size_t removed = 0;
+        rc = source__pg_ddl_remove(s->sql, s->slot, false, false, &removed,
+                                   err);
+    }
     /* --copy reads without a slot; --copy-and-stream creates a missing
      * one with the copy's snapshot */
     if (rc == CDC_OK && !cdc_conf_get_bool(cfg, "copy"))
@@ -594,6 +631,77 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
     }
     *state = s;
     return CDC_OK;
+}
+
+static int pg_cleanup(const struct cdc_conf *cfg, const char *group,
+                      bool dry_run, struct cdc_err *err)
+{
+    struct pg_src *s = NULL;
+    int rc = pg_open_settings(cfg, group, &s);
+    if (rc == CDC_OK)
+        rc = pg_connect(s, false, &s->sql, err);
+    size_t n = 0;
+    if (rc == CDC_OK)
+        rc = source__pg_ddl_remove(s->sql, s->slot, dry_run, true, &n, err);
+    const char *p[1] = {s->slot};
+    PGresult *res = NULL;
+    if (rc == CDC_OK) {
+        res = source__pg_run(s->sql,
+                             "SELECT active_pid FROM pg_replication_slots "
+                             "WHERE slot_name = $1",
+                             1, p, err);
+        if (res == NULL)
+            rc = CDC_EIO;
+    }
+    if (rc == CDC_OK && PQntuples(res) > 0) {
+        if (!PQgetisnull(res, 0, 0)) {
+            rc = cdc_err_set(err, CDC_ESTATE, 0,
+                             "replication slot \"%s\" is in use by process "
+                             "%s: stop the group's replicator first",
+                             s->slot, PQgetvalue(res, 0, 0));
+        } else if (dry_run) {
+            cdc_log(CDC_LOG_INFO, "postgres",
+                    "would drop replication slot \"%s\"", s->slot);
+        } else {
+            PGresult *r2 = source__pg_run(
+                s->sql, "SELECT pg_drop_replication_slot($1)", 1, p, err);
+            rc = r2 != NULL ? CDC_OK : CDC_EIO;
+            PQclear(r2);
+            if (rc == CDC_OK)
+                cdc_log(CDC_LOG_INFO, "postgres",
+                        "dropped replication slot \"%s\"", s->slot);
+        }
+    }
+    PQclear(res);
+    res = NULL;
+    if (rc == CDC_OK) {
+        res = source__pg_run(s->sql,
+                             "SELECT 1 FROM pg_publication WHERE pubname = $1",
+                             1, p, err);
+        if (res == NULL)
+            rc = CDC_EIO;
+    }
+    if (rc == CDC_OK && PQntuples(res) > 0) {
+        if (dry_run) {
+            cdc_log(CDC_LOG_INFO, "postgres", "would drop publication \"%s\"",
+                    s->slot);
+        } else {
+            struct cdc_buf sql;
+            cdc_buf_init(&sql, 0);
+            cdc_buf_append_str(&sql, "DROP PUBLICATION IF EXISTS ");
+            source__pg_append_ident(&sql, s->sql, s->slot);
+            PGresult *r2 = source__pg_run(s->sql, sql.data, 0, NULL, err);
+            rc = r2 != NULL ? CDC_OK : CDC_EIO;
+            PQclear(r2);
+            cdc_buf_release(&sql);
+            if (rc == CDC_OK)
+                cdc_log(CDC_LOG_INFO, "postgres",
+                        "dropped publication \"%s\"", s->slot);
+        }
+    }
+    PQclear(res);
+    source_postgres_ops.close(s);
+    return rc;
 }
 
 static int pg_poll(void *state, struct source_batch *b, size_t max,
@@ -785,5 +893,6 @@ const struct source_ops source_postgres_ops = {
     .reset = pg_reset,
     .format_token = pg_format_token,
     .copy = pg_copy,
+    .cleanup = pg_cleanup,
     .close = pg_close,
 };

@@ -10,6 +10,7 @@
  * own names. Routing neither adds nor removes columns, and a change whose
  * table has no route costs one hash lookup and no allocation.
  */
+#include "common/sqltext.h"
 #include "routing/routing.h"
 
 #include <stdio.h>
@@ -784,6 +785,45 @@ static const char **rename_names(const struct route *rt, const char **names,
     return out;
 }
 
+/* A schema change under a route: the statement names the table as the
+ * route renames it; a statement that names a renamed column, or names the
+ * table where it cannot be rewritten safely, is refused. */
+static int route_ddl(const struct route *rt, struct cdc_event *ev,
+                     struct cdc_arena *arena, struct cdc_err *err)
+{
+    const char *sql = ev->ddl;
+    size_t len = strlen(sql);
+    const char *schema = ev->schema ? ev->schema : "public";
+    for (size_t i = 0; rt->names != NULL && i < rt->names_cap; i++) {
+        const struct name_ent *e = &rt->names[i];
+        if (e->name != NULL && e->to != NULL &&
+            cdc_sql_mentions(sql, len, e->name))
+            return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                               "schema change of \"%s\".\"%s\" not applied: "
+                               "it names column \"%s\", which routing "
+                               "renames to \"%s\" (statements are not "
+                               "rewritten for column renames)",
+                               schema, ev->table, e->name, e->to);
+    }
+    if (rt->dst_schema == NULL && rt->dst_table == NULL)
+        return ROUTE_KEEP;
+    const char *to_schema = rt->dst_schema ? rt->dst_schema : schema;
+    const char *to_table = rt->dst_table ? rt->dst_table : ev->table;
+    struct cdc_buf out;
+    cdc_buf_init(&out, 0);
+    int rc = cdc_sql_rewrite_table(sql, len, schema, ev->table, to_schema,
+                                   to_table, &out, err);
+    if (rc != CDC_OK) {
+        cdc_buf_release(&out);
+        return cdc_err_prefix(err,
+                              "schema change of \"%s\".\"%s\" not applied",
+                              schema, ev->table);
+    }
+    ev->ddl = cdc_arena_strndup(arena, out.data ? out.data : "", out.len);
+    cdc_buf_release(&out);
+    return ROUTE_KEEP;
+}
+
 int route_apply(const struct route_set *rs, struct cdc_event *ev,
                 struct cdc_arena *arena, struct cdc_err *err)
 {
@@ -794,6 +834,11 @@ int route_apply(const struct route_set *rs, struct cdc_event *ev,
         return ROUTE_KEEP;
     if (!op_selected(rt, ev->op))
         return ROUTE_DROP;
+    if (ev->op == CDC_OP_DDL && ev->ddl != NULL) {
+        int rc = route_ddl(rt, ev, arena, err);
+        if (rc != ROUTE_KEEP)
+            return rc;
+    }
 
     /* everything is worked out before ev changes, so a refused event goes
      * to the dead letters as it came */

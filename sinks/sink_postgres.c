@@ -19,6 +19,7 @@
  * poison at its index in the batch; bad credentials or missing privileges
  * stop the worker.
  */
+#include "common/sqltext.h"
 #include "sinks/sink.h"
 #include "sinks/sink_int.h"
 
@@ -163,6 +164,11 @@ struct pg_sink {
     /* after a deferred constraint failed at COMMIT, the next attempt
      * checks every constraint at its statement */
     bool immediate;
+
+    /* tables whose changes are set aside since a schema change of theirs
+     * failed (tributary.blocked), "schema\0table" each */
+    char **blocked;
+    size_t nblocked;
 
     /* scratch of one batch */
     struct pg_cmd *cmds;
@@ -742,7 +748,10 @@ static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
     if (rc != CDC_OK)
         return rc;
     append_insert_cols(s, ev);
-    cdc_buf_append_str(&s->sql, select_form ? ") SELECT " : ") VALUES (");
+    /* identity columns GENERATED ALWAYS take the source's values too */
+    cdc_buf_append_str(&s->sql, select_form
+                                    ? ") OVERRIDING SYSTEM VALUE SELECT "
+                                    : ") OVERRIDING SYSTEM VALUE VALUES (");
     append_row_params(s, ev);
     if (!select_form)
         cdc_buf_append_char(&s->sql, ')');
@@ -1115,7 +1124,7 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
         if (rc != CDC_OK)
             return rc;
         append_insert_cols(s, ev);
-        cdc_buf_append_char(&s->sql, ')');
+        cdc_buf_append_str(&s->sql, ") OVERRIDING SYSTEM VALUE");
         append_unnest(s, batch, i, n);
     } else {
         rc = build_insert_body(s, t, ev, false, err);
@@ -1188,9 +1197,8 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
         cdc_buf_append_str(&s->sql, t->qname);
         return send_plain(s, s->sql.data, index, err);
     case CDC_OP_DDL:
-        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
-                           "schema changes are not applied by the postgres "
-                           "sink yet");
+        CDC_BUG("schema changes are applied on their own");
+        break;
     }
     if (rc != CDC_OK)
         return rc;
@@ -1206,6 +1214,12 @@ static const char *const SETUP_SQL[] = {
     " position text NOT NULL, tx_index bigint NOT NULL,"
     " stream_seq bigint NOT NULL,"
     " updated_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS tributary.blocked ("
+    " group_name text NOT NULL, schema_name text NOT NULL,"
+    " table_name text NOT NULL, position text NOT NULL,"
+    " statement text NOT NULL, error text NOT NULL,"
+    " since timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (group_name, schema_name, table_name))",
     "CREATE OR REPLACE FUNCTION tributary.require_row(n bigint, tbl text)"
     " RETURNS void LANGUAGE plpgsql AS $f$ BEGIN IF n = 0 THEN"
     " RAISE EXCEPTION 'update of % found no row, and the event does not"
@@ -1230,6 +1244,8 @@ static const char *const SETUP_SQL[] = {
 
 static const char *const MARK_SQL =
     "SELECT tributary.advance($1, $2, $3, $4, $5, $6)";
+
+static int read_blocked(struct pg_sink *s, struct cdc_err *err);
 
 static void disconnect(struct pg_sink *s)
 {
@@ -1352,6 +1368,8 @@ static int connect_target(struct pg_sink *s, struct cdc_err *err)
         }
     }
     rc = read_mark(s, err);
+    if (rc == CDC_OK)
+        rc = read_blocked(s, err);
     if (rc != CDC_OK)
         goto out;
     if (s->sync_schema && !s->schema_done)
@@ -1444,6 +1462,256 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
         PQclear(res);
     }
     return rc;
+}
+
+/* ==== Schema changes ==== */
+
+static void mark_committed(struct pg_sink *s, const struct cdc_batch *batch,
+                           size_t last);
+
+static void forget_blocked(struct pg_sink *s)
+{
+    for (size_t i = 0; i < s->nblocked; i++)
+        cdc_free(s->blocked[i]);
+    cdc_free(s->blocked);
+    s->blocked = NULL;
+    s->nblocked = 0;
+}
+
+static int read_blocked(struct pg_sink *s, struct cdc_err *err)
+{
+    PGresult *res = NULL;
+    const char *vals[1] = {s->group};
+    int rc = exec_params(s,
+                         "SELECT schema_name, table_name FROM tributary.blocked "
+                         "WHERE group_name = $1",
+                         1, vals, &res, "could not read the blocked tables",
+                         err);
+    if (rc != CDC_OK)
+        return rc;
+    forget_blocked(s);
+    int n = PQntuples(res);
+    s->blocked = cdc_xcalloc((size_t)n + 1, sizeof(*s->blocked));
+    for (int r = 0; r < n; r++) {
+        const char *sch = PQgetvalue(res, r, 0);
+        const char *tbl = PQgetvalue(res, r, 1);
+        size_t ls = strlen(sch);
+        size_t lt = strlen(tbl);
+        char *e = cdc_xmalloc(ls + lt + 2);
+        memcpy(e, sch, ls + 1);
+        memcpy(e + ls + 1, tbl, lt + 1);
+        s->blocked[s->nblocked++] = e;
+    }
+    PQclear(res);
+    return CDC_OK;
+}
+
+static bool is_blocked(const struct pg_sink *s, const struct cdc_event *ev)
+{
+    const char *sch = ev->schema ? ev->schema : "public";
+    for (size_t i = 0; i < s->nblocked; i++) {
+        const char *e = s->blocked[i];
+        if (strcmp(e, sch) == 0 && strcmp(e + strlen(e) + 1, ev->table) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* An error for a change of a blocked table: set aside at once. */
+static int blocked_error(struct pg_sink *s, const struct cdc_event *ev,
+                         size_t index, struct cdc_err *err)
+{
+    (void)s;
+    cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                "%s of \"%s\".\"%s\" (position %s) not applied: a schema "
+                "change of the table failed on the target earlier (see "
+                "tributary.blocked there)",
+                cdc_op_name(ev->op), ev->schema ? ev->schema : "public",
+                ev->table, ev->position);
+    err->index = index;
+    return CDC_EPROTO;
+}
+
+/* The first change in events[0..last] of a blocked table, or SIZE_MAX.
+ * While tables are blocked the list is read again for each batch, so a
+ * table set free on the target flows again at once. */
+static int find_blocked(struct pg_sink *s, const struct cdc_batch *batch,
+                        size_t last, size_t *at, struct cdc_err *err)
+{
+    *at = SIZE_MAX;
+    if (s->nblocked == 0)
+        return CDC_OK;
+    int rc = read_blocked(s, err);
+    if (rc != CDC_OK)
+        return rc;
+    for (size_t i = 0; i <= last && *at == SIZE_MAX; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        if (ev->table != NULL && !sink_mark_covers(&s->mark, ev) &&
+            is_blocked(s, ev))
+            *at = i;
+    }
+    return CDC_OK;
+}
+
+/* Records that ev's table is blocked by its failed schema change. */
+static void block_table(struct pg_sink *s, const struct cdc_event *ev,
+                        const char *error)
+{
+    const char *vals[6] = {s->group, ev->schema ? ev->schema : "public",
+                           ev->table, ev->position, ev->ddl, error};
+    struct cdc_err e2;
+    cdc_err_clear(&e2);
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (exec_params(s,
+                    "INSERT INTO tributary.blocked (group_name, schema_name, "
+                    "table_name, position, statement, error) VALUES ($1, $2, "
+                    "$3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    6, vals, NULL, "could not record the blocked table",
+                    &e2) != CDC_OK) {
+        cdc_log(CDC_LOG_WARN, "sink", "sink=postgres %s", e2.msg);
+        return;
+    }
+    read_blocked(s, &e2);
+    cdc_log(CDC_LOG_ERROR, "sink",
+            "sink=postgres changes of \"%s\".\"%s\" are set aside from now on: "
+            "its schema change at %s failed on the target (%s); fix the "
+            "table, then delete its row from tributary.blocked",
+            vals[1], vals[2], ev->position, error);
+}
+
+/* Moves the group's position to ev (the mark, in its own transaction
+ * when in_tx is false). */
+static int advance_mark(struct pg_sink *s, const struct cdc_event *ev,
+                        uint64_t seq, struct cdc_err *err)
+{
+    char sseq[24];
+    char txi[16];
+    char expected[24];
+    snprintf(sseq, sizeof(sseq), "%" PRIu64, seq);
+    snprintf(txi, sizeof(txi), "%" PRIu32, ev->tx_index);
+    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
+    const char *vals[6] = {s->group,    ev->source, ev->position,
+                           txi,         sseq,       s->mark.set ? expected : NULL};
+    return exec_params(s, MARK_SQL, 6, vals, NULL,
+                       "could not record the applied position", err);
+}
+
+/* Whether a failed statement that runs outside a transaction had in fact
+ * been applied before (the sink stopped between it and the mark). */
+static bool applied_before(const char *tag, const char *sqlstate)
+{
+    if (sqlstate == NULL)
+        return false;
+    if (strcmp(tag, "CREATE INDEX") == 0)
+        return strcmp(sqlstate, "42P07") == 0; /* duplicate_table */
+    if (strcmp(tag, "DROP INDEX") == 0)
+        return strcmp(sqlstate, "42704") == 0; /* undefined_object */
+    return false;
+}
+
+/* Runs sql as one statement outside a pipeline; its SQLSTATE (if it
+ * failed) goes to state. */
+static int exec_ddl(struct pg_sink *s, const char *sql, char *state,
+                    struct cdc_err *err)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = CDC_OK;
+    state[0] = '\0';
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(state, 6, "%s", code ? code : "");
+        rc = result_error(s, res, "", err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/*
+ * Applies the schema change at batch->events[i]: in a transaction with
+ * the group's position, or (CONCURRENTLY) on its own, then the position.
+ * The statement runs with the source session's search_path. A change the
+ * target refuses blocks its table (see block_table) and is poison.
+ */
+static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch,
+                     size_t i, struct cdc_err *err)
+{
+    const struct cdc_event *ev = batch->events[i];
+    if (sink_mark_covers(&s->mark, ev))
+        return CDC_OK;
+    if (ev->table != NULL && is_blocked(s, ev))
+        return blocked_error(s, ev, i, err);
+    const char *sql = ev->ddl;
+    struct cdc_sql_stmt st;
+    size_t n = cdc_sql_split(sql, strlen(sql), &st, 1);
+    char tag[64] = "";
+    char state[6] = "";
+    int rc = CDC_OK;
+    if (n != 1) {
+        rc = cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                         "the statement could not be told apart from the "
+                         "others sent with it in one query string");
+    }
+    if (rc == CDC_OK)
+        cdc_sql_tag(sql + st.start, st.len, tag, sizeof(tag));
+    bool no_tx = rc == CDC_OK && cdc_sql_no_transaction(sql + st.start, st.len);
+    const char *vals[2] = {ev->search_path ? ev->search_path : "public",
+                           no_tx ? "false" : "true"};
+    if (rc == CDC_OK && !no_tx)
+        rc = exec_params(s, "BEGIN", 0, NULL, NULL, "could not begin", err);
+    if (rc == CDC_OK)
+        rc = exec_params(s,
+                         "SELECT pg_catalog.set_config('search_path', $1, "
+                         "$2::boolean)",
+                         2, vals, NULL, "could not set the search_path", err);
+    bool ran = false;
+    if (rc == CDC_OK) {
+        rc = exec_ddl(s, sql, state, err);
+        ran = rc == CDC_OK;
+        if (rc != CDC_OK && no_tx && applied_before(tag, state)) {
+            cdc_log(CDC_LOG_INFO, "sink",
+                    "sink=postgres %s of \"%s\".\"%s\" at %s was applied "
+                    "before (%s)",
+                    tag, ev->schema, ev->table, ev->position, err->msg);
+            rc = CDC_OK;
+        }
+    }
+    if (rc == CDC_OK && no_tx) {
+        PQclear(PQexec(s->conn, "RESET search_path"));
+        rc = exec_params(s, "BEGIN", 0, NULL, NULL, "could not begin", err);
+    }
+    if (rc == CDC_OK)
+        rc = advance_mark(s, ev, batch->seqs[i], err);
+    if (rc == CDC_OK)
+        rc = exec_params(s, "COMMIT", 0, NULL, NULL,
+                         "could not commit a schema change", err);
+    if (rc != CDC_OK) {
+        struct cdc_err saved = *err;
+        if ((saved.flags & CDC_ERR_POISON) && !ran && PQstatus(s->conn) ==
+                                                          CONNECTION_OK) {
+            block_table(s, ev, saved.msg);
+            saved.flags |= CDC_ERR_FINAL;
+        }
+        cdc_err_set(err, saved.code, saved.flags,
+                    "could not apply the schema change of \"%s\".\"%s\" "
+                    "(position %s): %s",
+                    ev->schema ? ev->schema : "public", ev->table,
+                    ev->position, saved.msg);
+        err->index = i;
+        /* cached shapes may be stale; a fresh connection reads them */
+        disconnect(s);
+        return rc;
+    }
+    PQclear(PQexec(s->conn, "RESET search_path"));
+    cdc_log(CDC_LOG_INFO, "sink",
+            "sink=postgres applied %s of \"%s\".\"%s\" at %s", tag,
+            ev->schema ? ev->schema : "public", ev->table, ev->position);
+    mark_committed(s, batch, i);
+    /* every table's shape is read again, and statements prepared anew */
+    forget_tables(s);
+    PQclear(PQexec(s->conn, "DEALLOCATE ALL"));
+    stmts_clear(s);
+    return CDC_OK;
 }
 
 /* ==== Copied rows ==== */
@@ -1715,10 +1983,10 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
     return CDC_OK;
 }
 
-static int pg_write(void *state, const struct cdc_batch *batch,
-                    struct cdc_err *err)
+/* Writes a batch of row changes (no DDL) in one transaction. */
+static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
+                      struct cdc_err *err)
 {
-    struct pg_sink *s = state;
     int rc = connect_target(s, err);
     if (rc != CDC_OK) {
         err->index = 0;
@@ -1730,6 +1998,15 @@ static int pg_write(void *state, const struct cdc_batch *batch,
             last = i;
     if (last == SIZE_MAX)
         return CDC_OK; /* all of it was committed before */
+    size_t blocked = SIZE_MAX;
+    rc = find_blocked(s, batch, last, &blocked, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        disconnect(s);
+        return rc;
+    }
+    if (blocked != SIZE_MAX)
+        return blocked_error(s, batch->events[blocked], blocked, err);
 
     /* table shapes are read before the pipeline starts (they need plain
      * round trips) */
@@ -1882,6 +2159,46 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     return CDC_OK;
 }
 
+static int pg_write(void *state, const struct cdc_batch *batch,
+                    struct cdc_err *err)
+{
+    struct pg_sink *s = state;
+    int rc = connect_target(s, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        return rc;
+    }
+    /* row changes between schema changes go in one transaction each; a
+     * schema change goes alone, so the rows after it are written to the
+     * table's new shape */
+    size_t from = 0;
+    while (from < batch->n) {
+        size_t to = from;
+        while (to < batch->n && batch->events[to]->op != CDC_OP_DDL)
+            to++;
+        if (to > from) {
+            struct cdc_batch part = {batch->events + from, batch->seqs + from,
+                                     to - from};
+            rc = write_rows(s, &part, err);
+            if (rc != CDC_OK) {
+                err->index += from;
+                return rc;
+            }
+        }
+        if (to < batch->n) {
+            rc = connect_target(s, err);
+            if (rc == CDC_OK)
+                rc = apply_ddl(s, batch, to, err);
+            if (rc != CDC_OK) {
+                err->index = to;
+                return rc;
+            }
+        }
+        from = to + 1;
+    }
+    return CDC_OK;
+}
+
 static int pg_flush(void *state, struct cdc_err *err)
 {
     (void)state;
@@ -1895,6 +2212,7 @@ static void pg_close(void *state)
     if (s == NULL)
         return;
     disconnect(s);
+    forget_blocked(s);
     cdc_buf_release(&s->sql);
     cdc_buf_release(&s->arrays);
     cdc_free(s->array_at);

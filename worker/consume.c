@@ -145,8 +145,10 @@ static int dead_letter_ev(struct worker *w, struct cdc_js_msg *msg,
     if (ev != NULL && cdc_event_encode(ev, &one) == CDC_OK) {
         data = one.data;
         len = one.len;
-        snprintf(msgid, sizeof(msgid), "%s:%s:%s.%" PRIu32, w->group,
-                 w->ops->name, seq, ev->tx_index);
+        /* a message may hold changes of several transactions */
+        snprintf(msgid, sizeof(msgid), "%s:%s:%s.%s.%" PRIu32, w->group,
+                 w->ops->name, seq, ev->position ? ev->position : "",
+                 ev->tx_index);
     }
     const char *subject = cdc_js_msg_subject(msg);
     const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
@@ -563,7 +565,8 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
                 w->reject_seq = bad->seq;
                 w->reject_count = 0;
             }
-            if (++w->reject_count < w->reject_attempts && !cdc_stop_requested) {
+            if (++w->reject_count < w->reject_attempts &&
+                !(err->flags & CDC_ERR_FINAL) && !cdc_stop_requested) {
                 int64_t wait = cdc_backoff_next(&w->bo);
                 cdc_log(CDC_LOG_WARN, "worker",
                         "change at stream sequence %" PRIu64

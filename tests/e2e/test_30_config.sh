@@ -36,7 +36,8 @@ expect "replicator with a worker-only flag" 2 '"--file-output-dir" does not appl
 expect "replicator with a port out of range" 2 'port' "$R" --group g --port 70000
 expect "replicator with an invalid group name" 2 'group "Sales" is invalid' "$R" --group Sales
 expect "replicator with two modes" 2 'cannot specify multiple modes' "$R" --group g --copy --stream
-expect "replicator --track-ddl is refused until it exists" 2 'not supported yet' "$R" --group g --track-ddl
+expect "replicator --cleanup with a mode" 2 'cannot be combined' "$R" --group g --cleanup --copy
+expect "replicator --yes without --cleanup" 2 'yes goes with --cleanup' "$R" --group g --yes
 expect "replicator with a bad variable" 2 'TRIBUTARY_PORT.*"abc"' env TRIBUTARY_PORT=abc "$R" --group g
 
 cat >"$TEST_TMP/bad-key.yaml" <<'YAML'

@@ -232,6 +232,8 @@ static void assert_events_equal(const struct cdc_event *a,
         assert_int_equal(a->txid, b->txid);
     assert_opt_str_equal(a->commit_time, b->commit_time);
     assert_opt_str_equal(a->ddl, b->ddl);
+    assert_opt_str_equal(a->object, b->object);
+    assert_opt_str_equal(a->search_path, b->search_path);
 }
 
 static void assert_valid_json(const char *s, size_t len)
@@ -522,6 +524,10 @@ static void test_roundtrip_ddl(void **state)
     /* with schema and table too */
     ev.schema = "db";
     ev.table = "t";
+    roundtrip(&ev);
+    /* and with what a PostgreSQL source adds */
+    ev.object = "index db.\"t_a idx\"";
+    ev.search_path = "\"$user\", public";
     roundtrip(&ev);
 }
 

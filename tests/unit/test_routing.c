@@ -988,7 +988,7 @@ static void test_apply_ddl_and_truncate(void **state)
     load("users:\n"
          "  destination_table: crm.customers\n"
          "  column_mappings: [{source: id, destination: customer_id}]\n");
-    /* DDL: table and schema only; the statement is left alone */
+    /* DDL: the statement names the table as routed; columns stay */
     struct cdc_col cols[] = {
         {.name = "id", .type = "int4", .value = "1", .value_len = 1},
     };
@@ -1000,9 +1000,34 @@ static void test_apply_ddl_and_truncate(void **state)
     assert_int_equal(apply(&ev), ROUTE_KEEP);
     assert_string_equal(ev.schema, "crm");
     assert_string_equal(ev.table, "customers");
-    assert_ptr_equal(ev.ddl, stmt);
+    assert_string_equal(ev.ddl,
+                        "ALTER TABLE \"crm\".\"customers\" ADD COLUMN id2 int");
     assert_ptr_equal(ev.cols, cols);
     assert_string_equal(ev.cols[0].name, "id");
+
+    /* an index on it, the table named without its schema */
+    ev = make_ev(CDC_OP_DDL, "public", "users");
+    ev.ddl = "CREATE INDEX CONCURRENTLY users_x ON users (x)";
+    assert_int_equal(apply(&ev), ROUTE_KEEP);
+    assert_string_equal(ev.ddl, "CREATE INDEX CONCURRENTLY users_x ON "
+                                "\"crm\".\"customers\" (x)");
+
+    /* a statement naming a renamed column is refused, as it came */
+    ev = make_ev(CDC_OP_DDL, "public", "users");
+    ev.ddl = "ALTER TABLE users ALTER COLUMN id TYPE bigint";
+    assert_true(apply(&ev) < 0);
+    assert_true(fx.err.flags & CDC_ERR_POISON);
+    assert_non_null(strstr(fx.err.msg, "\"id\""));
+    assert_non_null(strstr(fx.err.msg, "customer_id"));
+    assert_string_equal(ev.table, "users");
+    assert_string_equal(ev.ddl, "ALTER TABLE users ALTER COLUMN id TYPE bigint");
+
+    /* and one that cannot be rewritten safely */
+    ev = make_ev(CDC_OP_DDL, "public", "users");
+    ev.ddl = "ALTER TABLE users RENAME TO people";
+    assert_true(apply(&ev) < 0);
+    assert_non_null(strstr(fx.err.msg, "\"public\".\"users\""));
+    assert_string_equal(ev.ddl, "ALTER TABLE users RENAME TO people");
 
     ev = make_ev(CDC_OP_TRUNCATE, "public", "users");
     assert_int_equal(apply(&ev), ROUTE_KEEP);
