@@ -3,14 +3,15 @@
 # COLUMN (three), CREATE INDEX CONCURRENTLY, a unique partial index, SET
 # DEFAULT, ALTER TYPE varchar(100), RENAME COLUMN, DROP INDEX
 # CONCURRENTLY, DROP COLUMN and two constraints, with rows between every
-# statement that use the new shape, a schema change inside a transaction between its rows, and
-# two statements sent in one query string. At the end the target's columns,
-# defaults, types, constraints and indexes equal the source's (from the
-# catalogs) and every row is equal. A table created in the group's schema
-# reaches the target with its rows, and one dropped is dropped. DDL on a
-# table outside the group does not reach the target. A schema change the target refuses goes to the dead letters and
-# sets the table's later changes aside until the table is set free. Then
-# --cleanup removes the event triggers, slot, publication and streams.
+# statement that use the new shape, a schema change inside a transaction
+# between its rows, and two statements sent in one query string. At the
+# end the target's columns, defaults, types, constraints and indexes equal
+# the source's (from the catalogs) and every row is equal. A table created
+# in the group's schema reaches the target with its rows, and one dropped
+# is dropped. DDL on a table outside the group does not reach the target.
+# A schema change the target refuses goes to the dead letters and sets the
+# table's later changes aside until the table is set free. Then --cleanup
+# removes the event triggers, slot, publication and streams.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
