@@ -304,6 +304,9 @@ struct cdc_batch {
     struct cdc_event **events;
     uint64_t *seqs;
     size_t n;
+    /* dead letters applied again on request: written whatever the sink's
+     * record of what it holds says, and that record is left as it is */
+    bool replay;
 };
 
 /* Deep copy of ev into arena. */

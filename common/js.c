@@ -263,6 +263,20 @@ int cdc_js_stream_delete(struct cdc_js *js, const char *name,
     return CDC_OK;
 }
 
+int cdc_js_stream_msg_delete(struct cdc_js *js, const char *name, uint64_t seq,
+                             struct cdc_err *err)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteMsg(js->js, name, seq, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0,
+                           "message %llu of stream \"%s\" not found",
+                           (unsigned long long)seq, name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not delete a message");
+    return CDC_OK;
+}
+
 int cdc_js_stream_last_msgids(struct cdc_js *js, const char *name,
                               const char *prefix, uint64_t max_back,
                               struct cdc_buf *last, struct cdc_buf *ours,

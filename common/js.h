@@ -73,6 +73,10 @@ int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
                        uint64_t *last_seq, struct cdc_err *err);
 int cdc_js_stream_delete(struct cdc_js *js, const char *name,
                          struct cdc_err *err);
+/* Removes message seq from the stream. CDC_ENOTFOUND when it is not
+ * there. */
+int cdc_js_stream_msg_delete(struct cdc_js *js, const char *name, uint64_t seq,
+                             struct cdc_err *err);
 /* The Nats-Msg-Id of the stream's last message into last (empty when the
  * stream is empty or that message has none), and into ours the id of the
  * newest message whose id starts with prefix, looking back at most

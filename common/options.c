@@ -96,6 +96,12 @@ const struct cdc_opt cdc_worker_options[] = {
      "stop after this many events were written or filtered (0: never)"},
     {"idle-exit", CDC_OPT_DURATION, "0", 0, 0, 0,
      "exit 0 after no event arrived for this long (0: never)"},
+    {"list-dead-letters", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "print the group's dead letters of this sink (one JSON line per change, "
+     "with its reason), then exit"},
+    {"replay-dead-letters", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "apply the group's dead letters of this sink again, in order, removing "
+     "each once committed; stops at the first that fails again"},
     {"reject-attempts", CDC_OPT_INT, "3", 1, 100, 0,
      "times a change the sink rejects is tried before it goes to the dead "
      "letters"},

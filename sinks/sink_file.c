@@ -395,6 +395,14 @@ static int file_write(void *state, const struct cdc_batch *batch,
     char extra[48];
     int rc = CDC_OK;
     size_t i = 0;
+    if (batch->replay) {
+        err->index = 0;
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "the file sink cannot take dead letters again (its "
+                           "files are in source order, and its resume point "
+                           "is their last line): list them with "
+                           "--list-dead-letters");
+    }
     cdc_buf_init(&line, 0);
     s->buffered = s->written;
     for (i = 0; i < batch->n; i++) {

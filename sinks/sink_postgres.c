@@ -1469,6 +1469,13 @@ static int run_pipeline(struct pg_sink *s, size_t *failed_cmd,
 static void mark_committed(struct pg_sink *s, const struct cdc_batch *batch,
                            size_t last);
 
+/* Whether the target holds ev already (never for a replay). */
+static bool covered(const struct pg_sink *s, const struct cdc_batch *batch,
+                    const struct cdc_event *ev)
+{
+    return !batch->replay && sink_mark_covers(&s->mark, ev);
+}
+
 static void forget_blocked(struct pg_sink *s)
 {
     for (size_t i = 0; i < s->nblocked; i++)
@@ -1546,7 +1553,7 @@ static int find_blocked(struct pg_sink *s, const struct cdc_batch *batch,
         return rc;
     for (size_t i = 0; i <= last && *at == SIZE_MAX; i++) {
         const struct cdc_event *ev = batch->events[i];
-        if (ev->table != NULL && !sink_mark_covers(&s->mark, ev) &&
+        if (ev->table != NULL && !covered(s, batch, ev) &&
             is_blocked(s, ev))
             *at = i;
     }
@@ -1637,7 +1644,7 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch,
                      size_t i, struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
-    if (sink_mark_covers(&s->mark, ev))
+    if (covered(s, batch, ev))
         return CDC_OK;
     if (ev->table != NULL && is_blocked(s, ev))
         return blocked_error(s, ev, i, err);
@@ -1680,7 +1687,7 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch,
         PQclear(PQexec(s->conn, "RESET search_path"));
         rc = exec_params(s, "BEGIN", 0, NULL, NULL, "could not begin", err);
     }
-    if (rc == CDC_OK)
+    if (rc == CDC_OK && !batch->replay)
         rc = advance_mark(s, ev, batch->seqs[i], err);
     if (rc == CDC_OK)
         rc = exec_params(s, "COMMIT", 0, NULL, NULL,
@@ -1890,6 +1897,8 @@ static void mark_committed(struct pg_sink *s, const struct cdc_batch *batch,
     const struct cdc_event *lev = batch->events[last];
     s->single_rows = false;
     s->immediate = false;
+    if (batch->replay)
+        return;
     s->mark.set = true;
     s->mark.stream_seq = batch->seqs[last];
     s->mark.tx_index = lev->tx_index;
@@ -1994,7 +2003,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
     }
     size_t last = SIZE_MAX;
     for (size_t i = 0; i < batch->n; i++)
-        if (!sink_mark_covers(&s->mark, batch->events[i]))
+        if (!covered(s, batch, batch->events[i]))
             last = i;
     if (last == SIZE_MAX)
         return CDC_OK; /* all of it was committed before */
@@ -2013,7 +2022,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
     for (size_t i = 0; i <= last; i++) {
         const struct cdc_event *ev = batch->events[i];
         struct pg_table *t = NULL;
-        if (ev->op == CDC_OP_DDL || sink_mark_covers(&s->mark, ev))
+        if (ev->op == CDC_OP_DDL || covered(s, batch, ev))
             continue;
         rc = find_table(s, ev->schema, ev->table, &t, err);
         if (rc != CDC_OK) {
@@ -2023,7 +2032,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             return rc;
         }
     }
-    if (all_copied(batch, last) && !s->single_rows) {
+    if (all_copied(batch, last) && !s->single_rows && !batch->replay) {
         bool fallback = false;
         rc = copy_batch(s, batch, last, &fallback, err);
         if (rc != CDC_OK)
@@ -2045,7 +2054,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
         rc = send_plain(s, "SET CONSTRAINTS ALL IMMEDIATE", SIZE_MAX, err);
     for (size_t i = 0; i <= last && rc == CDC_OK;) {
         const struct cdc_event *ev = batch->events[i];
-        if (sink_mark_covers(&s->mark, ev)) {
+        if (covered(s, batch, ev)) {
             i++;
             continue;
         }
@@ -2065,7 +2074,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
     char expected[24];
     const struct cdc_event *lev = batch->events[last];
     snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
-    if (rc == CDC_OK) {
+    if (rc == CDC_OK && !batch->replay) {
         snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
         snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
         stmt_begin(s);
@@ -2178,7 +2187,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
             to++;
         if (to > from) {
             struct cdc_batch part = {batch->events + from, batch->seqs + from,
-                                     to - from};
+                                     to - from, batch->replay};
             rc = write_rows(s, &part, err);
             if (rc != CDC_OK) {
                 err->index += from;

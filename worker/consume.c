@@ -191,43 +191,46 @@ static int dead_letter(struct worker *w, struct cdc_js_msg *msg,
 
 /* ==== Rules and routing ==== */
 
-enum verdict {
-    PASS,   /* write it (possibly changed) */
-    FILTER, /* dropped on purpose: acknowledge only */
-    REJECT, /* cannot be decided or renamed: dead letters */
-};
-
 /* Runs the rules, then the routing, over ev (changes are allocated from
  * the pending arena); a rejection leaves the event as it came, with the
  * reason in reason. */
-static enum verdict run_pipeline(struct worker *w, struct cdc_event *ev,
-                                 char *reason, size_t reasonsz)
+enum worker_verdict worker_pipeline_run(const struct worker_pipeline *pipe,
+                                        struct cdc_event *ev,
+                                        struct cdc_arena *arena, char *reason,
+                                        size_t reasonsz)
 {
-    const struct worker_pipeline *pipe = w->pipe;
     if (pipe == NULL || (pipe->rules == NULL && pipe->routes == NULL))
-        return PASS;
+        return WORKER_PASS;
     struct cdc_event orig = *ev;
     struct cdc_err perr;
     cdc_err_clear(&perr);
     int rc = RULES_KEEP;
     if (pipe->rules != NULL)
-        rc = rules_apply(pipe->rules, ev, &w->arenas[w->cur], &perr);
+        rc = rules_apply(pipe->rules, ev, arena, &perr);
     if (rc == RULES_KEEP && pipe->routes != NULL) {
-        rc = route_apply(pipe->routes, ev, &w->arenas[w->cur], &perr);
+        rc = route_apply(pipe->routes, ev, arena, &perr);
         if (rc == ROUTE_KEEP)
             rc = RULES_KEEP;
         else if (rc == ROUTE_DROP)
             rc = RULES_DROP;
     }
     if (rc == RULES_KEEP)
-        return PASS;
-    if (rc == RULES_DROP) {
-        w->filtered++;
-        return FILTER;
-    }
+        return WORKER_PASS;
+    if (rc == RULES_DROP)
+        return WORKER_FILTER;
     *ev = orig;
     snprintf(reason, reasonsz, "%s", perr.msg);
-    return REJECT;
+    return WORKER_REJECT;
+}
+
+static enum worker_verdict run_pipeline(struct worker *w, struct cdc_event *ev,
+                                        char *reason, size_t reasonsz)
+{
+    enum worker_verdict v = worker_pipeline_run(w->pipe, ev, &w->arenas[w->cur],
+                                                reason, reasonsz);
+    if (v == WORKER_FILTER)
+        w->filtered++;
+    return v;
 }
 
 /* ==== Intake ==== */
@@ -308,10 +311,10 @@ static bool decode_item(struct worker *w, struct item *it, const void *data,
         w->skipped++;
         return true;
     }
-    enum verdict v = run_pipeline(w, ev, reason, reasonsz);
-    if (v == PASS)
+    enum worker_verdict v = run_pipeline(w, ev, reason, reasonsz);
+    if (v == WORKER_PASS)
         it->ev = ev;
-    return v != REJECT;
+    return v != WORKER_REJECT;
 }
 
 /*
@@ -476,10 +479,11 @@ static int take_events(struct worker *w, struct item *it, const void *data,
             w->skipped++;
         } else {
             char reason[CDC_ERR_MSG_MAX];
-            enum verdict v = run_pipeline(w, &evs[i], reason, sizeof(reason));
-            if (v == PASS)
+            enum worker_verdict v =
+                run_pipeline(w, &evs[i], reason, sizeof(reason));
+            if (v == WORKER_PASS)
                 e.ev = &evs[i];
-            if (v == REJECT) {
+            if (v == WORKER_REJECT) {
                 int rc = dead_letter_ev(w, it->msg, n > 1 ? &evs[i] : NULL,
                                         reason, err);
                 if (rc != CDC_OK) {
@@ -530,9 +534,31 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
 
 /* ==== Commit ==== */
 
+/* The change ev (one of several in msg, perhaps changed by rules and
+ * routing) as it came in msg, so its dead letter can go through rules and
+ * routing again when replayed. ev itself if it cannot be found. */
+static const struct cdc_event *original_event(struct cdc_js_msg *msg,
+                                              const struct cdc_event *ev,
+                                              struct cdc_arena *arena)
+{
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    struct cdc_event *evs = NULL;
+    size_t n = 0;
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    if (cdc_event_decode_msg(data, len, arena, &evs, &n, &err) != CDC_OK)
+        return ev;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i].tx_index == ev->tx_index && evs[i].position != NULL &&
+            ev->position != NULL && strcmp(evs[i].position, ev->position) == 0)
+            return &evs[i];
+    return ev;
+}
+
 static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
 {
-    struct cdc_batch batch;
+    struct cdc_batch batch = {0};
     batch.events = cdc_xcalloc(cut, sizeof(*batch.events));
     batch.seqs = cdc_xcalloc(cut, sizeof(*batch.seqs));
     size_t *origin = cdc_xcalloc(cut, sizeof(*origin));
@@ -586,9 +612,14 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             while (!bad->packed && first > 0 && w->items[first - 1].part)
                 first--;
             int drc = CDC_OK;
+            struct cdc_arena orig_arena;
+            cdc_arena_init(&orig_arena);
+            const struct cdc_event *orig =
+                bad->packed ? original_event(bad->msg, bad->ev, &orig_arena)
+                            : NULL;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
-                drc = dead_letter_ev(w, w->items[k].msg,
-                                     bad->packed ? bad->ev : NULL, reason, err);
+                drc = dead_letter_ev(w, w->items[k].msg, orig, reason, err);
+            cdc_arena_release(&orig_arena);
             if (drc != CDC_OK) {
                 rc = drc;
                 break;

@@ -143,10 +143,23 @@ int main(int argc, char **argv)
         printf("configuration is valid\n");
         goto out;
     }
+    bool list = cdc_conf_get_bool(cfg, "list-dead-letters");
+    bool replay = cdc_conf_get_bool(cfg, "replay-dead-letters");
+    if (list && replay) {
+        fprintf(stderr,
+                "%s: --list-dead-letters and --replay-dead-letters are "
+                "separate runs: choose one\n",
+                command);
+        code = WORKER_EXIT_CONFIG;
+        goto out;
+    }
     cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
                   strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
                   command, group);
-    code = worker_run(cfg, ops, group, &pipe);
+    if (list || replay)
+        code = worker_dead_letters(cfg, ops, group, &pipe, replay);
+    else
+        code = worker_run(cfg, ops, group, &pipe);
 out:
     rules_free(pipe.rules);
     route_free(pipe.routes);

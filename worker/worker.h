@@ -25,6 +25,19 @@ struct worker_pipeline {
     struct route_set *routes;
 };
 
+enum worker_verdict {
+    WORKER_PASS,   /* write it (possibly changed) */
+    WORKER_FILTER, /* dropped on purpose: acknowledge only */
+    WORKER_REJECT, /* cannot be decided or renamed: dead letters */
+};
+
+/* Runs the rules, then the routing, over ev (changes allocated from
+ * arena); a rejection leaves ev as it came, with the reason in reason. */
+enum worker_verdict worker_pipeline_run(const struct worker_pipeline *pipe,
+                                        struct cdc_event *ev,
+                                        struct cdc_arena *arena, char *reason,
+                                        size_t reasonsz);
+
 /* Runs until stopped by a signal, --max-events or --idle-exit, or a
  * failure that retrying cannot mend. Returns an exit code. Keeps cfg, ops
  * and pipe for the call only. */
@@ -41,5 +54,15 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
  */
 size_t worker_batch_cut(const bool *has_event, const bool *tx_end, size_t n,
                         size_t batch_size, bool idle, bool stopping);
+
+/* --list-dead-letters (replay false) prints the group's dead letters of
+ * this sink on stdout, one natural JSON line per change with its stream
+ * sequence and reason; --replay-dead-letters (replay true) runs them
+ * through the rules, routing and sink again, in order, and removes each
+ * from the dead-letter stream once the sink has committed it. Returns an
+ * exit code. */
+int worker_dead_letters(const struct cdc_conf *cfg, const struct sink_ops *ops,
+                        const char *group, const struct worker_pipeline *pipe,
+                        bool replay);
 
 #endif

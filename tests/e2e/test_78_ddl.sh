@@ -10,7 +10,8 @@
 # in the group's schema reaches the target with its rows, and one dropped
 # is dropped. DDL on a table outside the group does not reach the target.
 # A schema change the target refuses goes to the dead letters and sets the
-# table's later changes aside until the table is set free. Then --cleanup
+# table's later changes aside until the table is set free; the dead letters
+# are listed, and replayed in order once the cause is removed. Then --cleanup
 # removes the event triggers, slot, publication and streams.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
@@ -136,10 +137,30 @@ check_eq "the target records the blocked table with the reason" \
 check "the reason names the table and the error" \
     bash -c "grep 'sent to dead letters' '$TEST_TMP/wpg.err' | grep logs | grep -q 'already exists'"
 check_eq "the row after it was not applied" 0 "$(tgt_psql "SELECT count(*) FROM $s.logs WHERE id = 2")"
-# the operator fixes the table and sets it free: later changes flow again
-tgt_psql "ALTER TABLE $s.logs ALTER COLUMN level TYPE text; DELETE FROM tributary.blocked WHERE group_name = '$group'"
+# the dead letters can be listed, with their reasons
+pg_target=(--target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app)
+"$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" "${pg_target[@]}" \
+    --list-dead-letters >"$TEST_TMP/dl.out" 2>"$TEST_TMP/dl.err"
+check_eq "the list shows the refused change and the row set aside, with their reasons" \
+    "DDL ALTER TABLE $s.logs ADD COLUMN level text already exists
+INSERT after set aside" \
+    "$(jq -r 'select(.table == "logs") | "\(.op) \(.ddl // .row.line) \(.dead_letter.error | if test("already exists") then "already exists" elif test("set aside|failed on the target earlier") then "set aside" else . end)"' "$TEST_TMP/dl.out")"
+# the operator removes what made it fail, sets the table free and replays
+# the dead letters: the schema change, then the row, in order
+tgt_psql "ALTER TABLE $s.logs DROP COLUMN level; DELETE FROM tributary.blocked WHERE group_name = '$group'"
+rc=0
+"$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" "${pg_target[@]}" \
+    --replay-dead-letters >"$TEST_TMP/replay.out" 2>&1 || rc=$?
+check_eq "the replay exits 0" 0 "$rc"
+check_eq "the schema change and the row set aside are applied" "2|after|warn" \
+    "$(tgt_psql "SELECT id, line, level FROM $s.logs WHERE id = 2")"
+check_eq "the replayed dead letters are gone from the stream" 0 \
+    "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
 src_psql "INSERT INTO $s.logs VALUES (3, 'freed', 'info')"
 check "once set free, the table's changes flow again" wait_until 30 tgt_has logs 3
+check_eq "columns of the repaired table equal the source's" \
+    "$(src_psql "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '$s' AND table_name = 'logs' ORDER BY ordinal_position")" \
+    "$(tgt_psql "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '$s' AND table_name = 'logs' ORDER BY ordinal_position")"
 
 stop_bg wpg
 stop_bg repl

@@ -174,6 +174,26 @@ static void test_write_and_read_back_mark(void **state)
     sink_file_ops.close(st);
 }
 
+static void test_replay_refused(void **state)
+{
+    struct fx *fx = *state;
+    struct sink_mark mark;
+    void *st = open_sink(fx, "100MiB", &mark, CDC_OK);
+    struct cdc_event *evs[1] = {event(fx, 0x10, 0, "a")};
+    uint64_t seqs[1] = {7};
+    struct cdc_batch b = {.events = evs, .seqs = seqs, .n = 1, .replay = true};
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    assert_int_equal(sink_file_ops.write(st, &b, &err), CDC_ECONFIG);
+    assert_non_null(strstr(err.msg, "--list-dead-letters"));
+    sink_file_ops.close(st);
+    struct cdc_buf all;
+    size_t nfiles = 0;
+    cdc_buf_init(&all, 0);
+    assert_int_equal(read_all(fx, &all, &nfiles), 0);
+    cdc_buf_release(&all);
+}
+
 static void test_torn_line_cut_and_old_events_skipped(void **state)
 {
     struct fx *fx = *state;
@@ -275,6 +295,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_torn_line_cut_and_old_events_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_by_size, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_foreign_last_line_refused, setup,
