@@ -739,6 +739,20 @@ static bool looks_like_flag(const char *arg)
  * "false"). "-h" is "--help" and "--" ends the options; no positional
  * arguments are accepted.
  */
+/* Overwrites value, which lies inside one of argv's strings. */
+static void scrub_arg(char **argv, int argc, const char *value)
+{
+    uintptr_t v = (uintptr_t)value;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        uintptr_t start = (uintptr_t)a;
+        if (a != NULL && v >= start && v <= start + strlen(a)) {
+            memset(a + (v - start), 'x', strlen(value));
+            return;
+        }
+    }
+}
+
 static void flags_load(struct load *ld, int argc, char **argv)
 {
     char e[ESC_SIZE(ECHO_MAX)];
@@ -806,11 +820,16 @@ static void flags_load(struct load *ld, int argc, char **argv)
                      !looks_like_flag(argv[i + 1]))
                 value = argv[++i];
             snprintf(where, sizeof where, "option \"--%s\"", name);
-            if (value == NULL)
+            if (value == NULL) {
                 problem(ld, "%s needs a value", where);
-            else
+            } else {
                 assign_text(ld, s, CDC_ORIGIN_FLAG, kind == NAME_OWN_FILE,
                             value, where);
+                /* a secret given on the command line leaves no trace in
+                 * the process's arguments (ps, /proc/<pid>/cmdline) */
+                if ((s->opt->flags & CDC_OPT_SECRET) && kind == NAME_OWN)
+                    scrub_arg(argv, argc, value);
+            }
         }
         cdc_free(name);
     }

@@ -182,6 +182,10 @@ static int load(struct fx *fx, char **argv, char **envp, const char *home)
 
     while (argv[argc] != NULL)
         argc++;
+    /* writable, as a real argv is: secrets given as flags are scrubbed */
+    char **args = cdc_xcalloc((size_t)argc + 1, sizeof(*args));
+    for (int i = 0; i < argc; i++)
+        args[i] = cdc_xstrdup(argv[i]);
     path_in(fx, "stderr.txt", errpath, sizeof errpath);
     memset(&fx->err, 0, sizeof fx->err);
     fflush(stderr);
@@ -190,7 +194,10 @@ static int load(struct fx *fx, char **argv, char **envp, const char *home)
     fd = open(errpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     assert_true(dup2(fd, 2) >= 0);
-    fx->rc = cdc_conf_load_env(fx->cfg, argc, argv, envp, home, &fx->err);
+    fx->rc = cdc_conf_load_env(fx->cfg, argc, args, envp, home, &fx->err);
+    for (int i = 0; i < argc; i++)
+        cdc_free(args[i]);
+    cdc_free(args);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -405,6 +412,27 @@ static void test_flag_value_with_equals(void **state)
     expect_ok(fx);
     assert_string_equal(cdc_conf_get_str(fx->cfg, "group"), "a=b");
     assert_string_equal(cdc_conf_get_str(fx->cfg, "password"), "--x");
+}
+
+static void test_secret_flag_scrubbed(void **state)
+{
+    struct fx *fx = *state;
+    char a0[] = "--password";
+    char a1[] = "hunter2";
+    char a2[] = "--password=s3cret";
+    char a3[] = "--group";
+    char a4[] = "g";
+    char *argv[] = {a0, a1, a3, a4, NULL};
+    assert_int_equal(
+        cdc_conf_load_env(fx->cfg, 4, argv, NOENV, NULL, &fx->err), CDC_OK);
+    assert_string_equal(cdc_conf_get_str(fx->cfg, "password"), "hunter2");
+    assert_string_equal(a1, "xxxxxxx");
+    assert_string_equal(a4, "g");
+    char *argv2[] = {a2, NULL};
+    assert_int_equal(
+        cdc_conf_load_env(fx->cfg, 1, argv2, NOENV, NULL, &fx->err), CDC_OK);
+    assert_string_equal(cdc_conf_get_str(fx->cfg, "password"), "s3cret");
+    assert_string_equal(a2, "--password=xxxxxx");
 }
 
 static void test_bool_flag_false(void **state)
@@ -1303,6 +1331,7 @@ int main(void)
         T(test_config_file_is_directory),
         T(test_flag_forms),
         T(test_flag_value_with_equals),
+        T(test_secret_flag_scrubbed),
         T(test_bool_flag_false),
         T(test_bool_flag_does_not_take_next),
         T(test_unknown_flag),
