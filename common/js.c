@@ -72,6 +72,19 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub,
                         natsStatus_GetText(s));
 }
 
+/* s as the inside of a JSON string (quotes, backslashes and control
+ * characters escaped); free with cdc_free. */
+static char *json_inner(const char *s)
+{
+    struct cdc_buf b;
+    cdc_buf_init(&b, 0);
+    cdc_buf_append_json_str(&b, s, strlen(s));
+    /* without the surrounding quotes */
+    char *out = cdc_xstrndup(b.data + 1, b.len - 2);
+    cdc_buf_release(&b);
+    return out;
+}
+
 int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
                 struct cdc_err *err)
 {
@@ -103,10 +116,19 @@ int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
         s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
     if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(opts, on_async_error, NULL);
+    /* nats.c writes user, password and token into the CONNECT message's
+     * JSON as they are: a '"' or '\\' in them would break it, so they go
+     * in JSON-escaped, which the server reads back as given */
+    char *user = o->user ? json_inner(o->user) : NULL;
+    char *pass = o->password ? json_inner(o->password) : NULL;
+    char *token = o->token ? json_inner(o->token) : NULL;
     if (s == NATS_OK && o->user != NULL)
-        s = natsOptions_SetUserInfo(opts, o->user, o->password);
+        s = natsOptions_SetUserInfo(opts, user, pass);
     if (s == NATS_OK && o->token != NULL)
-        s = natsOptions_SetToken(opts, o->token);
+        s = natsOptions_SetToken(opts, token);
+    cdc_free(user);
+    cdc_free(pass);
+    cdc_free(token);
     if (s == NATS_OK && o->creds_file != NULL)
         s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds_file, NULL);
     if (s == NATS_OK && o->nkey_seed_file != NULL)
