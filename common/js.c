@@ -709,10 +709,17 @@ int cdc_js_consumer_open(struct cdc_js *js,
         rc = consumer_create(js, cc, cc->start_seq, err);
         if (rc != CDC_OK)
             goto out;
-        cdc_log(CDC_LOG_INFO, "nats",
-                "created consumer \"%s\" on stream \"%s\" starting at %s",
-                cc->durable, cc->stream,
-                cc->start_seq > 1 ? "a saved sequence" : "the beginning");
+        if (cc->start_seq > 1)
+            cdc_log(CDC_LOG_INFO, "nats",
+                    "created consumer \"%s\" on stream \"%s\" starting at "
+                    "stream sequence %llu",
+                    cc->durable, cc->stream,
+                    (unsigned long long)cc->start_seq);
+        else
+            cdc_log(CDC_LOG_INFO, "nats",
+                    "created consumer \"%s\" on stream \"%s\" starting at "
+                    "its beginning",
+                    cc->durable, cc->stream);
     } else if (s != NATS_OK) {
         rc = nats_fail(err, s, jerr, "could not look up consumer");
         goto out;
@@ -961,6 +968,9 @@ int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,
     jsErrCode jerr = 0;
     natsStatus s =
         js_GetConsumerInfo(&ci, c->js->js, c->stream, c->durable, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0,
+                           "consumer \"%s\" not found", c->durable);
     if (s != NATS_OK)
         return nats_fail(err, s, jerr, "could not look up consumer");
     *pending = ci->NumPending;

@@ -31,6 +31,9 @@
 #define FIRST_FETCH 16
 /* Longest wait of a fetch for more while events are pending. */
 #define DRAIN_WAIT_MS 2
+/* How long the stream may be quiet before the worker checks that its
+ * consumer still exists. */
+#define CONSUMER_CHECK_MS 5000
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 /* Copied rows (an initial copy) go in batches of at least this many: a
@@ -65,6 +68,9 @@ struct worker {
     struct cdc_js_consumer *cons;
     struct sink_mark mark;
     char dlq_subject[CDC_NAME_MAX];
+    char stream[CDC_NAME_MAX];
+    char durable[CDC_NAME_MAX];
+    int64_t consumer_checked_ms;
 
     struct item *items;
     bool *has_tx; /* scratch for worker_batch_cut */
@@ -730,6 +736,76 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
 
 /* ==== Setup and loop ==== */
 
+/* Binds to the durable consumer, creating it if missing: a new one starts
+ * at the message of the last event the sink holds. */
+static int open_consumer(struct worker *w, struct cdc_err *err)
+{
+    const struct cdc_conf *cfg = w->cfg;
+    char subjects[CDC_NAME_MAX];
+    cdc_name_stream_subjects(w->group, subjects, sizeof(subjects));
+    struct cdc_js_consumer_cfg cc = {
+        .stream = w->stream,
+        .durable = w->durable,
+        .filter_subject = subjects,
+        .ack_wait_ms = cdc_conf_get_int(cfg, "ack-wait"),
+        /* room for a full batch plus one fetch ahead, plus the longest
+         * run of chunks, which is held unacknowledged until it is whole */
+        .max_ack_pending =
+            (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
+        /* a new consumer starts at the message of the last event the
+         * sink holds (a message may pack several events, not all of
+         * them written); the position check skips what is written */
+        .start_seq =
+            w->mark.set && w->mark.stream_seq > 0 ? w->mark.stream_seq : 0,
+    };
+    if (cc.start_seq > 0) {
+        /* a stream that was recreated numbers from 1 again: then start at
+         * its beginning and let the sink's position check skip what it
+         * holds */
+        uint64_t last_seq = 0;
+        int rc = cdc_js_stream_info(w->js, w->stream, NULL, &last_seq, err);
+        if (rc != CDC_OK)
+            return rc;
+        if (cc.start_seq > last_seq)
+            cc.start_seq = 0;
+    }
+    return cdc_js_consumer_open(w->js, &cc, &w->cons, err);
+}
+
+/* While nothing arrives, checks now and then that the consumer still
+ * exists on the server: one deleted under the worker (by hand, or lost
+ * with the server's state) is made again from the sink's last applied
+ * position, never from the start of the stream. */
+static int check_consumer(struct worker *w, struct cdc_err *err)
+{
+    int64_t now = cdc_now_ms();
+    if (now - w->consumer_checked_ms < CONSUMER_CHECK_MS ||
+        now - w->last_arrival_ms < CONSUMER_CHECK_MS || w->nitems > 0)
+        return CDC_OK;
+    w->consumer_checked_ms = now;
+    uint64_t pending = 0;
+    uint64_t ack_pending = 0;
+    int rc = cdc_js_consumer_pending(w->cons, &pending, &ack_pending, err);
+    if (rc != CDC_ENOTFOUND)
+        return CDC_OK; /* other failures show in the fetches */
+    cdc_log(CDC_LOG_WARN, "worker",
+            "consumer \"%s\" is gone from the server; making it again from "
+            "the sink's last applied event (stream sequence %" PRIu64 ")",
+            w->durable, w->mark.set ? w->mark.stream_seq : 0);
+    struct cdc_js_consumer *old = w->cons;
+    cdc_err_clear(err);
+    rc = open_consumer(w, err);
+    if (rc != CDC_OK) {
+        /* the next quiet spell tries again */
+        w->cons = old;
+        cdc_log(CDC_LOG_WARN, "worker", "%s", err->msg);
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    cdc_js_consumer_close(old);
+    return CDC_OK;
+}
+
 static int setup(struct worker *w, struct cdc_err *err)
 {
     const struct cdc_conf *cfg = w->cfg;
@@ -739,7 +815,6 @@ static int setup(struct worker *w, struct cdc_err *err)
     char subjects[CDC_NAME_MAX];
     char dlq[CDC_NAME_MAX];
     char dlq_subjects[CDC_NAME_MAX];
-    char durable[CDC_NAME_MAX];
 
     snprintf(name, sizeof(name), "tributary-worker-%s-%s", w->ops->name,
              w->group);
@@ -788,41 +863,17 @@ static int setup(struct worker *w, struct cdc_err *err)
 
     const char *consumer = cdc_conf_get_str(cfg, "consumer");
     if (consumer != NULL)
-        snprintf(durable, sizeof(durable), "%s", consumer);
+        snprintf(w->durable, sizeof(w->durable), "%s", consumer);
     else
-        snprintf(durable, sizeof(durable), "%s_%s", w->ops->name, w->group);
-    struct cdc_js_consumer_cfg cc = {
-        .stream = stream,
-        .durable = durable,
-        .filter_subject = subjects,
-        .ack_wait_ms = cdc_conf_get_int(cfg, "ack-wait"),
-        /* room for a full batch plus one fetch ahead, plus the longest
-         * run of chunks, which is held unacknowledged until it is whole */
-        .max_ack_pending =
-            (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
-        /* a new consumer starts at the message of the last event the
-         * sink holds (a message may pack several events, not all of
-         * them written); the position check skips what is written */
-        .start_seq =
-            w->mark.set && w->mark.stream_seq > 0 ? w->mark.stream_seq : 0,
-    };
-    if (cc.start_seq > 0) {
-        /* a stream that was recreated numbers from 1 again: then start at
-         * its beginning and let the sink's position check skip what it
-         * holds */
-        uint64_t last_seq = 0;
-        rc = cdc_js_stream_info(w->js, stream, NULL, &last_seq, err);
-        if (rc != CDC_OK)
-            return rc;
-        if (cc.start_seq > last_seq)
-            cc.start_seq = 0;
-    }
-    rc = cdc_js_consumer_open(w->js, &cc, &w->cons, err);
+        snprintf(w->durable, sizeof(w->durable), "%s_%s", w->ops->name,
+                 w->group);
+    snprintf(w->stream, sizeof(w->stream), "%s", stream);
+    rc = open_consumer(w, err);
     if (rc != CDC_OK)
         return rc;
     cdc_log(CDC_LOG_INFO, "worker",
             "reading stream \"%s\" with consumer \"%s\" into sink \"%s\"",
-            stream, durable, w->ops->name);
+            stream, w->durable, w->ops->name);
     if (w->pipe != NULL && w->pipe->rules != NULL)
         cdc_log(CDC_LOG_INFO, "worker", "applying %zu rules from \"%s\"",
                 rules_count(w->pipe->rules),
@@ -935,6 +986,11 @@ static int loop(struct worker *w, struct cdc_err *err)
             for (size_t i = taken; i < n; i++)
                 cdc_js_msg_free(got[i]);
             break;
+        }
+        if (n == 0 && !stopping) {
+            rc = check_consumer(w, err);
+            if (rc != CDC_OK)
+                break;
         }
         bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
         bool due = w->nitems > 0 && now - w->first_item_ms >= batch_wait;
