@@ -4,6 +4,7 @@
 #   make demo       install what is missing, build, run a demo replication
 #   make test       install what is missing, build with ASan+UBSan, run every test
 #   make unit       unit tests only (no servers)
+#   make fuzz       fuzz every libFuzzer target for FUZZ_SECONDS (60) each
 #   make golden-update  rewrite tests/data/golden/*/expected.txt from the code
 #   make bench      benchmark against PostgreSQL's logical replication
 #   make install PREFIX=/usr/local
@@ -55,8 +56,30 @@ WORKER     = $(BUILD)/bin/worker
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS      =
 
+# The libFuzzer targets (tests/fuzz/fuzz_<target>.c), always built by clang
+# with ASan and UBSan into $(BUILD)/fuzz, whatever SANITIZE says: the
+# project's sources are compiled again with the fuzzer's coverage
+# instrumentation, and each binary takes what it needs from the archive.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR      = $(BUILD)/fuzz
+FUZZ_SANFLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -O1 -g $(WARN) $(FUZZ_SANFLAGS) -MMD -MP
+# The gcc build holds the project's sources to $(WARN); here clang's own
+# warnings about them (such as the SQL text built by concatenation in
+# ddl_postgres.c) are not errors. The fuzz targets keep -Werror.
+FUZZ_LIB_CFLAGS = $(FUZZ_CFLAGS) -Wno-error -Wno-string-concatenation
+FUZZ_SRC      = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_LIB_SRC  = $(COMMON_SRC) $(RULES_SRC) $(ROUTING_SRC) \
+                $(filter-out replicator/main.c,$(REPL_SRC))
+FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
+FUZZ_OBJ      = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
+FUZZ_BINS     = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+
 .PHONY: all bin unit-build unit test test-e2e demo bench install clean format \
-        lint check-deps deps services-start services-stop golden-update
+        lint check-deps deps services-start services-stop golden-update \
+        fuzz fuzz-build
 
 all: $(REPLICATOR) $(WORKER) $(TOOLS)
 ifndef SANITIZE
@@ -90,6 +113,27 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(BUILD)/libparts.a $(BUILD)/libcom
 
 unit-build: $(UNIT_BINS)
 
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_LIB_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libfuzzparts.a: $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libfuzzparts.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SANFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Kept, so that a second make has nothing to do.
+.SECONDARY: $(FUZZ_OBJ)
+
 deps:
 	@bash internal/deps.sh
 
@@ -106,10 +150,19 @@ golden-update:
 	@git diff --stat -- tests/data/golden
 
 # Every test, under AddressSanitizer and UBSan, with servers started by
-# internal/services.sh. The last line is "N passed, N failed".
+# internal/services.sh, and a short run of each fuzz target. The last line
+# is "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-build
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-build \
+	    fuzz-build
 	@bash tests/run.sh --build build/san
+
+# Each fuzz target for FUZZ_SECONDS on a copy of its corpus
+# (tests/fuzz/README.md).
+fuzz: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined fuzz-build
+	@bash tests/run.sh --fuzz-only --fuzz-seconds $(FUZZ_SECONDS) \
+	    --build build/san
 
 # End-to-end tests only.
 test-e2e: deps
@@ -138,7 +191,7 @@ install: all
 
 format:
 	clang-format -i $(COMMON_SRC) $(RULES_SRC) $(ROUTING_SRC) $(SINKS_SRC) \
-	    $(REPL_SRC) $(WORKER_SRC) $(UNIT_SRC) $(wildcard */*.h)
+	    $(REPL_SRC) $(WORKER_SRC) $(UNIT_SRC) $(FUZZ_SRC) $(wildcard */*.h)
 
 # Banned calls (see the style guide) and the include direction.
 lint: check-deps

@@ -32,7 +32,9 @@ static const struct cdc_col *row_of(const struct cdc_event *ev, size_t *n)
 
 bool cdc_pack_can_start(const struct cdc_event *ev)
 {
-    if (ev->nunchanged > 0 || ev->ddl != NULL)
+    /* a pack has no place for the fields of a DDL event */
+    if (ev->nunchanged > 0 || ev->ddl != NULL || ev->object != NULL ||
+        ev->search_path != NULL)
         return false;
     switch (ev->op) {
     case CDC_OP_INSERT:

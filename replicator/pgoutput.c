@@ -535,7 +535,9 @@ int source_pgo_decode(struct source_pgo *d, const void *msg, size_t len,
         uint64_t final_lsn = rd_u64(&r);
         int64_t ts = (int64_t)rd_u64(&r);
         uint32_t xid = rd_u32(&r);
-        if (r.bad || r.left != 0)
+        /* a commit time past what microseconds since 1970 can hold
+         * (PostgreSQL's own end is far before it) */
+        if (r.bad || r.left != 0 || ts > INT64_MAX - PG_EPOCH_OFFSET_US)
             return bad(err, type);
         d->in_tx = true;
         d->commit_lsn = final_lsn;

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs the tests (what "make test" runs):
 #
-#   tests/run.sh --build BUILD_DIR [--unit-only|--e2e-only] [--filter SUBSTR]
+#   tests/run.sh --build BUILD_DIR [--unit-only|--e2e-only|--fuzz-only]
+#                [--filter SUBSTR] [--fuzz-seconds N]
 #
 # Unit tests: every executable BUILD_DIR/tests/test_* (cmocka, TAP output).
+# Fuzzing: every libFuzzer target BUILD_DIR/fuzz/fuzz_* for N seconds (15),
+# on a copy of its corpus tests/fuzz/corpus/<target>, several at once (one
+# per CPU); one test each. An input that crashes is kept in
+# BUILD_DIR/fuzz/artifacts/.
 # End-to-end tests: starts the servers with internal/services.sh in a fresh
 # directory, runs every tests/e2e/test_*.sh in name order with
 # TRIBUTARY_BIN=BUILD_DIR/bin and the servers' env file, stops the servers
@@ -17,14 +22,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
-    echo "usage: tests/run.sh --build BUILD_DIR [--unit-only|--e2e-only] [--filter SUBSTR]" >&2
+    echo "usage: tests/run.sh --build BUILD_DIR [--unit-only|--e2e-only|--fuzz-only]" \
+        "[--filter SUBSTR] [--fuzz-seconds N]" >&2
     exit 2
 }
 
 BUILD=''
 RUN_UNIT=1
 RUN_E2E=1
+RUN_FUZZ=1
 FILTER=''
+FUZZ_SECONDS=15
 while [ $# -gt 0 ]; do
     case $1 in
     --build)
@@ -34,11 +42,24 @@ while [ $# -gt 0 ]; do
         ;;
     --unit-only)
         RUN_E2E=0
+        RUN_FUZZ=0
         shift
         ;;
     --e2e-only)
         RUN_UNIT=0
+        RUN_FUZZ=0
         shift
+        ;;
+    --fuzz-only)
+        RUN_UNIT=0
+        RUN_E2E=0
+        shift
+        ;;
+    --fuzz-seconds)
+        [ $# -ge 2 ] || usage
+        [[ $2 =~ ^[1-9][0-9]*$ ]] || usage
+        FUZZ_SECONDS=$2
+        shift 2
         ;;
     --filter)
         [ $# -ge 2 ] || usage
@@ -49,7 +70,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$BUILD" ] || usage
-[ "$RUN_UNIT" -eq 1 ] || [ "$RUN_E2E" -eq 1 ] || usage
+[ "$RUN_UNIT" -eq 1 ] || [ "$RUN_E2E" -eq 1 ] || [ "$RUN_FUZZ" -eq 1 ] || usage
 BUILD=$(realpath -m -- "$BUILD")
 TIMEOUT=${TRIBUTARY_TEST_TIMEOUT:-600}
 
@@ -65,6 +86,7 @@ WORK=$(mktemp -d /tmp/tributary-run.XXXXXX)
 SERVICES_DIR=''
 CHILD=''
 TAILPID=''
+FUZZ_PIDS=()
 
 stop_services() {
     [ -n "$SERVICES_DIR" ] || return 0
@@ -83,6 +105,14 @@ cleanup() {
         wait "$CHILD" 2>/dev/null || true
     fi
     [ -z "$TAILPID" ] || kill "$TAILPID" 2>/dev/null || true
+    local pid
+    for pid in "${FUZZ_PIDS[@]}"; do
+        # each is a timeout(1), which passes the signal on
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${FUZZ_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
     stop_services
     rm -rf -- "$WORK"
     exit "$rc"
@@ -184,6 +214,106 @@ run_unit() {
     [ "$found" -gt 0 ] || echo "unit: no test binaries in $dir$(filter_note)"
 }
 
+# ---- fuzzing -------------------------------------------------------------------
+
+# fuzz_report NAME LOG: the first lines of the report in a fuzz target's
+# log (the sanitizer's or libFuzzer's, or the target's own message).
+fuzz_report() {
+    local start
+    start=$(grep -n -m1 -E '^==[0-9]+== ?(ERROR|WARNING)|runtime error:|^ALARM:|^'"$1"': ' "$2" |
+        cut -d: -f1 || true)
+    if [ -n "$start" ]; then
+        tail -n +"$start" "$2" | head -n 30
+    else
+        tail -n 30 "$2"
+    fi
+}
+
+run_fuzz() {
+    local dir="$BUILD/fuzz" t name work pid rc log input line runs i
+    local names=() pids=() jobs running=0
+    for t in "$dir"/fuzz_*; do
+        if [ ! -f "$t" ] || [ ! -x "$t" ]; then
+            continue
+        fi
+        name=$(basename "$t")
+        matches "$name" || continue
+        names+=("$name")
+    done
+    if [ ${#names[@]} -eq 0 ]; then
+        echo "fuzz: no fuzz targets in $dir$(filter_note)"
+        if [ -z "$FILTER" ]; then
+            SKIPPED=$((SKIPPED + 1))
+            SKIPS+=("fuzz: no fuzz targets in $dir (make fuzz-build; needs clang)")
+        fi
+        return 0
+    fi
+    jobs=$(nproc 2>/dev/null || echo 1)
+    [ "$jobs" -le ${#names[@]} ] || jobs=${#names[@]}
+    if [ ${#names[@]} -eq 1 ]; then
+        echo "fuzz: 1 target, $FUZZ_SECONDS s"
+    else
+        echo "fuzz: ${#names[@]} targets, $FUZZ_SECONDS s each, $jobs at a time"
+    fi
+    mkdir -p "$dir/artifacts"
+
+    for name in "${names[@]}"; do
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n "${FUZZ_PIDS[@]}" 2>/dev/null || true
+            running=$((running - 1))
+        fi
+        work="$WORK/fuzz-$name"
+        mkdir -p "$work/corpus"
+        if [ -d "$ROOT/tests/fuzz/corpus/$name" ]; then
+            cp -R "$ROOT/tests/fuzz/corpus/$name/." "$work/corpus/"
+        fi
+        # -timeout: one input that takes this long is a hang, a failure;
+        # the outer limit only guards against the fuzzer itself hanging.
+        (cd "$work" && exec timeout -k 10 $((FUZZ_SECONDS + 120)) "$dir/$name" \
+            -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$dir/artifacts/$name-" \
+            corpus) >"$work/log" 2>&1 </dev/null &
+        FUZZ_PIDS+=($!)
+        pids+=($!)
+        running=$((running + 1))
+    done
+
+    for i in "${!names[@]}"; do
+        name=${names[$i]}
+        pid=${pids[$i]}
+        log="$WORK/fuzz-$name/log"
+        rc=0
+        wait "$pid" || rc=$?
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        if [ "$rc" -eq 0 ]; then
+            PASSED=$((PASSED + 1))
+            echo "fuzz $name: ok (${runs:-?} inputs in $FUZZ_SECONDS s)"
+            continue
+        fi
+        FAILED=$((FAILED + 1))
+        input=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
+        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+            line="did not stop within $((FUZZ_SECONDS + 120)) s"
+        else
+            # the first line that says what happened, without the pids
+            # and addresses
+            line=$(grep -m1 -E '^==[0-9]+== ?ERROR: |runtime error:|^'"$name"': ' "$log" |
+                sed -E 's/^==[0-9]+== ?//; s/ on address 0x.*//' || true)
+            [ -n "$line" ] || line="exited with code $rc"
+        fi
+        FAILURES+=("fuzz $name: $line${input:+ (input: $input)}")
+        echo "fuzz $name: failed (exit code $rc)"
+        echo "---- report of $name"
+        fuzz_report "$name" "$log"
+        echo "----"
+        if [ -n "$input" ]; then
+            echo "input: $input"
+            echo "reproduce: $dir/$name $input"
+        fi
+    done
+    FUZZ_PIDS=()
+}
+
 # ---- end-to-end tests ----------------------------------------------------------
 
 run_e2e() {
@@ -256,6 +386,7 @@ run_e2e() {
 
 [ "$RUN_UNIT" -eq 0 ] || run_static
 [ "$RUN_UNIT" -eq 0 ] || run_unit
+[ "$RUN_FUZZ" -eq 0 ] || run_fuzz
 [ "$RUN_E2E" -eq 0 ] || run_e2e
 # Before the summary, so that nothing is printed after its last line.
 stop_services

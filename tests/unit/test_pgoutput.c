@@ -364,6 +364,59 @@ static void test_bad_messages(void **state)
     cdc_arena_release(&a);
 }
 
+/* A Begin message of 21 bytes: final LSN, commit time (microseconds
+ * since 2000-01-01), xid. */
+static void begin_msg(uint8_t msg[21], uint64_t ts)
+{
+    memset(msg, 0, 21);
+    msg[0] = 'B';
+    msg[8] = 0x10; /* final LSN 0/10 */
+    for (int i = 0; i < 8; i++)
+        msg[9 + i] = (uint8_t)(ts >> (56 - 8 * i));
+    msg[20] = 7; /* xid */
+}
+
+/* A commit time that microseconds since 1970 cannot hold is refused; it
+ * once overflowed a signed addition. The ends that fit are read. */
+static void test_begin_time_out_of_range(void **state)
+{
+    (void)state;
+    struct cdc_arena a;
+    struct source_pgo *d = source_pgo_new();
+    struct source_pgo_result res;
+    struct cdc_err err;
+    uint8_t msg[21];
+    const int64_t offset = INT64_C(946684800) * 1000000;
+    cdc_arena_init(&a);
+
+    /* the input the fuzzer found */
+    begin_msg(msg, UINT64_C(0x7ffcee7e6868798c));
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_EPROTO);
+    assert_non_null(strstr(err.msg, "malformed pgoutput message 'B'"));
+    assert_false(source_pgo_in_tx(d));
+    begin_msg(msg, (uint64_t)INT64_MAX);
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_EPROTO);
+    begin_msg(msg, (uint64_t)(INT64_MAX - offset) + 1);
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_EPROTO);
+
+    begin_msg(msg, (uint64_t)(INT64_MAX - offset));
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_OK);
+    assert_int_equal(res.kind, PGO_BEGIN);
+    begin_msg(msg, (uint64_t)INT64_MIN);
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_OK);
+    begin_msg(msg, 0);
+    assert_int_equal(source_pgo_decode(d, msg, sizeof(msg), &a, &res, &err),
+                     CDC_OK);
+    assert_true(source_pgo_in_tx(d));
+    source_pgo_free(d);
+    cdc_arena_release(&a);
+}
+
 static void test_type_names(void **state)
 {
     (void)state;
@@ -383,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_capture_round_trip),
         cmocka_unit_test(test_truncated_messages),
         cmocka_unit_test(test_bad_messages),
+        cmocka_unit_test(test_begin_time_out_of_range),
         cmocka_unit_test(test_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
