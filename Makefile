@@ -77,7 +77,7 @@ FUZZ_LIB_OBJ  = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_OBJ      = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
 FUZZ_BINS     = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
 
-.PHONY: all bin unit-build unit test test-e2e demo bench install clean format \
+.PHONY: all bin unit-build unit test test-e2e test-faults demo bench install clean format \
         lint check-deps deps services-start services-stop golden-update \
         fuzz fuzz-build
 
@@ -163,6 +163,14 @@ fuzz: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined fuzz-build
 	@bash tests/run.sh --fuzz-only --fuzz-seconds $(FUZZ_SECONDS) \
 	    --build build/san
+
+# The fault suite alone, long: FAULT_ROUNDS seeded rounds of faults under
+# load (TEST_SEED replays a run). make test runs it with 3 rounds.
+FAULT_ROUNDS ?= 24
+test-faults: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
+	@FAULT_ROUNDS=$(FAULT_ROUNDS) TRIBUTARY_TEST_TIMEOUT=1200 bash tests/run.sh --e2e-only \
+	    --filter test_90_faults --build build/san
 
 # End-to-end tests only.
 test-e2e: deps
