@@ -35,9 +35,9 @@ NATS_MONITOR_PORT=${TRIBUTARY_NATS_MONITOR_PORT:-58222}
 MARKER=.tributary-services
 
 usage() {
-    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start|target-stop|target-start [--dir DIR] [--fast]" >&2
+    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start|target-stop|target-start|source-stop|source-start [--dir DIR] [--fast]" >&2
     echo "  nats-stop, nats-start: stop or start only NATS, keeping its file store (for fault tests)" >&2
-    echo "  target-stop, target-start: stop or start only the target PostgreSQL, keeping its data" >&2
+    echo "  target-stop, target-start, source-stop, source-start: stop or start only that PostgreSQL, keeping its data" >&2
     exit 2
 }
 
@@ -453,5 +453,7 @@ nats-stop) stop_nats ;;
 nats-start) start_nats ;;
 target-stop) stop_pg tgt target ;;
 target-start) start_pg tgt target "$TGT_PGPORT" ;;
+source-stop) stop_pg src source ;;
+source-start) start_pg src source "$SRC_PGPORT" ;;
 *) usage ;;
 esac

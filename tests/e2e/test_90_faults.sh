@@ -5,13 +5,15 @@
 # 5,000 rows) while seeded rounds of faults hit everything: kill -9 of the
 # replicator, of the postgres worker, of both, of the file worker; SIGTERM
 # of either; the walsender terminated; NATS killed and restarted with its
-# file store; the target PostgreSQL stopped for a few seconds; a kill -9 of
+# file store; the target PostgreSQL stopped for a few seconds; the source
+# PostgreSQL stopped and started again; a kill -9 of
 # the worker in the middle of a large transaction. Afterwards the target
 # tables equal the source's (ordered-row md5) and the file sink holds every
 # change exactly once.
 #
 # FAULT_ROUNDS (default 3; `make test-faults` runs 24) sets the number of
-# rounds; TEST_SEED replays a run.
+# rounds, FAULT_KINDS (space-separated) limits the kinds; TEST_SEED replays
+# a run.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +41,7 @@ tgt_psql "$ddl"
 src_psql "ALTER SCHEMA $s OWNER TO app"
 for t in kv nk ins; do src_psql "ALTER TABLE $s.$t OWNER TO app"; done
 on_exit "bash '$services' nats-start --dir '$TRIBUTARY_SERVICES_DIR' >/dev/null 2>&1 || true"
+on_exit "src_psql 'SELECT 1' >/dev/null 2>&1 || TRIBUTARY_SRC_PGPORT=$SRC_PGPORT bash '$services' source-start --fast --dir '$TRIBUTARY_SERVICES_DIR' >/dev/null 2>&1 || true"
 on_exit "tgt_psql 'SELECT 1' >/dev/null 2>&1 || TRIBUTARY_TGT_PGPORT=$TGT_PGPORT bash '$services' target-start --fast --dir '$TRIBUTARY_SERVICES_DIR' >/dev/null 2>&1 || true"
 on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP SCHEMA $s CASCADE' >/dev/null 2>&1"
 on_exit "tgt_psql \"DROP SCHEMA $s CASCADE; DELETE FROM tributary.positions WHERE group_name = '$group'\" >/dev/null 2>&1"
@@ -73,7 +76,9 @@ wait_until 30 slot_active || not_ok "replicator streams"
 # the load: until $TEST_TMP/stop-load exists; ins gets ids 1, 2, ... and
 # never loses a row, so every one of them must be in the file sink once
 load_sql() {
-    local i=0 big=0
+    # after a restart of the source, on from the last committed row
+    local i big=0
+    i=$(src_psql "SELECT coalesce(max(id), 0) FROM $s.ins")
     while [ ! -e "$TEST_TMP/stop-load" ]; do
         i=$((i + 1))
         echo "BEGIN;
@@ -99,7 +104,8 @@ run_load() {
 }
 start_bg load run_load
 
-faults=(kill-repl kill-wpg kill-both kill-wfile term-repl term-wpg walsender nats target big-tx)
+# FAULT_KINDS narrows the kinds, to hunt one down
+read -ra faults <<<"${FAULT_KINDS:-kill-repl kill-wpg kill-both kill-wfile term-repl term-wpg walsender nats target source big-tx}"
 declare -A seen
 for ((round = 1; round <= rounds; round++)); do
     sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"
@@ -150,6 +156,19 @@ for ((round = 1; round <= rounds; round++)); do
         TRIBUTARY_TGT_PGPORT=$TGT_PGPORT bash "$services" target-start --fast \
             --dir "$TRIBUTARY_SERVICES_DIR" >/dev/null ||
             not_ok "round $round: the target starts again"
+        ;;
+    source)
+        # the load's session dies with it and is started again
+        TRIBUTARY_SRC_PGPORT=$SRC_PGPORT bash "$services" source-stop \
+            --dir "$TRIBUTARY_SERVICES_DIR" >/dev/null 2>&1 || true
+        sleep 1
+        TRIBUTARY_SRC_PGPORT=$SRC_PGPORT bash "$services" source-start --fast \
+            --dir "$TRIBUTARY_SERVICES_DIR" >/dev/null ||
+            not_ok "round $round: the source starts again"
+        if ! bg_alive load; then
+            keep_logs load
+            start_bg load run_load
+        fi
         ;;
     big-tx)
         touch "$TEST_TMP/big-tx"
