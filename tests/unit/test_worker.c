@@ -1,7 +1,10 @@
 /*
  * test_worker.c: where the worker cuts batches (transaction boundaries,
- * full batches, idle streams, stopping), and that every option of every
- * source and sink is known to the other binary.
+ * full batches, idle streams, stopping), that every option of every
+ * source and sink is known to the other binary, and that every typed option
+ * of both programs, the NATS connection, every source and every sink refuses
+ * a value of the wrong type, one over its maximum and a missing one, naming
+ * itself, and a misspelt name as unknown.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 #include "replicator/source.h"
 #include "worker/worker.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* items: 'e' change ending its transaction, 'c' change inside one,
@@ -107,6 +111,96 @@ static void test_source_options_known_to_worker(void **state)
     }
 }
 
+/* Loads argv (copied: secrets are scrubbed in place) into a configuration
+ * of the options of one table, beside every other table as known, as the
+ * programs do; returns the status and the first problem in msg. */
+static int load_args(const struct cdc_opt *opts, const char *const *args,
+                     char *msg, size_t msgsz)
+{
+    struct cdc_conf *cfg = cdc_conf_new("test");
+    cdc_conf_add_options(cfg, opts);
+    char *argv[8];
+    int argc = 0;
+    for (; args[argc] != NULL; argc++)
+        argv[argc] = cdc_xstrdup(args[argc]);
+    /* a required --group is given, unless it is the one under test */
+    bool needs_group = false;
+    for (const struct cdc_opt *o = opts; o->name != NULL; o++)
+        needs_group |= strcmp(o->name, "group") == 0;
+    if (needs_group && strcmp(args[0], "--group") != 0) {
+        argv[argc++] = cdc_xstrdup("--group");
+        argv[argc++] = cdc_xstrdup("g");
+    }
+    argv[argc] = NULL;
+    char *envp[] = {NULL};
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    /* the problems go to stderr too: keep the test's output short */
+    FILE *saved = stderr;
+    stderr = fopen("/dev/null", "w");
+    int rc = cdc_conf_load_env(cfg, argc, argv, envp, NULL, &err);
+    fclose(stderr);
+    stderr = saved;
+    snprintf(msg, msgsz, "%s", err.msg);
+    for (int i = 0; i < argc; i++)
+        cdc_free(argv[i]);
+    cdc_conf_free(cfg);
+    return rc;
+}
+
+/* Every typed option of a table refuses a value of the wrong type, one out
+ * of its range, and a missing value, naming itself; a misspelt one is
+ * unknown. */
+static void check_table(const struct cdc_opt *opts, const char *what)
+{
+    char msg[CDC_ERR_MSG_MAX];
+    char flag[128];
+    char bad[128];
+    for (const struct cdc_opt *o = opts; o->name != NULL; o++) {
+        snprintf(flag, sizeof(flag), "--%s", o->name);
+        if (o->type != CDC_OPT_STRING && o->type != CDC_OPT_LIST) {
+            /* the = form: a boolean flag alone means true */
+            snprintf(bad, sizeof(bad), "--%s=not-a-value", o->name);
+            const char *args[] = {bad, NULL};
+            if (load_args(opts, args, msg, sizeof(msg)) != CDC_ECONFIG ||
+                strstr(msg, o->name) == NULL)
+                fail_msg("%s: --%s not-a-value: %s", what, o->name, msg);
+        }
+        if (o->type == CDC_OPT_INT && o->max > 0 && o->max < INT64_MAX) {
+            snprintf(bad, sizeof(bad), "%lld", (long long)o->max + 1);
+            const char *args[] = {flag, bad, NULL};
+            if (load_args(opts, args, msg, sizeof(msg)) != CDC_ECONFIG ||
+                strstr(msg, o->name) == NULL)
+                fail_msg("%s: --%s %s (over its maximum) was taken: %s", what,
+                         o->name, bad, msg);
+        }
+        if (o->type != CDC_OPT_BOOL) {
+            const char *args[] = {flag, NULL};
+            if (load_args(opts, args, msg, sizeof(msg)) != CDC_ECONFIG ||
+                strstr(msg, o->name) == NULL)
+                fail_msg("%s: --%s without a value was taken: %s", what,
+                         o->name, msg);
+        }
+        snprintf(bad, sizeof(bad), "--%sx", o->name);
+        const char *args[] = {bad, "1", NULL};
+        if (load_args(opts, args, msg, sizeof(msg)) != CDC_ECONFIG ||
+            strstr(msg, "unknown option") == NULL)
+            fail_msg("%s: %s was taken: %s", what, bad, msg);
+    }
+}
+
+static void test_every_option_refuses_bad_values(void **state)
+{
+    (void)state;
+    check_table(cdc_replicator_options, "replicator");
+    check_table(cdc_worker_options, "worker");
+    check_table(cdc_nats_options, "nats");
+    for (size_t i = 0; source_all[i] != NULL; i++)
+        check_table(source_all[i]->options, source_all[i]->name);
+    for (size_t i = 0; sink_all[i] != NULL; i++)
+        check_table(sink_all[i]->options, sink_all[i]->name);
+}
+
 static void test_registries(void **state)
 {
     (void)state;
@@ -128,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_sink_options_known_to_replicator),
         cmocka_unit_test(test_source_options_known_to_worker),
         cmocka_unit_test(test_registries),
+        cmocka_unit_test(test_every_option_refuses_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
