@@ -57,6 +57,13 @@ printf 'group: g\ntables: [a, b\n' >"$TEST_TMP/broken.yaml"
 expect "malformed YAML, with file and line" 2 'broken.yaml:[0-9]+: cannot parse YAML' \
     "$R" --config "$TEST_TMP/broken.yaml"
 expect "missing config file" 2 'nope.yaml' "$R" --config "$TEST_TMP/nope.yaml"
+mkdir -p "$TEST_TMP/not-a-file"
+expect "unreadable config file" 2 'could not read config file .*not-a-file.*Is a directory' \
+    "$R" --config "$TEST_TMP/not-a-file"
+expect "unreadable rules file" 2 'could not read .*not-a-file.*Is a directory' \
+    "$W" stdout --group g --rules-config "$TEST_TMP/not-a-file"
+expect "unreadable routing file" 2 'could not read .*not-a-file.*Is a directory' \
+    "$W" stdout --group g --routing-config "$TEST_TMP/not-a-file"
 
 # a pg_flo-style file shared by replicator and workers loads in both
 cat >"$TEST_TMP/shared.yaml" <<YAML
