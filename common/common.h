@@ -242,6 +242,9 @@ void cdc_name_stream_subjects(const char *group, char *out, size_t outsz);
 #define CDC_DEDUP_WINDOW_DEFAULT "2m"
 /* "TRIBUTARY_DLQ_<group>" */
 void cdc_name_dlq_stream(const char *group, char *out, size_t outsz);
+/* "tributary_dlq.<group>.<sink>": the dead letters of one sink */
+void cdc_name_dlq_subject(const char *group, const char *sink, char *out,
+                          size_t outsz);
 /* "tributary_<group>" (NATS allows '-', kept as is) */
 void cdc_name_kv(const char *group, char *out, size_t outsz);
 /* "tributary.<group>.<schema>.<table>", schema and table escaped so that

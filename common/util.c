@@ -476,6 +476,13 @@ void cdc_name_dlq_stream(const char *group, char *out, size_t outsz)
     name_with("TRIBUTARY_DLQ_", group, false, out, outsz);
 }
 
+void cdc_name_dlq_subject(const char *group, const char *sink, char *out,
+                          size_t outsz)
+{
+    if (snprintf(out, outsz, "tributary_dlq.%s.%s", group, sink) < 0)
+        out[0] = '\0';
+}
+
 void cdc_name_kv(const char *group, char *out, size_t outsz)
 {
     name_with("tributary_", group, false, out, outsz);

@@ -305,17 +305,16 @@ int source__pg_ddl_remove(PGconn *conn, const char *slot, bool dry_run,
             cdc_log(CDC_LOG_INFO, "postgres", "dropped event trigger \"%s\"",
                     name);
     }
-    /* the functions, whether or not their triggers were there */
-    const char *const all[] = {"end", "drop", "start", "member", "emit"};
-    if (!always && *removed == 0)
-        dry_run = true;
-    for (size_t i = 0; i < 5 && rc == CDC_OK && !dry_run; i++) {
+    /* the functions (and the schema) go with the triggers, or always */
+    bool drop_functions = !dry_run && (always || *removed > 0);
+    for (size_t i = 0; i < 5 && rc == CDC_OK && drop_functions; i++) {
         cdc_buf_reset(&sql);
         cdc_buf_append_str(&sql, "DROP FUNCTION IF EXISTS ");
-        fn_name(&sql, conn, slot, all[i]);
+        fn_name(&sql, conn, slot,
+                i < 3 ? TRIGGER_KINDS[i] : HELPER_KINDS[i - 3]);
         rc = run(conn, sql.data, err);
     }
-    if (rc == CDC_OK && !dry_run) {
+    if (rc == CDC_OK && drop_functions) {
         /* the schema goes with the last group's functions */
         PGresult *res = PQexec(conn, "DROP SCHEMA IF EXISTS tributary");
         PQclear(res);

@@ -1244,6 +1244,32 @@ static const char *const SETUP_SQL[] = {
 
 static const char *const MARK_SQL =
     "SELECT tributary.advance($1, $2, $3, $4, $5, $6)";
+/* Types of MARK_SQL's parameters. */
+static const uint32_t MARK_OIDS[6] = {OID_TEXT, OID_TEXT, OID_TEXT,
+                                      OID_INT8, OID_INT8, OID_INT8};
+
+/* The parameters of MARK_SQL that move the group's position to ev at
+ * stream sequence seq, from the one this session read. */
+struct mark_args {
+    char seq[24];
+    char txi[16];
+    char expected[24];
+    const char *vals[6];
+};
+
+static void mark_args(const struct pg_sink *s, const struct cdc_event *ev,
+                      uint64_t seq, struct mark_args *m)
+{
+    snprintf(m->seq, sizeof(m->seq), "%" PRIu64, seq);
+    snprintf(m->txi, sizeof(m->txi), "%" PRIu32, ev->tx_index);
+    snprintf(m->expected, sizeof(m->expected), "%" PRIu64, s->mark.stream_seq);
+    m->vals[0] = s->group;
+    m->vals[1] = ev->source;
+    m->vals[2] = ev->position;
+    m->vals[3] = m->txi;
+    m->vals[4] = m->seq;
+    m->vals[5] = s->mark.set ? m->expected : NULL;
+}
 
 static int read_blocked(struct pg_sink *s, struct cdc_err *err);
 
@@ -1489,11 +1515,11 @@ static int read_blocked(struct pg_sink *s, struct cdc_err *err)
 {
     PGresult *res = NULL;
     const char *vals[1] = {s->group};
-    int rc = exec_params(s,
-                         "SELECT schema_name, table_name FROM tributary.blocked "
-                         "WHERE group_name = $1",
-                         1, vals, &res, "could not read the blocked tables",
-                         err);
+    int rc =
+        exec_params(s,
+                    "SELECT schema_name, table_name FROM tributary.blocked "
+                    "WHERE group_name = $1",
+                    1, vals, &res, "could not read the blocked tables", err);
     if (rc != CDC_OK)
         return rc;
     forget_blocked(s);
@@ -1525,10 +1551,9 @@ static bool is_blocked(const struct pg_sink *s, const struct cdc_event *ev)
 }
 
 /* An error for a change of a blocked table: set aside at once. */
-static int blocked_error(struct pg_sink *s, const struct cdc_event *ev,
-                         size_t index, struct cdc_err *err)
+static int blocked_error(const struct cdc_event *ev, size_t index,
+                         struct cdc_err *err)
 {
-    (void)s;
     cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
                 "%s of \"%s\".\"%s\" (position %s) not applied: a schema "
                 "change of the table failed on the target earlier (see "
@@ -1553,8 +1578,7 @@ static int find_blocked(struct pg_sink *s, const struct cdc_batch *batch,
         return rc;
     for (size_t i = 0; i <= last && *at == SIZE_MAX; i++) {
         const struct cdc_event *ev = batch->events[i];
-        if (ev->table != NULL && !covered(s, batch, ev) &&
-            is_blocked(s, ev))
+        if (ev->table != NULL && !covered(s, batch, ev) && is_blocked(s, ev))
             *at = i;
     }
     return CDC_OK;
@@ -1564,8 +1588,9 @@ static int find_blocked(struct pg_sink *s, const struct cdc_batch *batch,
 static void block_table(struct pg_sink *s, const struct cdc_event *ev,
                         const char *error)
 {
-    const char *vals[6] = {s->group, ev->schema ? ev->schema : "public",
-                           ev->table, ev->position, ev->ddl, error};
+    const char *vals[6] = {s->group,  ev->schema ? ev->schema : "public",
+                           ev->table, ev->position,
+                           ev->ddl,   error};
     struct cdc_err e2;
     cdc_err_clear(&e2);
     PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -1586,20 +1611,13 @@ static void block_table(struct pg_sink *s, const struct cdc_event *ev,
             vals[1], vals[2], ev->position, error);
 }
 
-/* Moves the group's position to ev (the mark, in its own transaction
- * when in_tx is false). */
+/* Moves the group's position to ev, in the open transaction. */
 static int advance_mark(struct pg_sink *s, const struct cdc_event *ev,
                         uint64_t seq, struct cdc_err *err)
 {
-    char sseq[24];
-    char txi[16];
-    char expected[24];
-    snprintf(sseq, sizeof(sseq), "%" PRIu64, seq);
-    snprintf(txi, sizeof(txi), "%" PRIu32, ev->tx_index);
-    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
-    const char *vals[6] = {s->group,    ev->source, ev->position,
-                           txi,         sseq,       s->mark.set ? expected : NULL};
-    return exec_params(s, MARK_SQL, 6, vals, NULL,
+    struct mark_args m;
+    mark_args(s, ev, seq, &m);
+    return exec_params(s, MARK_SQL, 6, m.vals, NULL,
                        "could not record the applied position", err);
 }
 
@@ -1640,14 +1658,14 @@ static int exec_ddl(struct pg_sink *s, const char *sql, char *state,
  * The statement runs with the source session's search_path. A change the
  * target refuses blocks its table (see block_table) and is poison.
  */
-static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch,
-                     size_t i, struct cdc_err *err)
+static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
+                     struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
     if (covered(s, batch, ev))
         return CDC_OK;
     if (ev->table != NULL && is_blocked(s, ev))
-        return blocked_error(s, ev, i, err);
+        return blocked_error(ev, i, err);
     const char *sql = ev->ddl;
     struct cdc_sql_stmt st;
     size_t n = cdc_sql_split(sql, strlen(sql), &st, 1);
@@ -1694,16 +1712,16 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch,
                          "could not commit a schema change", err);
     if (rc != CDC_OK) {
         struct cdc_err saved = *err;
-        if ((saved.flags & CDC_ERR_POISON) && !ran && PQstatus(s->conn) ==
-                                                          CONNECTION_OK) {
+        if ((saved.flags & CDC_ERR_POISON) && !ran &&
+            PQstatus(s->conn) == CONNECTION_OK) {
             block_table(s, ev, saved.msg);
             saved.flags |= CDC_ERR_FINAL;
         }
         cdc_err_set(err, saved.code, saved.flags,
                     "could not apply the schema change of \"%s\".\"%s\" "
                     "(position %s): %s",
-                    ev->schema ? ev->schema : "public", ev->table,
-                    ev->position, saved.msg);
+                    ev->schema ? ev->schema : "public", ev->table, ev->position,
+                    saved.msg);
         err->index = i;
         /* cached shapes may be stale; a fresh connection reads them */
         disconnect(s);
@@ -1848,17 +1866,8 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
                       size_t last, bool *fallback, struct cdc_err *err)
 {
     *fallback = false;
-    const struct cdc_event *lev = batch->events[last];
-    char seq[24];
-    char txi[16];
-    char expected[24];
-    snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
-    snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
-    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
-    const char *mark[6] = {
-        s->group, lev->source, lev->position,
-        txi,      seq,         s->mark.set ? expected : NULL,
-    };
+    struct mark_args m;
+    mark_args(s, batch->events[last], batch->seqs[last], &m);
     bool ok = copy_exec(s, "BEGIN", 0, NULL, err);
     for (size_t i = 0; i <= last && ok;) {
         size_t n = 1;
@@ -1869,7 +1878,7 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
         i += n;
     }
     if (ok)
-        ok = copy_exec(s, MARK_SQL, 6, mark, err);
+        ok = copy_exec(s, MARK_SQL, 6, m.vals, err);
     if (ok)
         ok = copy_exec(s, "COMMIT", 0, NULL, err);
     if (ok)
@@ -2015,7 +2024,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
         return rc;
     }
     if (blocked != SIZE_MAX)
-        return blocked_error(s, batch->events[blocked], blocked, err);
+        return blocked_error(batch->events[blocked], blocked, err);
 
     /* table shapes are read before the pipeline starts (they need plain
      * round trips) */
@@ -2069,22 +2078,13 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             bad_event = i;
         i += n;
     }
-    char seq[24];
-    char txi[16];
-    char expected[24];
-    const struct cdc_event *lev = batch->events[last];
-    snprintf(expected, sizeof(expected), "%" PRIu64, s->mark.stream_seq);
+    struct mark_args m;
+    mark_args(s, batch->events[last], batch->seqs[last], &m);
     if (rc == CDC_OK && !batch->replay) {
-        snprintf(seq, sizeof(seq), "%" PRIu64, batch->seqs[last]);
-        snprintf(txi, sizeof(txi), "%" PRIu32, lev->tx_index);
         stmt_begin(s);
         cdc_buf_append_str(&s->sql, MARK_SQL);
-        push_param(s, s->group, OID_TEXT);
-        push_param(s, lev->source, OID_TEXT);
-        push_param(s, lev->position, OID_TEXT);
-        push_param(s, txi, OID_INT8);
-        push_param(s, seq, OID_INT8);
-        push_param(s, s->mark.set ? expected : NULL, OID_INT8);
+        for (size_t k = 0; k < 6; k++)
+            push_param(s, m.vals[k], MARK_OIDS[k]);
         rc = send_stmt(s, SIZE_MAX, err);
     }
     if (rc == CDC_OK)
@@ -2172,14 +2172,10 @@ static int pg_write(void *state, const struct cdc_batch *batch,
                     struct cdc_err *err)
 {
     struct pg_sink *s = state;
-    int rc = connect_target(s, err);
-    if (rc != CDC_OK) {
-        err->index = 0;
-        return rc;
-    }
+    int rc = CDC_OK;
     /* row changes between schema changes go in one transaction each; a
      * schema change goes alone, so the rows after it are written to the
-     * table's new shape */
+     * table's new shape; each part connects when it must */
     size_t from = 0;
     while (from < batch->n) {
         size_t to = from;

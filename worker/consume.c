@@ -858,8 +858,8 @@ static int setup(struct worker *w, struct cdc_err *err)
     rc = cdc_js_stream_ensure(w->js, &dc, err);
     if (rc != CDC_OK)
         return rc;
-    snprintf(w->dlq_subject, sizeof(w->dlq_subject), "tributary_dlq.%s.%s",
-             w->group, w->ops->name);
+    cdc_name_dlq_subject(w->group, w->ops->name, w->dlq_subject,
+                         sizeof(w->dlq_subject));
 
     const char *consumer = cdc_conf_get_str(cfg, "consumer");
     if (consumer != NULL)

@@ -178,7 +178,7 @@ int worker_dead_letters(const struct cdc_conf *cfg, const struct sink_ops *ops,
     snprintf(name, sizeof(name), "tributary-deadletters-%s-%s", ops->name,
              group);
     cdc_name_dlq_stream(group, stream, sizeof(stream));
-    snprintf(subject, sizeof(subject), "tributary_dlq.%s.%s", group, ops->name);
+    cdc_name_dlq_subject(group, ops->name, subject, sizeof(subject));
     /* a name of this run's own: a list and a replay may run at once */
     snprintf(durable, sizeof(durable), "deadletters_%s_%s_%ld", ops->name,
              group, (long)getpid());
