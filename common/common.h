@@ -191,6 +191,8 @@ int cdc_parse_size(const char *s, int64_t *out);
 /* PostgreSQL LSN text "X/Y" <-> 64-bit value. */
 int cdc_lsn_parse(const char *s, uint64_t *out);
 void cdc_lsn_format(uint64_t lsn, char *out, size_t outsz);
+/* A byte count in binary units for people: "512 B", "1.2 MiB". */
+void cdc_size_format(uint64_t bytes, char *out, size_t outsz);
 
 /* ==== Time, backoff, signals ==== */
 
@@ -199,6 +201,9 @@ int64_t cdc_wall_us(void);      /* microseconds since the Unix epoch */
 void cdc_sleep_ms(int64_t ms);  /* returns early when a stop is requested */
 /* Formats microseconds since the Unix epoch as ISO-8601 UTC. */
 void cdc_time_format_us(int64_t us, char *out, size_t outsz);
+/* Reads that form back ("2026-11-21T10:00:00.123456Z", fraction
+ * optional); CDC_EPROTO for anything else. */
+int cdc_time_parse_us(const char *s, int64_t *us);
 
 /* Capped exponential backoff with jitter. */
 struct cdc_backoff {
@@ -442,6 +447,7 @@ enum cdc_chunk_step cdc_chunk_seq_step(struct cdc_chunk_seq *cs, uint32_t i,
 
 #include "config.h"
 #include "js.h"
+#include "metrics.h"
 #include "yaml.h"
 
 /* ==== Command options shared by both binaries (options.c) ==== */

@@ -11,6 +11,7 @@
 
 #include <nats/nats.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -270,6 +271,96 @@ int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
         *last_seq = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
     return CDC_OK;
+}
+
+int cdc_js_stream_info_ex(struct cdc_js *js, const char *name,
+                          struct cdc_js_stream_state *st, struct cdc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js->js, name, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
+                           name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not look up stream");
+    /* the zero time of an empty stream lies before the epoch: none */
+    *st = (struct cdc_js_stream_state){
+        .msgs = si->State.Msgs,
+        .bytes = si->State.Bytes,
+        .first_seq = si->State.FirstSeq,
+        .last_seq = si->State.LastSeq,
+        .first_time_us =
+            si->State.FirstTime > 0 ? si->State.FirstTime / 1000 : 0,
+        .last_time_us = si->State.LastTime > 0 ? si->State.LastTime / 1000 : 0,
+        .consumers =
+            si->State.Consumers > 0 ? (uint64_t)si->State.Consumers : 0,
+    };
+    jsStreamInfo_Destroy(si);
+    return CDC_OK;
+}
+
+static int consumer_state_cmp(const void *a, const void *b)
+{
+    const struct cdc_js_consumer_state *x = a;
+    const struct cdc_js_consumer_state *y = b;
+    return strcmp(x->name, y->name);
+}
+
+int cdc_js_stream_consumers(struct cdc_js *js, const char *stream,
+                            struct cdc_js_consumer_state **out, size_t *n,
+                            struct cdc_err *err)
+{
+    jsConsumerInfoList *list = NULL;
+    jsErrCode jerr = 0;
+    *out = NULL;
+    *n = 0;
+    natsStatus s = js_Consumers(&list, js->js, stream, NULL, &jerr);
+    if (jerr == JSStreamNotFoundErr)
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
+                           stream);
+    /* nats.c answers a stream without consumers with NATS_NOT_FOUND */
+    if (s == NATS_NOT_FOUND)
+        return CDC_OK;
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not list consumers");
+    size_t count = list->Count > 0 ? (size_t)list->Count : 0;
+    struct cdc_js_consumer_state *st =
+        cdc_xcalloc(count ? count : 1, sizeof(*st));
+    for (size_t i = 0; i < count; i++) {
+        const jsConsumerInfo *ci = list->List[i];
+        int64_t last = ci->Delivered.Last > ci->AckFloor.Last
+                           ? ci->Delivered.Last
+                           : ci->AckFloor.Last;
+        st[i] = (struct cdc_js_consumer_state){
+            .name = cdc_xstrdup(ci->Name != NULL ? ci->Name : ""),
+            .pending = ci->NumPending,
+            .ack_pending =
+                ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0,
+            .delivered_seq = ci->Delivered.Stream,
+            .ack_floor_seq = ci->AckFloor.Stream,
+            .last_active_us = last > 0 ? last / 1000 : 0,
+        };
+    }
+    jsConsumerInfoList_Destroy(list);
+    if (count > 1)
+        qsort(st, count, sizeof(*st), consumer_state_cmp);
+    if (count == 0) {
+        cdc_free(st);
+        st = NULL;
+    }
+    *out = st;
+    *n = count;
+    return CDC_OK;
+}
+
+void cdc_js_consumer_states_free(struct cdc_js_consumer_state *st, size_t n)
+{
+    if (st == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        cdc_free(st[i].name);
+    cdc_free(st);
 }
 
 int cdc_js_stream_delete(struct cdc_js *js, const char *name,

@@ -73,6 +73,43 @@ int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
                        uint64_t *last_seq, struct cdc_err *err);
 int cdc_js_stream_delete(struct cdc_js *js, const char *name,
                          struct cdc_err *err);
+
+/* What a stream holds now. Times are microseconds since the Unix epoch,
+ * 0 when the stream is empty. */
+struct cdc_js_stream_state {
+    uint64_t msgs;
+    uint64_t bytes;
+    uint64_t first_seq;
+    uint64_t last_seq;
+    int64_t first_time_us;
+    int64_t last_time_us;
+    uint64_t consumers;
+};
+/* Fills st with the state of stream name; CDC_ENOTFOUND if it does not
+ * exist. */
+int cdc_js_stream_info_ex(struct cdc_js *js, const char *name,
+                          struct cdc_js_stream_state *st, struct cdc_err *err);
+
+/* One consumer of a stream, as the server reports it. */
+struct cdc_js_consumer_state {
+    char *name;
+    uint64_t pending;       /* messages not yet delivered */
+    uint64_t ack_pending;   /* delivered and not yet acknowledged */
+    uint64_t delivered_seq; /* stream sequence of the last delivery */
+    uint64_t ack_floor_seq; /* everything up to it is acknowledged */
+    /* the later of its last delivery and its last acknowledgement, in
+     * microseconds since the Unix epoch; 0: neither yet */
+    int64_t last_active_us;
+};
+/* Every consumer of stream, sorted by name, as a new array of *n entries
+ * in *out (free it with cdc_js_consumer_states_free; NULL when *n is 0).
+ * CDC_ENOTFOUND if the stream does not exist; on failure *out is NULL. */
+int cdc_js_stream_consumers(struct cdc_js *js, const char *stream,
+                            struct cdc_js_consumer_state **out, size_t *n,
+                            struct cdc_err *err);
+/* Frees what cdc_js_stream_consumers returned; NULL-safe. */
+void cdc_js_consumer_states_free(struct cdc_js_consumer_state *st, size_t n);
+
 /* Removes message seq from the stream. CDC_ENOTFOUND when it is not
  * there. */
 int cdc_js_stream_msg_delete(struct cdc_js *js, const char *name, uint64_t seq,

@@ -63,9 +63,8 @@ const struct cdc_opt cdc_replicator_options[] = {
     {"stream-max-bytes", CDC_OPT_SIZE, "0", 0, 0, 0,
      "size limit of the group's stream; when full the replicator waits "
      "(0: none)"},
-    {"dedup-window", CDC_OPT_DURATION, CDC_DEDUP_WINDOW_DEFAULT, 1000,
-     86400000, 0,
-     "JetStream duplicate window for re-sent events"},
+    {"dedup-window", CDC_OPT_DURATION, CDC_DEDUP_WINDOW_DEFAULT, 1000, 86400000,
+     0, "JetStream duplicate window for re-sent events"},
     {"retry-initial-wait", CDC_OPT_DURATION, "500ms", 1, 3600000, 0,
      "first wait before reconnecting after a failure"},
     {"retry-max-wait", CDC_OPT_DURATION, "30s", 1, 3600000, 0,
@@ -74,6 +73,17 @@ const struct cdc_opt cdc_replicator_options[] = {
      "give up (exit 1) after this many failed attempts in a row (0: never)"},
     {"status-interval", CDC_OPT_DURATION, "1s", 100, 60000, 0,
      "how often the confirmed position is reported to the source"},
+    {"heartbeat-interval", CDC_OPT_DURATION, "0", 0, 86400000, 0,
+     "write a heartbeat into the source's WAL this often, so a quiet "
+     "group's position advances (0: never)"},
+    {"resync", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "start over: drop the group's replication slot and saved position, "
+     "then copy the tables afresh and stream (after a lost slot)"},
+    {"metrics-addr", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "serve /metrics and /health on [host:]port (host 127.0.0.1 unless "
+     "given; off unless set)"},
+    {"health-threshold", CDC_OPT_DURATION, "30s", 1000, 86400000, 0,
+     "/health reports failure once a connection has been failing this long"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -109,6 +119,11 @@ const struct cdc_opt cdc_worker_options[] = {
      "first wait before retrying a failed write or connection"},
     {"retry-max-wait", CDC_OPT_DURATION, "30s", 1, 3600000, 0,
      "longest wait between retries"},
+    {"metrics-addr", CDC_OPT_STRING, NULL, 0, 0, 0,
+     "serve /metrics and /health on [host:]port (host 127.0.0.1 unless "
+     "given; off unless set)"},
+    {"health-threshold", CDC_OPT_DURATION, "30s", 1000, 86400000, 0,
+     "/health reports failure once a connection has been failing this long"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 

@@ -273,6 +273,22 @@ void cdc_lsn_format(uint64_t lsn, char *out, size_t outsz)
              (unsigned)(lsn & 0xffffffffu));
 }
 
+void cdc_size_format(uint64_t bytes, char *out, size_t outsz)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (bytes < 1024) {
+        snprintf(out, outsz, "%u B", (unsigned)bytes);
+        return;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(out, outsz, "%.1f %s", v, units[u]);
+}
+
 /* ==== Time ==== */
 
 int64_t cdc_now_ms(void)
@@ -317,6 +333,39 @@ void cdc_time_format_us(int64_t us, char *out, size_t outsz)
     snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, frac);
+}
+
+int cdc_time_parse_us(const char *s, int64_t *us)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int n = 0;
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 19)
+        return CDC_EPROTO;
+    int64_t frac = 0;
+    const char *p = s + n;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits < 6)
+                frac = frac * 10 + (*p - '0');
+        }
+        if (digits == 0)
+            return CDC_EPROTO;
+        for (; digits < 6; digits++)
+            frac *= 10;
+    }
+    if (strcmp(p, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60)
+        return CDC_EPROTO;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *us = (int64_t)timegm(&tm) * 1000000 + frac;
+    return CDC_OK;
 }
 
 /* ==== Backoff ==== */

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
     build-essential pkg-config make gcc ca-certificates curl jq procps openssl
     libpq-dev libnats-dev libcjson-dev libyaml-dev libpcre2-dev
-    libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev
+    libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev
     postgresql-15 postgresql-client-15 nats-server
 )
 

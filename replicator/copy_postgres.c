@@ -61,6 +61,7 @@ struct ctable {
     size_t nkey;
     char *sql_cols; /* "a", "b", ... */
     char *subject;
+    char *label;     /* schema.name, the metrics' table label */
     unsigned active; /* readers on this table now */
     /* progress, stored rows and bytes */
     uint64_t rows;
@@ -101,6 +102,7 @@ struct copy {
     char generation[24];
     char position[32];
     char snapshot[128];
+    unsigned workers; /* the split's workers per table (the plan's) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv; /* queue and range changes */
@@ -110,7 +112,50 @@ struct copy {
     unsigned imported; /* readers that took the snapshot */
     bool failed;       /* stop everything */
     struct cdc_err first_err;
+    struct cdc_metric *m_rows;
+    struct cdc_metric *m_bytes;
+    struct cdc_metric *m_estimate;
+    struct cdc_metric *m_ranges_done;
+    struct cdc_metric *m_ranges;
 };
+
+static void copy_metrics(struct copy *cp)
+{
+    cp->m_rows = cdc_metric_counter(
+        "tributary_copy_rows_total",
+        "rows of the initial copy sent to JetStream", "table");
+    cp->m_bytes = cdc_metric_counter(
+        "tributary_copy_bytes_total",
+        "bytes of the initial copy's messages sent to JetStream", "table");
+    cp->m_estimate = cdc_metric_gauge(
+        "tributary_copy_bytes_estimate",
+        "size of the table on the source (pg_relation_size) when its copy "
+        "was planned",
+        "table");
+    cp->m_ranges_done = cdc_metric_gauge("tributary_copy_ranges_done",
+                                         "block ranges of the table copied and "
+                                         "stored",
+                                         "table");
+    cp->m_ranges = cdc_metric_gauge("tributary_copy_ranges_total",
+                                    "block ranges the table's copy is split "
+                                    "into",
+                                    "table");
+}
+
+/* The ranges' progress of every table as gauges. */
+static void copy_gauges(struct copy *cp)
+{
+    for (size_t i = 0; i < cp->ntables; i++) {
+        const struct ctable *t = &cp->tables[i];
+        size_t total = 0;
+        for (size_t k = 0; k < cp->nranges; k++)
+            total += cp->ranges[k].t == t;
+        cdc_metric_set(cp->m_estimate, t->label, (double)t->est_bytes);
+        cdc_metric_set(cp->m_ranges, t->label, (double)total);
+        cdc_metric_set(cp->m_ranges_done, t->label,
+                       (double)(total - t->ranges_left));
+    }
+}
 
 /* ==== Plan ==== */
 
@@ -129,6 +174,7 @@ static void table_free(struct ctable *t)
     cdc_free(t->key);
     cdc_free(t->sql_cols);
     cdc_free(t->subject);
+    cdc_free(t->label);
 }
 
 /* Columns (not dropped, not generated: those are not in the stream
@@ -194,6 +240,9 @@ static int describe_table(PGconn *conn, const struct source_copy_env *env,
                            t->schema, t->name);
     }
     t->subject = cdc_buf_detach(&b, NULL);
+    cdc_buf_init(&b, 0);
+    cdc_buf_printf(&b, "%s.%s", t->schema, t->name);
+    t->label = cdc_buf_detach(&b, NULL);
     return CDC_OK;
 }
 
@@ -279,7 +328,7 @@ static void plan_ranges(struct copy *cp, unsigned workers)
 static void plan_text(const struct copy *cp, bool done, struct cdc_buf *b)
 {
     cdc_buf_printf(b, "generation %s\nposition %s\nworkers %u\ndone %d\n",
-                   cp->generation, cp->position, cp->env->workers_per_table,
+                   cp->generation, cp->position, cp->workers,
                    done ? 1 : 0);
     for (size_t i = 0; i < cp->ntables; i++)
         cdc_buf_printf(b, "table %" PRIu32 " %" PRIu64 "\n", cp->tables[i].oid,
@@ -786,6 +835,8 @@ static int publish_all(struct copy *cp, struct cdc_js_pub *pub,
                 r->chunks++;
                 r->rows += it.rows;
                 r->bytes += it.len;
+                cdc_metric_add(cp->m_rows, r->t->label, it.rows);
+                cdc_metric_add(cp->m_bytes, r->t->label, it.len);
                 cdc_free(it.data);
                 if (rc != CDC_OK)
                     return rc;
@@ -813,6 +864,7 @@ static int publish_all(struct copy *cp, struct cdc_js_pub *pub,
             r->t->rows += r->rows;
             r->t->bytes += r->bytes;
             r->t->ranges_left--;
+            copy_gauges(cp);
             if (r->t->ranges_left == 0) {
                 r->t->done_ms = cdc_now_ms();
                 progress_table(r->t, tty);
@@ -907,6 +959,56 @@ static int take_snapshot(struct copy *cp, bool create_slot, PGconn **holder,
     return CDC_OK;
 }
 
+/*
+ * --resync: before any copied row, a TRUNCATE event of each table, so the
+ * targets lose the rows deleted while the group could not capture. They
+ * are one transaction just before the copy's position (the slot's start),
+ * ordered before every change the slot streams, and after anything the
+ * group captured before its slot was lost.
+ */
+static int publish_truncates(struct copy *cp, struct cdc_err *err)
+{
+    uint64_t lsn = 0;
+    if (cdc_lsn_parse(cp->position, &lsn) != CDC_OK || lsn == 0)
+        return cdc_err_set(err, CDC_EPROTO, 0,
+                           "the copy's position \"%s\" is not a WAL position",
+                           cp->position);
+    char position[32];
+    cdc_lsn_format(lsn - 1, position, sizeof(position));
+    struct cdc_buf data;
+    char msgid[CDC_NAME_MAX + 96];
+    cdc_buf_init(&data, 0);
+    int rc = CDC_OK;
+    for (size_t i = 0; i < cp->ntables && rc == CDC_OK; i++) {
+        const struct ctable *t = &cp->tables[i];
+        struct cdc_event ev = {
+            .op = CDC_OP_TRUNCATE,
+            .source = "postgres",
+            .schema = t->schema,
+            .table = t->name,
+            .position = position,
+            .tx_index = (uint32_t)i,
+            .tx_end = i + 1 == cp->ntables,
+        };
+        cdc_buf_reset(&data);
+        rc = cdc_event_encode(&ev, &data);
+        if (rc != CDC_OK) {
+            cdc_err_set(err, rc, 0, "could not encode a TRUNCATE event");
+            break;
+        }
+        snprintf(msgid, sizeof(msgid), "%s/copy:%s:truncate:%" PRIu32,
+                 cp->env->group, cp->generation, t->oid);
+        rc = cdc_js_publish_sync(cp->env->js, t->subject, msgid, data.data,
+                                 data.len, NULL, 0, err);
+        if (rc == CDC_OK)
+            cdc_log(CDC_LOG_INFO, "copy",
+                    "%s.%s: its rows on the targets go first (--resync)",
+                    t->schema, t->name);
+    }
+    cdc_buf_release(&data);
+    return rc;
+}
+
 static void new_generation(char *out, size_t outsz)
 {
     uint64_t v = (uint64_t)cdc_wall_us() ^ ((uint64_t)getpid() << 40);
@@ -998,13 +1100,18 @@ int source__pg_copy(const struct source__pg_copy_args *a,
         }
     }
     unsigned workers = resume ? sp.workers : env->workers_per_table;
+    cp.workers = workers;
     plan_ranges(&cp, workers);
     if (resume)
         rc = load_done(&cp, err);
-    else
+    else if (env->truncate_first)
+        rc = publish_truncates(&cp, err);
+    if (rc == CDC_OK && !resume)
         rc = write_plan(&cp, false, &plan_rev, err);
     if (rc != CDC_OK)
         goto out;
+    copy_metrics(&cp);
+    copy_gauges(&cp);
 
     /* readers: up to workers_per_table per table, READERS_MAX in all */
     size_t want = 0;

@@ -14,6 +14,7 @@
  */
 #include "common/common.h"
 #include "replicator/source.h"
+#include "replicator/status.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #define USAGE                                                                  \
     "usage: replicator --group NAME [--tables T1,T2] [--host H] [--port P]\n"  \
     "                  [--dbname DB] [--user U] [--nats-url URL] [options]\n"  \
+    "       replicator status --group NAME [options]   (the group's state)\n"  \
     "Captures changes of a source database into the group's JetStream "        \
     "stream.\n"
 
@@ -84,6 +86,19 @@ static void cpq_push(struct cp_queue *q, uint64_t seq, uint64_t token)
     }
     q->items[(q->head + q->len) % q->cap] = (struct pending_cp){seq, token};
     q->len++;
+}
+
+/* Pops every entry covered by floor and returns the sum of their tokens
+ * (the acknowledged messages' events). */
+static uint64_t cpq_pop_sum(struct cp_queue *q, uint64_t floor)
+{
+    uint64_t sum = 0;
+    while (q->len > 0 && q->items[q->head].seq <= floor) {
+        sum += q->items[q->head].token;
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+    return sum;
 }
 
 /* Pops every checkpoint covered by floor; returns whether any was. */
@@ -158,7 +173,69 @@ struct repl {
     char *last_schema;
     char *last_table;
     char confirmed[64];
+    /* metrics: events of each message sent, until JetStream stores it */
+    struct cp_queue acks;
+    struct cdc_metric *m_read;
+    struct cdc_metric *m_published;
+    struct cdc_metric *m_acked;
+    struct cdc_metric *m_bytes;
+    struct cdc_metric *m_retries;
+    struct cdc_metric *m_inflight;
 };
+
+static void metrics_register(struct repl *r)
+{
+    r->m_read = cdc_metric_counter("tributary_events_read_total",
+                                   "changes read from the source", "table");
+    r->m_published =
+        cdc_metric_counter("tributary_events_published_total",
+                           "events sent to the group's JetStream stream", NULL);
+    r->m_acked =
+        cdc_metric_counter("tributary_events_acked_total",
+                           "events JetStream acknowledged as stored", NULL);
+    r->m_bytes =
+        cdc_metric_counter("tributary_bytes_published_total",
+                           "bytes of messages sent to JetStream", NULL);
+    r->m_retries = cdc_metric_counter(
+        "tributary_retries_total",
+        "failures retried after a wait, by the part that failed", "part");
+    r->m_inflight = cdc_metric_gauge(
+        "tributary_jetstream_inflight",
+        "messages sent to JetStream and not yet acknowledged", NULL);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Counts the batch's changes by table. */
+static void count_read(struct repl *r, const struct source_batch *b)
+{
+    struct cdc_metric_series *series = NULL;
+    const struct cdc_event *prev = NULL;
+    char name[CDC_NAME_MAX * 2];
+    uint64_t n = 0;
+    for (size_t i = 0; i <= b->nevents; i++) {
+        const struct cdc_event *ev = i < b->nevents ? b->events[i] : NULL;
+        bool same = ev != NULL && prev != NULL &&
+                    same_str(ev->schema, prev->schema) &&
+                    same_str(ev->table, prev->table);
+        if (!same && n > 0) {
+            cdc_metric_series_add(series, n);
+            n = 0;
+        }
+        if (ev == NULL)
+            break;
+        if (!same) {
+            snprintf(name, sizeof(name), "%s.%s", ev->schema ? ev->schema : "",
+                     ev->table ? ev->table : "");
+            series = cdc_metric_series(r->m_read, name);
+        }
+        n++;
+        prev = ev;
+    }
+}
 
 static void build_subject(struct repl *r, const struct cdc_event *ev)
 {
@@ -271,6 +348,7 @@ static int send_chained(struct repl *r, const char *msgid, const void *data,
                              nhdrs, &seq, err);
     if (rc != CDC_OK)
         return rc;
+    cdc_metric_add(r->m_bytes, NULL, len);
     cdc_buf_reset(&r->prev_msgid);
     cdc_buf_append_str(&r->prev_msgid, msgid);
     r->last_seq = seq;
@@ -356,6 +434,8 @@ static int publish_alone(struct repl *r, const struct cdc_event *ev,
     if (rc != CDC_OK)
         return rc;
     r->published++;
+    cdc_metric_add(r->m_published, NULL, 1);
+    cpq_push(&r->acks, r->last_seq, 1);
     return CDC_OK;
 }
 
@@ -430,6 +510,8 @@ static int flush_msg(struct repl *r, struct cdc_err *err)
         if (rc != CDC_OK)
             return rc;
         r->published += r->msg_events;
+        cdc_metric_add(r->m_published, NULL, r->msg_events);
+        cpq_push(&r->acks, r->last_seq, r->msg_events);
     }
     for (size_t i = 0; i < r->msg_ncps; i++)
         cpq_push(&r->cps, r->last_seq, r->msg_cps[i]);
@@ -667,6 +749,8 @@ static int confirm(struct repl *r, struct cdc_err *err)
     int rc = cdc_js_pub_poll(r->pub, &floor, err);
     if (rc != CDC_OK)
         return rc;
+    cdc_metric_add(r->m_acked, NULL, cpq_pop_sum(&r->acks, floor));
+    cdc_metric_set(r->m_inflight, NULL, (double)cdc_js_pub_inflight(r->pub));
     uint64_t token = 0;
     if (cpq_pop_upto(&r->cps, floor, &token)) {
         r->ops->format_token(token, r->confirmed, sizeof(r->confirmed));
@@ -723,12 +807,22 @@ static int run(struct repl *r)
         cdc_err_clear(&err);
         source_batch_clear(&batch);
         int rc = r->need_resync ? resync(r, &err) : CDC_OK;
-        if (rc == CDC_OK)
+        const char *part = "nats";
+        if (rc == CDC_OK) {
             rc = r->ops->poll(r->src, &batch, max_batch, POLL_TIMEOUT_MS, &err);
+            if (rc != CDC_ESTOP)
+                cdc_health_report("source", rc == CDC_OK, err.msg);
+            if (rc == CDC_OK)
+                count_read(r, &batch);
+            else
+                part = "source";
+        }
         if (rc == CDC_OK)
             rc = publish_batch(r, &batch, &err);
         if (rc == CDC_OK)
             rc = confirm(r, &err);
+        if (rc == CDC_OK || strcmp(part, "nats") == 0)
+            cdc_health_report("nats", rc == CDC_OK || rc == CDC_ESTOP, err.msg);
         if (rc == CDC_ESTOP)
             break;
         if (rc != CDC_OK) {
@@ -742,9 +836,11 @@ static int run(struct repl *r)
             int64_t wait = cdc_backoff_next(&bo);
             cdc_log(CDC_LOG_WARN, "replicator", "%s; retrying in %lld ms",
                     err.msg, (long long)wait);
+            cdc_metric_add(r->m_retries, part, 1);
             cdc_js_pub_reset(r->pub);
             drop_msg(r);
             r->cps.len = 0;
+            r->acks.len = 0;
             r->need_resync = true;
             r->ops->reset(r->src);
             cdc_sleep_ms(wait);
@@ -795,6 +891,7 @@ static int copy(struct repl *r, bool copy_only)
         .workers_per_table =
             (unsigned)cdc_conf_get_int(r->cfg, "max-copy-workers-per-table"),
         .then_stream = !copy_only,
+        .truncate_first = cdc_conf_get_bool(r->cfg, "resync"),
         .ack_timeout_ms = cdc_conf_get_int(r->cfg, "ack-timeout"),
     };
     int rc = r->ops->copy(r->src, &env, &err);
@@ -807,6 +904,70 @@ static int copy(struct repl *r, bool copy_only)
         return rc == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
     }
     return EXIT_OK;
+}
+
+/* The position the group last confirmed, from its state bucket (opened
+ * into r->kv if it exists; a missing bucket is not created here, so a
+ * bad setting still leaves nothing behind). *saved stays empty when there
+ * is none. */
+static int read_saved(struct repl *r, const char *bucket, char *saved,
+                      size_t savedsz, struct cdc_err *err)
+{
+    char kv[CDC_NAME_MAX + 8];
+    saved[0] = '\0';
+    snprintf(kv, sizeof(kv), "KV_%s", bucket);
+    int rc = cdc_js_stream_info(r->js, kv, NULL, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    if (rc == CDC_OK)
+        rc = cdc_js_kv_open(r->js, bucket, &r->kv, err);
+    if (rc != CDC_OK)
+        return rc;
+    struct cdc_buf val;
+    cdc_buf_init(&val, 4096);
+    rc = cdc_js_kv_get(r->kv, "replicator.position", &val, &r->kv_rev, err);
+    if (rc == CDC_ENOTFOUND) {
+        r->kv_rev = 0;
+        cdc_err_clear(err);
+        rc = CDC_OK;
+    } else if (rc == CDC_OK && val.data != NULL) {
+        static const char key[] = "\"position\":\"";
+        const char *p = strstr(val.data, key);
+        if (p != NULL) {
+            p += sizeof(key) - 1;
+            size_t n = strcspn(p, "\"");
+            if (n < savedsz) {
+                memcpy(saved, p, n);
+                saved[n] = '\0';
+            }
+        }
+    }
+    cdc_buf_release(&val);
+    return rc;
+}
+
+/* --resync: the group's state bucket (saved position, copy plan) goes,
+ * after the source dropped its slot. */
+static int forget_state(struct repl *r, const char *bucket, struct cdc_err *err)
+{
+    char kv[CDC_NAME_MAX + 8];
+    snprintf(kv, sizeof(kv), "KV_%s", bucket);
+    cdc_js_kv_close(r->kv);
+    r->kv = NULL;
+    int rc = cdc_js_stream_info(r->js, kv, NULL, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    if (rc == CDC_OK)
+        rc = cdc_js_kv_delete_bucket(r->js, bucket, err);
+    if (rc == CDC_OK)
+        cdc_log(CDC_LOG_INFO, "replicator",
+                "deleted the group's saved position and copy progress to "
+                "start over (--resync)");
+    return rc;
 }
 
 /* Removes one stream of the group's (or says it would); CDC_OK when it is
@@ -896,6 +1057,18 @@ static int check_modes(const struct cdc_conf *cfg, struct cdc_err *err)
                            "--copy");
     if (cdc_conf_get_bool(cfg, "yes") && !cdc_conf_get_bool(cfg, "cleanup"))
         return cdc_err_set(err, CDC_ECONFIG, 0, "--yes goes with --cleanup");
+    if (cdc_conf_get_bool(cfg, "resync") &&
+        (cdc_conf_get_bool(cfg, "stream") || cdc_conf_get_bool(cfg, "copy") ||
+         cdc_conf_get_bool(cfg, "cleanup")))
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "--resync copies the tables afresh and streams: it "
+                           "goes alone or with --copy-and-stream");
+    const char *addr = cdc_conf_get_str(cfg, "metrics-addr");
+    char host[256];
+    int port = 0;
+    if (addr != NULL &&
+        cdc_metrics_parse_addr(addr, host, sizeof(host), &port, err) != CDC_OK)
+        return CDC_ECONFIG;
     return CDC_OK;
 }
 
@@ -904,6 +1077,8 @@ int main(int argc, char **argv)
     struct cdc_err err;
     struct repl r;
     int code = EXIT_OK;
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return replicator_status_main(argc - 1, argv + 1);
     memset(&r, 0, sizeof(r));
     cdc_err_clear(&err);
     cdc_signals_install();
@@ -986,11 +1161,30 @@ int main(int argc, char **argv)
         code = cleanup(&r, &jo);
         goto out;
     }
+    const char *labels[] = {"group", r.group, NULL};
+    cdc_metrics_set_labels(labels);
+    metrics_register(&r);
+    const char *maddr = cdc_conf_get_str(cfg, "metrics-addr");
+    if (maddr != NULL &&
+        cdc_metrics_serve(maddr, cdc_conf_get_int(cfg, "health-threshold"),
+                          &err) != CDC_OK) {
+        cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
+        code = err.code == CDC_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+        goto out;
+    }
     /* connect to NATS, then prepare the source (publication, slot), and
      * only then create the stream: a bad setting leaves nothing behind */
+    bool resync_all = cdc_conf_get_bool(cfg, "resync");
+    char bucket[CDC_NAME_MAX];
+    char saved[64] = "";
+    cdc_name_kv(r.group, bucket, sizeof(bucket));
     int rc = cdc_js_open(&jo, &r.js, &err);
+    if (rc == CDC_OK && !resync_all)
+        rc = read_saved(&r, bucket, saved, sizeof(saved), &err);
     if (rc == CDC_OK)
-        rc = r.ops->open(cfg, r.group, &r.src, &err);
+        rc = r.ops->open(cfg, r.group, saved[0] ? saved : NULL, &r.src, &err);
+    if (rc == CDC_OK && resync_all)
+        rc = forget_state(&r, bucket, &err);
     if (rc == CDC_OK)
         rc = cdc_js_stream_ensure(r.js, &sc, &err);
     if (rc == CDC_OK)
@@ -998,19 +1192,9 @@ int main(int argc, char **argv)
                             cdc_conf_get_int(cfg, "ack-timeout"), &r.pub, &err);
     if (rc == CDC_OK)
         r.max_payload = cdc_js_max_payload(r.js);
-    char bucket[CDC_NAME_MAX];
-    cdc_name_kv(r.group, bucket, sizeof(bucket));
-    if (rc == CDC_OK)
+    if (rc == CDC_OK && r.kv == NULL) {
+        r.kv_rev = 0;
         rc = cdc_js_kv_open(r.js, bucket, &r.kv, &err);
-    if (rc == CDC_OK) {
-        struct cdc_buf val;
-        cdc_buf_init(&val, 4096);
-        rc = cdc_js_kv_get(r.kv, "replicator.position", &val, &r.kv_rev, &err);
-        if (rc == CDC_ENOTFOUND) {
-            r.kv_rev = 0;
-            rc = CDC_OK;
-        }
-        cdc_buf_release(&val);
     }
     if (rc != CDC_OK) {
         cdc_log(CDC_LOG_ERROR, "replicator", "%s", err.msg);
@@ -1018,7 +1202,7 @@ int main(int argc, char **argv)
         goto out;
     }
     bool copy_only = cdc_conf_get_bool(cfg, "copy");
-    if (copy_only || cdc_conf_get_bool(cfg, "copy-and-stream")) {
+    if (copy_only || resync_all || cdc_conf_get_bool(cfg, "copy-and-stream")) {
         code = copy(&r, copy_only);
         if (code != EXIT_OK || copy_only || cdc_stop_requested)
             goto out;
@@ -1047,6 +1231,8 @@ out:
     cdc_free(r.last_schema);
     cdc_free(r.last_table);
     cdc_free(r.cps.items);
+    cdc_free(r.acks.items);
+    cdc_metrics_reset();
     cdc_conf_free(cfg);
     return code;
 }

@@ -37,6 +37,11 @@ struct source__pg_copy_args {
 int source__pg_copy(const struct source__pg_copy_args *a,
                     const struct source_copy_env *env, struct cdc_err *err);
 
+/* The PostgreSQL part of `replicator status` (see source_ops.status;
+ * status_postgres.c). */
+int source__pg_status(const struct cdc_conf *cfg, const char *group,
+                      struct cdc_buf *out, struct cdc_err *err);
+
 /* ==== Schema changes (ddl_postgres.c) ==== */
 
 /* Installs (or brings up to date) the group's event triggers, which send

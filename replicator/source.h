@@ -45,6 +45,10 @@ struct source_copy_env {
     const char *group;
     unsigned workers_per_table; /* --max-copy-workers-per-table */
     bool then_stream;           /* --copy-and-stream (else --copy) */
+    /* --resync: a TRUNCATE event of each table goes before its copied
+     * rows, so rows deleted while the group could not capture go from the
+     * targets too */
+    bool truncate_first;
     int64_t ack_timeout_ms;
 };
 
@@ -52,9 +56,13 @@ struct source_ops {
     const char *name;              /* value of --source */
     const struct cdc_opt *options; /* options of this source */
     /* Connects, prepares (publication, slot...) and starts reading.
-     * Errors: CDC_ECONFIG (bad settings, exit 2), others exit 1. */
-    int (*open)(const struct cdc_conf *cfg, const char *group, void **state,
-                struct cdc_err *err);
+     * saved is the position the group last confirmed (from its state
+     * bucket), NULL for a group that never streamed: a slot missing or
+     * lost although the group streamed before is an error naming the
+     * gap, never silently made again. Errors: CDC_ECONFIG (bad settings,
+     * exit 2), others exit 1. */
+    int (*open)(const struct cdc_conf *cfg, const char *group,
+                const char *saved, void **state, struct cdc_err *err);
     /* Reads changes for at most timeout_ms or max events into batch.
      * A lost connection is CDC_EIO with CDC_ERR_RETRIABLE: the caller
      * resets, waits and polls again, which reconnects. */
@@ -82,6 +90,13 @@ struct source_ops {
      * of open. */
     int (*cleanup)(const struct cdc_conf *cfg, const char *group,
                    bool dry_run, struct cdc_err *err);
+    /* Optional. Appends the source's rows of `replicator status` to out,
+     * one per line: cells separated by tabs ("label\tvalue"), a line
+     * without a tab being a section title. Reads only; something missing
+     * (no slot...) is a row saying so. CDC_EIO when the source cannot be
+     * reached, CDC_ECONFIG for bad settings. */
+    int (*status)(const struct cdc_conf *cfg, const char *group,
+                  struct cdc_buf *out, struct cdc_err *err);
     /* Says goodbye (final acknowledgement) and frees; NULL-safe. */
     void (*close)(void *state);
 };

@@ -39,6 +39,9 @@ static const struct cdc_opt pg_options[] = {
 #define XLOGDATA_HDR 25
 /* A keepalive ('k'): type, walEnd, sendTime, replyRequested. */
 #define KEEPALIVE_LEN 18
+/* The slot's retained WAL is measured this often while metrics are
+ * served. */
+#define LAG_INTERVAL_MS 5000
 /* Microseconds from the Unix epoch to 2000-01-01. */
 #define PG_EPOCH_OFFSET_US (INT64_C(946684800) * 1000000)
 /* Status to the server at least this often, well inside the default
@@ -83,6 +86,13 @@ struct pg_src {
     bool reply_requested;
     bool slot_exists;
     bool track_ddl;
+    /* the group's last confirmed position before this run (0: none) */
+    uint64_t saved;
+    int64_t heartbeat_ms; /* --heartbeat-interval, 0: none */
+    int64_t last_heartbeat_ms;
+    int64_t last_lag_ms;
+    struct cdc_metric *m_lag;
+    struct cdc_metric *m_heartbeats;
     struct source__pg_ddl_tx ddl_tx;
 };
 
@@ -142,6 +152,16 @@ static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
     return source__pg_connect(
         s->kw, s->val, replication,
         replication ? "tributary-replicator" : "tributary-catalog", out, err);
+}
+
+/* The catalog connection, opened again if it was lost. */
+static int sql_ready(struct pg_src *s, struct cdc_err *err)
+{
+    if (s->sql != NULL && PQstatus(s->sql) == CONNECTION_OK)
+        return CDC_OK;
+    PQfinish(s->sql);
+    s->sql = NULL;
+    return pg_connect(s, false, &s->sql, err);
 }
 
 PGresult *source__pg_run(PGconn *conn, const char *sql, int nparams,
@@ -318,40 +338,129 @@ out:
     return rc;
 }
 
-/* Checks the group's slot, and creates it when missing unless create is
- * false (the initial copy creates it then, with its snapshot). */
-static int ensure_slot(struct pg_src *s, bool create, struct cdc_err *err)
+/* What the server says of the group's slot. */
+struct slot_info {
+    bool exists;
+    bool ours;   /* a pgoutput slot of this database */
+    bool active; /* a walsender holds it */
+    char active_pid[16];
+    char wal_status[16];
+    uint64_t confirmed;
+    uint64_t current; /* the server's WAL position now */
+};
+
+static int slot_info(struct pg_src *s, struct slot_info *si,
+                     struct cdc_err *err)
 {
     const char *p[1] = {s->slot};
-    PGresult *res =
-        source__pg_run(s->sql,
-                       "SELECT plugin, database = current_database(), "
-                       "confirmed_flush_lsn FROM pg_replication_slots "
-                       "WHERE slot_name = $1",
-                       1, p, err);
+    memset(si, 0, sizeof(*si));
+    PGresult *res = source__pg_run(
+        s->sql,
+        "SELECT pg_current_wal_lsn(), s.plugin = 'pgoutput' AND "
+        "s.database = current_database(), s.active_pid, s.wal_status, "
+        "s.confirmed_flush_lsn FROM (SELECT 1) one LEFT JOIN "
+        "pg_replication_slots s ON s.slot_name = $1",
+        1, p, err);
     if (res == NULL)
-        return cdc_err_prefix(err, "could not look up replication slot");
-    if (PQntuples(res) > 0) {
-        bool ok = strcmp(PQgetvalue(res, 0, 0), "pgoutput") == 0 &&
-                  strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-        char lsn[32];
-        snprintf(lsn, sizeof(lsn), "%s", PQgetvalue(res, 0, 2));
+        return cdc_err_prefix(err, "could not look up replication slot \"%s\"",
+                              s->slot);
+    cdc_lsn_parse(PQgetvalue(res, 0, 0), &si->current);
+    si->exists = !PQgetisnull(res, 0, 1);
+    si->ours = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    si->active = !PQgetisnull(res, 0, 2);
+    snprintf(si->active_pid, sizeof(si->active_pid), "%s",
+             PQgetvalue(res, 0, 2));
+    snprintf(si->wal_status, sizeof(si->wal_status), "%s",
+             PQgetvalue(res, 0, 3));
+    if (!PQgetisnull(res, 0, 4))
+        cdc_lsn_parse(PQgetvalue(res, 0, 4), &si->confirmed);
+    PQclear(res);
+    return CDC_OK;
+}
+
+/* The error of a slot that is gone or lost its WAL: the changes between
+ * what the group confirmed and the server's position now are lost to it,
+ * and only a fresh copy mends that. */
+static int slot_lost(struct pg_src *s, const char *what, uint64_t from,
+                     uint64_t now, struct cdc_err *err)
+{
+    char a[32];
+    char b[32];
+    char gap[32];
+    cdc_lsn_format(from, a, sizeof(a));
+    cdc_lsn_format(now, b, sizeof(b));
+    cdc_size_format(now > from ? now - from : 0, gap, sizeof(gap));
+    return cdc_err_set(err, CDC_ESTATE, 0,
+                       "replication slot \"%s\" %s: the group confirmed %s "
+                       "and the source is now at %s, so the changes in "
+                       "between (%s of WAL) cannot be captured; run with "
+                       "--resync to copy the tables afresh and stream on",
+                       s->slot, what, from ? a : "nothing yet", b, gap);
+}
+
+#define SLOT_INVALIDATED                                                       \
+    "was invalidated (its WAL was removed: see max_slot_wal_keep_size)"
+
+/* Checks the group's slot, and creates it when missing unless create is
+ * false (the initial copy creates it then, with its snapshot). A slot
+ * that is missing although the group streamed before (saved), or whose
+ * WAL is gone, is an error: making it again would skip the changes in
+ * between. With resync an existing slot is dropped first. */
+static int ensure_slot(struct pg_src *s, bool create, bool resync,
+                       struct cdc_err *err)
+{
+    const char *p[1] = {s->slot};
+    struct slot_info si;
+    int rc = slot_info(s, &si, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (si.exists && resync) {
+        if (si.active)
+            return cdc_err_set(err, CDC_ESTATE, 0,
+                               "replication slot \"%s\" is in use by "
+                               "process %s: stop the group's replicator "
+                               "before --resync",
+                               s->slot, si.active_pid);
+        PGresult *res = source__pg_run(
+            s->sql, "SELECT pg_drop_replication_slot($1)", 1, p, err);
+        if (res == NULL)
+            return cdc_err_prefix(err, "could not drop replication slot \"%s\"",
+                                  s->slot);
         PQclear(res);
-        if (!ok)
+        cdc_log(CDC_LOG_INFO, "postgres",
+                "dropped replication slot \"%s\" to start over (--resync)",
+                s->slot);
+        si.exists = false;
+    }
+    if (si.exists) {
+        if (!si.ours)
             return cdc_err_set(err, CDC_ECONFIG, 0,
                                "replication slot \"%s\" exists but is not a "
                                "pgoutput slot of this database",
                                s->slot);
+        uint64_t from = si.confirmed > s->saved ? si.confirmed : s->saved;
+        if (strcmp(si.wal_status, "lost") == 0)
+            return slot_lost(s, SLOT_INVALIDATED, from, si.current, err);
+        if (strcmp(si.wal_status, "unreachable") == 0)
+            cdc_log(CDC_LOG_WARN, "postgres",
+                    "replication slot \"%s\" is about to lose WAL it needs "
+                    "(wal_status unreachable): the group must catch up now",
+                    s->slot);
+        char lsn[32];
+        cdc_lsn_format(si.confirmed, lsn, sizeof(lsn));
         cdc_log(CDC_LOG_INFO, "postgres",
                 "resuming from replication slot \"%s\" at %s", s->slot,
-                lsn[0] ? lsn : "its start");
+                si.confirmed ? lsn : "its start");
         s->slot_exists = true;
+        if (si.confirmed > s->saved)
+            s->saved = si.confirmed;
         return CDC_OK;
     }
-    PQclear(res);
+    if (s->saved != 0)
+        return slot_lost(s, "is gone", s->saved, si.current, err);
     if (!create)
         return CDC_OK;
-    res =
+    PGresult *res =
         source__pg_run(s->sql,
                        "SELECT lsn FROM pg_create_logical_replication_slot($1, "
                        "'pgoutput')",
@@ -365,6 +474,23 @@ static int ensure_slot(struct pg_src *s, bool create, struct cdc_err *err)
     return CDC_OK;
 }
 
+/* After replication could not start: a slot that is gone or lost its WAL
+ * is an error for good (CDC_ESTATE), anything else may pass. */
+static int check_slot_alive(struct pg_src *s, struct cdc_err *err)
+{
+    struct cdc_err qerr;
+    struct slot_info si;
+    cdc_err_clear(&qerr);
+    if (sql_ready(s, &qerr) != CDC_OK || slot_info(s, &si, &qerr) != CDC_OK)
+        return CDC_OK;
+    uint64_t from = s->confirmed > s->saved ? s->confirmed : s->saved;
+    if (!si.exists)
+        return slot_lost(s, "is gone", from, si.current, err);
+    if (strcmp(si.wal_status, "lost") == 0)
+        return slot_lost(s, SLOT_INVALIDATED, from, si.current, err);
+    return CDC_OK;
+}
+
 /* The primary key of a table whose replica identity is FULL. */
 static int lookup_primary_key(struct pg_src *s, uint32_t relid,
                               struct cdc_err *err)
@@ -372,13 +498,9 @@ static int lookup_primary_key(struct pg_src *s, uint32_t relid,
     char oid[16];
     snprintf(oid, sizeof(oid), "%u", relid);
     const char *p[1] = {oid};
-    if (s->sql == NULL || PQstatus(s->sql) != CONNECTION_OK) {
-        PQfinish(s->sql);
-        s->sql = NULL;
-        int rc = pg_connect(s, false, &s->sql, err);
-        if (rc != CDC_OK)
-            return rc;
-    }
+    int rc = sql_ready(s, err);
+    if (rc != CDC_OK)
+        return rc;
     PGresult *res =
         source__pg_run(s->sql,
                        "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
@@ -472,11 +594,18 @@ static int start_replication(struct pg_src *s, struct cdc_err *err)
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(s->repl));
         msg[strcspn(msg, "\n")] = '\0';
         PQclear(res);
-        /* a slot still held by a previous connection frees up shortly */
+        /* a slot still held by a previous connection frees up shortly;
+         * one that is gone or lost its WAL does not come back */
         rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
                          "could not start replication: %s", msg);
         PQfinish(s->repl);
         s->repl = NULL;
+        struct cdc_err lerr;
+        cdc_err_clear(&lerr);
+        if (check_slot_alive(s, &lerr) != CDC_OK) {
+            *err = lerr;
+            rc = lerr.code;
+        }
         goto out;
     }
     PQclear(res);
@@ -535,26 +664,80 @@ static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
         return CDC_OK;
     case PGO_MESSAGE: {
         struct cdc_event *ev = NULL;
+        /* a message outside any transaction (a heartbeat) is a position
+         * the group may confirm once nothing of its own is pending */
+        if (!res.transactional && !source_pgo_in_tx(s->dec)) {
+            uint64_t at = get_u64(buf + 1);
+            if (at > s->server_wal_end)
+                s->server_wal_end = at;
+        }
         if (s->track_ddl && res.transactional &&
             strcmp(res.prefix, s->slot) == 0)
             ev = source_pgo_message_event(s->dec, &s->batch_arena);
         if (ev == NULL) {
-            cdc_log(CDC_LOG_DEBUG, "postgres",
-                    "ignored logical message \"%s\"", res.prefix);
+            cdc_log(CDC_LOG_DEBUG, "postgres", "ignored logical message \"%s\"",
+                    res.prefix);
             return CDC_OK;
         }
-        rc = source__pg_ddl_decode(&s->ddl_tx, res.content, res.content_len,
-                                   ev, &s->batch_arena, err);
+        rc = source__pg_ddl_decode(&s->ddl_tx, res.content, res.content_len, ev,
+                                   &s->batch_arena, err);
         if (rc != CDC_OK)
             return rc;
-        cdc_log(CDC_LOG_INFO, "postgres", "schema change of \"%s\".\"%s\" at %s: %s",
-                ev->schema, ev->table, ev->position, ev->object);
+        cdc_log(CDC_LOG_INFO, "postgres",
+                "schema change of \"%s\".\"%s\" at %s: %s", ev->schema,
+                ev->table, ev->position, ev->object);
         release_held(s, b, false);
         s->held = ev;
         return CDC_OK;
     }
     }
     return CDC_OK;
+}
+
+/* --heartbeat-interval: a logical message outside any transaction, which
+ * comes back through the slot and lets a group whose tables are quiet
+ * confirm a newer position. A failure is logged and tried again at the
+ * next interval: streaming does not depend on it. */
+static void heartbeat(struct pg_src *s, int64_t now)
+{
+    if (s->heartbeat_ms <= 0 || now - s->last_heartbeat_ms < s->heartbeat_ms)
+        return;
+    s->last_heartbeat_ms = now;
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    char prefix[CDC_NAME_MAX + 16];
+    snprintf(prefix, sizeof(prefix), "%s_heartbeat", s->slot);
+    const char *p[1] = {prefix};
+    PGresult *res = NULL;
+    if (sql_ready(s, &err) == CDC_OK)
+        res = source__pg_run(s->sql,
+                             "SELECT pg_logical_emit_message(false, $1, '')", 1,
+                             p, &err);
+    if (res == NULL) {
+        cdc_log(CDC_LOG_WARN, "postgres", "could not write a heartbeat: %s",
+                err.msg);
+        return;
+    }
+    PQclear(res);
+    cdc_metric_add(s->m_heartbeats, NULL, 1);
+}
+
+/* While metrics are served: the WAL the slot holds back from the server,
+ * the current position less the slot's confirmed one. */
+static void measure_lag(struct pg_src *s, int64_t now)
+{
+    if (cdc_metrics_port() == 0 || now - s->last_lag_ms < LAG_INTERVAL_MS)
+        return;
+    s->last_lag_ms = now;
+    struct cdc_err err;
+    struct slot_info si;
+    cdc_err_clear(&err);
+    if (sql_ready(s, &err) != CDC_OK || slot_info(s, &si, &err) != CDC_OK ||
+        !si.exists)
+        return;
+    cdc_metric_set(
+        s->m_lag, NULL,
+        si.current > si.confirmed ? (double)(si.current - si.confirmed) : 0.0);
 }
 
 /* Confirms the server's WAL position while nothing of ours is pending. */
@@ -578,6 +761,16 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
     cdc_name_pg(group, s->slot, sizeof(s->slot));
     s->schema = cdc_xstrdup(cdc_conf_get_str(cfg, "schema"));
     s->status_interval_ms = cdc_conf_get_int(cfg, "status-interval");
+    s->heartbeat_ms = cdc_conf_get_int(cfg, "heartbeat-interval");
+    s->last_heartbeat_ms = cdc_now_ms();
+    s->m_lag = cdc_metric_gauge("tributary_replication_lag_bytes",
+                                "WAL the group's slot holds back: the "
+                                "source's position less the slot's confirmed "
+                                "one",
+                                NULL);
+    s->m_heartbeats = cdc_metric_counter(
+        "tributary_heartbeats_total",
+        "heartbeat messages written into the source's WAL", NULL);
     if (cdc_conf_is_set(cfg, "port"))
         snprintf(port, sizeof(port), "%lld",
                  (long long)cdc_conf_get_int(cfg, "port"));
@@ -595,12 +788,17 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
     return CDC_OK;
 }
 
-static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
-                   struct cdc_err *err)
+static int pg_open(const struct cdc_conf *cfg, const char *group,
+                   const char *saved, void **state, struct cdc_err *err)
 {
     struct pg_src *s = NULL;
     *state = NULL;
     int rc = pg_open_settings(cfg, group, &s);
+    if (saved != NULL && cdc_lsn_parse(saved, &s->saved) != CDC_OK)
+        cdc_log(CDC_LOG_WARN, "postgres",
+                "the group's saved position \"%s\" is not a WAL position: "
+                "ignored",
+                saved);
     if (rc == CDC_OK)
         rc = resolve_tables(s, cfg, err);
     if (rc == CDC_OK)
@@ -616,13 +814,16 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
         /* triggers of an earlier run with --track-ddl would fill the WAL
          * with messages nobody reads */
         size_t removed = 0;
-        rc = source__pg_ddl_remove(s->sql, s->slot, false, false, &removed,
-                                   err);
+        rc =
+            source__pg_ddl_remove(s->sql, s->slot, false, false, &removed, err);
     }
     /* --copy reads without a slot; --copy-and-stream creates a missing
      * one with the copy's snapshot */
     if (rc == CDC_OK && !cdc_conf_get_bool(cfg, "copy"))
-        rc = ensure_slot(s, !cdc_conf_get_bool(cfg, "copy-and-stream"), err);
+        rc = ensure_slot(s,
+                         !cdc_conf_get_bool(cfg, "copy-and-stream") &&
+                             !cdc_conf_get_bool(cfg, "resync"),
+                         cdc_conf_get_bool(cfg, "resync"), err);
     /* streaming starts with the first poll, which retries when the slot is
      * still held by a walsender of a previous (killed) replicator */
     if (rc != CDC_OK) {
@@ -695,8 +896,8 @@ static int pg_cleanup(const struct cdc_conf *cfg, const char *group,
             PQclear(r2);
             cdc_buf_release(&sql);
             if (rc == CDC_OK)
-                cdc_log(CDC_LOG_INFO, "postgres",
-                        "dropped publication \"%s\"", s->slot);
+                cdc_log(CDC_LOG_INFO, "postgres", "dropped publication \"%s\"",
+                        s->slot);
         }
     }
     PQclear(res);
@@ -727,6 +928,9 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
         char *buf = NULL;
         int len = PQgetCopyData(s->repl, &buf, 1);
         if (len == 0) {
+            int64_t now = cdc_now_ms();
+            heartbeat(s, now);
+            measure_lag(s, now);
             advance_idle(s);
             rc = send_status(s, false, err);
             if (rc != CDC_OK)
@@ -894,5 +1098,6 @@ const struct source_ops source_postgres_ops = {
     .format_token = pg_format_token,
     .copy = pg_copy,
     .cleanup = pg_cleanup,
+    .status = source__pg_status,
     .close = pg_close,
 };

@@ -34,6 +34,9 @@
 /* How long the stream may be quiet before the worker checks that its
  * consumer still exists. */
 #define CONSUMER_CHECK_MS 5000
+/* The consumer's pending counts are asked for this often while metrics
+ * are served. */
+#define PENDING_INTERVAL_MS 5000
 /* Longest single wait for messages, so signals are seen promptly. */
 #define MAX_FETCH_WAIT_MS 1000
 /* Copied rows (an initial copy) go in batches of at least this many: a
@@ -102,7 +105,86 @@ struct worker {
     uint64_t skipped;
     uint64_t filtered; /* dropped by a filter rule or a route */
     uint64_t dead;
+
+    struct cdc_metric *m_received;
+    struct cdc_metric *m_bytes;
+    struct cdc_metric *m_applied;
+    struct cdc_metric *m_filtered;
+    struct cdc_metric *m_dead;
+    struct cdc_metric *m_skipped;
+    struct cdc_metric *m_retries;
+    struct cdc_metric *m_batch;
+    struct cdc_metric *m_latency;
+    struct cdc_metric *m_lag;
+    struct cdc_metric *m_pending;
+    struct cdc_metric *m_ack_pending;
+    int64_t pending_ms;
 };
+
+static void metrics_register(struct worker *w)
+{
+    static const double sizes[] = {1, 10, 100, 1000, 10000, 100000};
+    static const double secs[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+    w->m_received = cdc_metric_counter(
+        "tributary_events_received_total",
+        "events taken from the group's stream (redeliveries included)", NULL);
+    w->m_bytes =
+        cdc_metric_counter("tributary_bytes_received_total",
+                           "bytes of messages taken from the stream", NULL);
+    w->m_applied = cdc_metric_counter(
+        "tributary_events_applied_total",
+        "events the sink committed, by table as written", "table");
+    w->m_filtered = cdc_metric_counter(
+        "tributary_events_filtered_total",
+        "events dropped on purpose by a filter rule or a route", "table");
+    w->m_dead = cdc_metric_counter(
+        "tributary_events_dead_lettered_total",
+        "events set aside in the dead letters with their reason", "table");
+    w->m_skipped = cdc_metric_counter(
+        "tributary_events_skipped_total",
+        "events the sink held already (delivered again)", NULL);
+    w->m_retries = cdc_metric_counter(
+        "tributary_retries_total",
+        "failures retried after a wait, by the part that failed", "part");
+    w->m_batch = cdc_metric_histogram(
+        "tributary_batch_size", "events in each batch the sink committed", NULL,
+        sizes, sizeof(sizes) / sizeof(*sizes));
+    w->m_latency =
+        cdc_metric_histogram("tributary_sink_latency_seconds",
+                             "time the sink took to write and commit a batch",
+                             NULL, secs, sizeof(secs) / sizeof(*secs));
+    w->m_lag = cdc_metric_gauge(
+        "tributary_lag_seconds",
+        "time from the source's commit of the last applied change to its "
+        "commit on the sink (0 once the stream is drained)",
+        NULL);
+    w->m_pending = cdc_metric_gauge(
+        "tributary_consumer_pending",
+        "events of the stream not yet delivered to this worker", NULL);
+    w->m_ack_pending = cdc_metric_gauge(
+        "tributary_consumer_ack_pending",
+        "events delivered to this worker and not yet acknowledged", NULL);
+}
+
+/* "schema.table" of ev, the metrics' table label. */
+static void table_label(const struct cdc_event *ev, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s.%s", ev->schema ? ev->schema : "",
+             ev->table ? ev->table : "");
+}
+
+/* The table label of a message without a readable event: its subject
+ * after "tributary.<group>.", which is schema.table (escaped). */
+static void subject_label(const struct worker *w, struct cdc_js_msg *msg,
+                          char *out, size_t outsz)
+{
+    const char *subject = cdc_js_msg_subject(msg);
+    size_t glen = strlen(w->group);
+    out[0] = '\0';
+    if (subject != NULL && strncmp(subject, "tributary.", 10) == 0 &&
+        strncmp(subject + 10, w->group, glen) == 0 && subject[10 + glen] == '.')
+        snprintf(out, outsz, "%s", subject + 11 + glen);
+}
 
 /* The most events the pending batch may hold: --batch-size, or more when
  * it holds copied rows. */
@@ -182,6 +264,18 @@ static int dead_letter_ev(struct worker *w, struct cdc_js_msg *msg,
         cdc_sleep_ms(wait);
     }
     w->dead++;
+    /* an event that went as a run of chunks counts once, with its first */
+    uint32_t ci = 0;
+    uint32_t ck = 0;
+    if (ev != NULL || chunk == NULL ||
+        cdc_chunk_parse(chunk, &ci, &ck) != CDC_OK || ci == 1) {
+        char label[CDC_NAME_MAX * 2];
+        if (ev != NULL)
+            table_label(ev, label, sizeof(label));
+        else
+            subject_label(w, msg, label, sizeof(label));
+        cdc_metric_add(w->m_dead, label, 1);
+    }
     cdc_log(CDC_LOG_WARN, "worker",
             "event at stream sequence %s sent to dead letters \"%s\": %s", seq,
             w->dlq_subject, reason);
@@ -232,10 +326,14 @@ enum worker_verdict worker_pipeline_run(const struct worker_pipeline *pipe,
 static enum worker_verdict run_pipeline(struct worker *w, struct cdc_event *ev,
                                         char *reason, size_t reasonsz)
 {
-    enum worker_verdict v = worker_pipeline_run(w->pipe, ev, &w->arenas[w->cur],
-                                                reason, reasonsz);
-    if (v == WORKER_FILTER)
+    char label[CDC_NAME_MAX * 2];
+    table_label(ev, label, sizeof(label));
+    enum worker_verdict v =
+        worker_pipeline_run(w->pipe, ev, &w->arenas[w->cur], reason, reasonsz);
+    if (v == WORKER_FILTER) {
         w->filtered++;
+        cdc_metric_add(w->m_filtered, label, 1);
+    }
     return v;
 }
 
@@ -313,8 +411,10 @@ static bool decode_item(struct worker *w, struct item *it, const void *data,
     }
     it->has_tx = true;
     it->tx_end = ev->tx_end;
+    cdc_metric_add(w->m_received, NULL, 1);
     if (sink_mark_covers(&w->mark, ev)) {
         w->skipped++;
+        cdc_metric_add(w->m_skipped, NULL, 1);
         return true;
     }
     enum worker_verdict v = run_pipeline(w, ev, reason, reasonsz);
@@ -474,6 +574,7 @@ static int take_events(struct worker *w, struct item *it, const void *data,
         return CDC_OK;
     }
     reserve_items(w, w->nitems + n);
+    cdc_metric_add(w->m_received, NULL, n);
     for (size_t i = 0; i < n; i++) {
         struct item e = *it;
         e.packed = n > 1;
@@ -483,6 +584,7 @@ static int take_events(struct worker *w, struct item *it, const void *data,
         e.tx_end = !e.part && evs[i].tx_end;
         if (sink_mark_covers(&w->mark, &evs[i])) {
             w->skipped++;
+            cdc_metric_add(w->m_skipped, NULL, 1);
         } else {
             char reason[CDC_ERR_MSG_MAX];
             enum worker_verdict v =
@@ -517,6 +619,9 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
         return CDC_OK;
     }
     w->max_seq_seen = seq;
+    size_t bytes = 0;
+    cdc_js_msg_data(msg, &bytes);
+    cdc_metric_add(w->m_bytes, NULL, bytes);
     struct item it = {.msg = msg, .seq = seq};
     const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
     int rc = CDC_OK;
@@ -562,6 +667,35 @@ static const struct cdc_event *original_event(struct cdc_js_msg *msg,
     return ev;
 }
 
+/* Counts a committed batch's events by table, and the lag of its last
+ * change with a commit time. */
+static void count_applied(struct worker *w, const struct cdc_batch *batch)
+{
+    char label[CDC_NAME_MAX * 2];
+    char prev[CDC_NAME_MAX * 2] = "";
+    uint64_t n = 0;
+    const char *commit_time = NULL;
+    for (size_t i = 0; i < batch->n; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        table_label(ev, label, sizeof(label));
+        if (n > 0 && strcmp(label, prev) != 0) {
+            cdc_metric_add(w->m_applied, prev, n);
+            n = 0;
+        }
+        memcpy(prev, label, sizeof(prev));
+        n++;
+        if (ev->commit_time != NULL)
+            commit_time = ev->commit_time;
+    }
+    if (n > 0)
+        cdc_metric_add(w->m_applied, prev, n);
+    int64_t at = 0;
+    if (commit_time != NULL && cdc_time_parse_us(commit_time, &at) == CDC_OK) {
+        double lag = (double)(cdc_wall_us() - at) / 1e6;
+        cdc_metric_set(w->m_lag, NULL, lag > 0 ? lag : 0);
+    }
+}
+
 static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
 {
     struct cdc_batch batch = {0};
@@ -582,11 +716,20 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
         if (batch.n == 0)
             break;
         cdc_err_clear(err);
+        int64_t started = cdc_wall_us();
         rc = w->ops->write(w->snk, &batch, err);
         if (rc == CDC_OK)
             rc = w->ops->flush(w->snk, err);
-        if (rc == CDC_OK)
+        cdc_health_report("sink",
+                          rc == CDC_OK || !(err->flags & CDC_ERR_RETRIABLE),
+                          err->msg);
+        if (rc == CDC_OK) {
+            cdc_metric_observe(w->m_latency, NULL,
+                               (double)(cdc_wall_us() - started) / 1e6);
+            cdc_metric_observe(w->m_batch, NULL, (double)batch.n);
             break;
+        }
+        cdc_metric_add(w->m_retries, "sink", 1);
         if ((err->flags & CDC_ERR_POISON) && err->index < batch.n) {
             size_t at = origin[err->index];
             struct item *bad = &w->items[at];
@@ -656,6 +799,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             snprintf(w->mark.source, sizeof(w->mark.source), "%s", ev->source);
         }
         w->written += batch.n;
+        count_applied(w, &batch);
     }
     cdc_free(batch.events);
     cdc_free(batch.seqs);
@@ -804,6 +948,24 @@ static int check_consumer(struct worker *w, struct cdc_err *err)
     }
     cdc_js_consumer_close(old);
     return CDC_OK;
+}
+
+/* While metrics are served: what the consumer has not delivered, and
+ * what it delivered and waits to have acknowledged. */
+static void measure_pending(struct worker *w, int64_t now)
+{
+    if (cdc_metrics_port() == 0 || now - w->pending_ms < PENDING_INTERVAL_MS)
+        return;
+    w->pending_ms = now;
+    uint64_t pending = 0;
+    uint64_t ack_pending = 0;
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    if (cdc_js_consumer_pending(w->cons, &pending, &ack_pending, &err) !=
+        CDC_OK)
+        return;
+    cdc_metric_set(w->m_pending, NULL, (double)pending);
+    cdc_metric_set(w->m_ack_pending, NULL, (double)ack_pending);
 }
 
 static int setup(struct worker *w, struct cdc_err *err)
@@ -957,9 +1119,11 @@ static int loop(struct worker *w, struct cdc_err *err)
         size_t want = fetch_plan(w, batch_wait, &wait);
         if (!stopping && want > 0) {
             rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
+            cdc_health_report("nats", rc == CDC_OK, err->msg);
             if (rc != CDC_OK) {
                 if (!(err->flags & CDC_ERR_RETRIABLE))
                     break;
+                cdc_metric_add(w->m_retries, "nats", 1);
                 int64_t delay = cdc_backoff_next(&w->bo);
                 cdc_log(CDC_LOG_WARN, "worker", "%s; retrying in %lld ms",
                         err->msg, (long long)delay);
@@ -991,7 +1155,11 @@ static int loop(struct worker *w, struct cdc_err *err)
             rc = check_consumer(w, err);
             if (rc != CDC_OK)
                 break;
+            /* nothing more to apply: no change is waiting */
+            if (w->nitems == 0)
+                cdc_metric_set(w->m_lag, NULL, 0);
         }
+        measure_pending(w, now);
         bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
         bool due = w->nitems > 0 && now - w->first_item_ms >= batch_wait;
         /* the consumer had no more than this: whole transactions go now
@@ -1064,6 +1232,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_arena_init(&w.arenas[1]);
     cdc_backoff_init(&w.bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
                      cdc_conf_get_int(cfg, "retry-max-wait"));
+    metrics_register(&w);
 
     int rc = setup(&w, &err);
     if (rc == CDC_OK)

@@ -139,6 +139,15 @@ int main(int argc, char **argv)
         code = WORKER_EXIT_CONFIG;
         goto out;
     }
+    const char *maddr = cdc_conf_get_str(cfg, "metrics-addr");
+    char host[256];
+    int port = 0;
+    if (maddr != NULL && cdc_metrics_parse_addr(maddr, host, sizeof(host),
+                                                &port, &err) != CDC_OK) {
+        fprintf(stderr, "%s: %s\n", command, err.msg);
+        code = WORKER_EXIT_CONFIG;
+        goto out;
+    }
     if (cdc_conf_get_bool(cfg, "check-config")) {
         printf("configuration is valid\n");
         goto out;
@@ -156,11 +165,22 @@ int main(int argc, char **argv)
     cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
                   strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
                   command, group);
-    if (list || replay)
+    if (list || replay) {
         code = worker_dead_letters(cfg, ops, group, &pipe, replay);
-    else
-        code = worker_run(cfg, ops, group, &pipe);
+        goto out;
+    }
+    const char *labels[] = {"group", group, "sink", ops->name, NULL};
+    cdc_metrics_set_labels(labels);
+    if (maddr != NULL &&
+        cdc_metrics_serve(maddr, cdc_conf_get_int(cfg, "health-threshold"),
+                          &err) != CDC_OK) {
+        cdc_log(CDC_LOG_ERROR, "worker", "%s", err.msg);
+        code = WORKER_EXIT_RUNTIME;
+        goto out;
+    }
+    code = worker_run(cfg, ops, group, &pipe);
 out:
+    cdc_metrics_reset();
     rules_free(pipe.rules);
     route_free(pipe.routes);
     cdc_conf_free(cfg);

@@ -91,11 +91,26 @@ stop_bg work1
 # shellcheck disable=SC2046
 start_bg repl2 "$BIN/replicator" --group "$g2" --tables "$s.kill" $(repl_args) \
     --copy-and-stream --max-copy-workers-per-table 2
+# the copy takes well under a second here: the replicator is let run a
+# tenth of the time (stopped 90 ms, running 10 ms), as on a busy machine,
+# so that the kill lands in the middle of it
+throttle() {
+    while kill -STOP "$1" 2>/dev/null; do
+        sleep 0.09
+        kill -CONT "$1" 2>/dev/null || break
+        sleep 0.01
+    done
+}
+throttle "$(cat "$TEST_TMP/repl2.pid")" &
+throttle_pid=$!
 msgs_ge() { [ "$(nats_stream_msgs "TRIBUTARY_$g2")" -ge "$1" ]; }
 if wait_until 60 msgs_ge 150; then
+    kill "$throttle_pid" 2>/dev/null || true
+    wait "$throttle_pid" 2>/dev/null || true
     stop_bg repl2 KILL || true
     ok "the replicator was killed with SIGKILL in the middle of the copy"
 else
+    kill "$throttle_pid" 2>/dev/null || true
     not_ok "the replicator was killed with SIGKILL in the middle of the copy" \
         "the stream holds $(nats_stream_msgs "TRIBUTARY_$g2") messages"
 fi

@@ -1222,6 +1222,42 @@ static void test_time_format(void **state)
     assert_string_equal(small, "1970-01-01");
 }
 
+static void test_time_parse(void **state)
+{
+    (void)state;
+    /* what cdc_time_format_us writes reads back the same */
+    const int64_t values[] = {0, 1, INT64_C(1714564800123456),
+                              INT64_C(951868799999999), -1000001,
+                              INT64_C(253402300799999999)};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char out[64];
+        int64_t back = 42;
+        cdc_time_format_us(values[i], out, sizeof(out));
+        assert_int_equal(cdc_time_parse_us(out, &back), CDC_OK);
+        assert_true(back == values[i]);
+    }
+    int64_t us = 0;
+    assert_int_equal(cdc_time_parse_us("2024-05-01T12:00:00Z", &us), CDC_OK);
+    assert_true(us == INT64_C(1714564800000000));
+    assert_int_equal(cdc_time_parse_us("2024-05-01T12:00:00.5Z", &us), CDC_OK);
+    assert_true(us == INT64_C(1714564800500000));
+    const char *bad[] = {NULL, "", "2024-05-01", "2024-05-01T12:00:00",
+                         "2024-05-01T12:00:00.Z", "2024-13-01T12:00:00Z",
+                         "2024-05-01 12:00:00Z", "2024-05-01T12:00:00Zx",
+                         "2024-05-01T12:00:00+01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cdc_time_parse_us(bad[i], &us), CDC_EPROTO);
+    char size[32];
+    cdc_size_format(0, size, sizeof(size));
+    assert_string_equal(size, "0 B");
+    cdc_size_format(1023, size, sizeof(size));
+    assert_string_equal(size, "1023 B");
+    cdc_size_format(1536, size, sizeof(size));
+    assert_string_equal(size, "1.5 KiB");
+    cdc_size_format(UINT64_C(5) << 30, size, sizeof(size));
+    assert_string_equal(size, "5.0 GiB");
+}
+
 static void test_clocks(void **state)
 {
     (void)state;
@@ -1298,6 +1334,7 @@ int main(void)
         T(test_err_prefix),
         T(test_status_str),
         T(test_time_format),
+        T(test_time_parse),
         T(test_clocks),
         T(test_shutdown_watchdog),
     };

@@ -1,0 +1,422 @@
+/*
+ * status.c: `replicator status --group G`. It reads the configuration as
+ * the replicator does, connects to NATS, asks the source for its rows
+ * (source_ops.status), then adds what JetStream holds for the group: the
+ * position the replicator saved in the state bucket, the stream, every
+ * consumer of it and the dead letters. It only reads: a missing slot,
+ * stream or bucket is a row saying so, and the state bucket is looked up
+ * before it is opened, since opening creates it. Everything is gathered
+ * before anything is printed, so a failure is one line on stderr and no
+ * half table. Rows are "label\tvalue" lines laid out in columns at the
+ * end.
+ */
+#include "replicator/status.h"
+#include "common/common.h"
+#include "replicator/source.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STATUS_USAGE                                                           \
+    "usage: replicator status --group NAME [--host H] [--port P] "             \
+    "[--dbname DB]\n"                                                          \
+    "                         [--user U] [--nats-url URL] [options]\n"         \
+    "Prints the state of one group: the source's replication slot and "        \
+    "publication,\n"                                                           \
+    "the saved position, the stream, its consumers and its dead letters.\n"
+
+#ifndef TRIBUTARY_VERSION
+#define TRIBUTARY_VERSION "0.1.0"
+#endif
+
+enum status_exit { STATUS_OK = 0, STATUS_RUNTIME = 1, STATUS_CONFIG = 2 };
+
+/* Space between two columns of the table, and before each row. */
+#define COLUMN_GAP 2
+#define ROW_INDENT 2
+
+/* ==== Rows ==== */
+
+static void title(struct cdc_buf *out, const char *s)
+{
+    cdc_buf_append_str(out, s);
+    cdc_buf_append_char(out, '\n');
+}
+
+static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
+{
+    char val[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    /* a tab or a line break (in a URL of the config, say) would break
+     * the row */
+    val[strcspn(val, "\n\r")] = '\0';
+    for (char *p = strchr(val, '\t'); p != NULL; p = strchr(p, '\t'))
+        *p = ' ';
+    cdc_buf_printf(out, "%s\t%s\n", label, val);
+}
+
+/* "2026-11-21T05:44:33Z (12s ago)" */
+static void time_text(int64_t us, char *out, size_t outsz)
+{
+    char ts[40];
+    cdc_time_format_us(us, ts, sizeof(ts));
+    int64_t s = (cdc_wall_us() - us) / 1000000;
+    if (s < 0)
+        s = 0;
+    const char *unit = "s";
+    if (s >= 2 * 86400) {
+        s /= 86400;
+        unit = "d";
+    } else if (s >= 2 * 3600) {
+        s /= 3600;
+        unit = "h";
+    } else if (s >= 2 * 60) {
+        s /= 60;
+        unit = "m";
+    }
+    /* whole seconds are enough for people */
+    snprintf(out, outsz, "%.19sZ (%lld%s ago)", ts, (long long)s, unit);
+}
+
+/* ==== Layout ==== */
+
+struct line {
+    const char *p;
+    size_t len;
+    size_t ncells; /* 0: a section title */
+};
+
+/* Width of cell c (0-based) of a line, and where it starts. */
+static size_t cell_at(const struct line *l, size_t c, const char **start)
+{
+    const char *p = l->p;
+    const char *end = l->p + l->len;
+    for (size_t i = 0; i < c; i++)
+        p = (const char *)memchr(p, '\t', (size_t)(end - p)) + 1;
+    const char *tab = memchr(p, '\t', (size_t)(end - p));
+    *start = p;
+    return (size_t)((tab != NULL ? tab : end) - p);
+}
+
+/*
+ * Prints the rows of text: a line without a tab is a section title, with
+ * a blank line before it; the other lines are indented, and lines with
+ * the same number of cells share their columns' widths across the whole
+ * report, so every "label value" lines up. The last cell is not padded.
+ */
+static void render(const char *text, size_t len, FILE *f)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    struct line *lines = cdc_xcalloc(n ? n : 1, sizeof(*lines));
+    size_t maxcells = 0;
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        struct line *l = &lines[i];
+        l->p = p;
+        l->len = (size_t)(nl - p);
+        for (size_t k = 0; k < l->len; k++)
+            l->ncells += p[k] == '\t';
+        if (l->ncells > 0)
+            l->ncells++;
+        if (l->ncells > maxcells)
+            maxcells = l->ncells;
+        p = nl + 1;
+    }
+    /* widths[c * (maxcells + 1) + k]: column k of lines with c cells */
+    size_t stride = maxcells + 1;
+    size_t *widths = cdc_xcalloc(stride * stride, sizeof(*widths));
+    for (size_t i = 0; i < n; i++) {
+        const struct line *l = &lines[i];
+        for (size_t k = 0; k + 1 < l->ncells; k++) {
+            const char *s = NULL;
+            size_t w = cell_at(l, k, &s);
+            size_t *slot = &widths[l->ncells * stride + k];
+            if (w > *slot)
+                *slot = w;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct line *l = &lines[i];
+        if (l->ncells == 0) {
+            fprintf(f, "%s%.*s\n", i > 0 ? "\n" : "", (int)l->len, l->p);
+            continue;
+        }
+        fprintf(f, "%*s", ROW_INDENT, "");
+        for (size_t k = 0; k < l->ncells; k++) {
+            const char *s = NULL;
+            size_t w = cell_at(l, k, &s);
+            fwrite(s, 1, w, f);
+            if (k + 1 < l->ncells)
+                fprintf(f, "%*s",
+                        (int)(widths[l->ncells * stride + k] - w + COLUMN_GAP),
+                        "");
+        }
+        fputc('\n', f);
+    }
+    cdc_free(widths);
+    cdc_free(lines);
+}
+
+/* ==== JetStream ==== */
+
+/* The saved position: the key replicator.position of the state bucket,
+ * {"position":"...","time":"..."} as main.c writes it. */
+static int saved_rows(struct cdc_js *js, const char *group, struct cdc_buf *out,
+                      struct cdc_err *err)
+{
+    char bucket[CDC_NAME_MAX];
+    char kvstream[CDC_NAME_MAX + 8];
+    struct cdc_js_kv *kv = NULL;
+    struct cdc_buf val;
+    cdc_buf_init(&val, 4096);
+    cdc_name_kv(group, bucket, sizeof(bucket));
+    snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
+    title(out, "replicator");
+    int rc = cdc_js_stream_info(js, kvstream, NULL, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        row(out, "state bucket", "%s: does not exist", bucket);
+        row(out, "saved position", "none");
+        rc = CDC_OK;
+        goto out;
+    }
+    if (rc == CDC_OK) {
+        row(out, "state bucket", "%s", bucket);
+        rc = cdc_js_kv_open(js, bucket, &kv, err);
+    }
+    if (rc == CDC_OK)
+        rc = cdc_js_kv_get(kv, "replicator.position", &val, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        row(out, "saved position", "none");
+        rc = CDC_OK;
+        goto out;
+    }
+    if (rc != CDC_OK)
+        goto out;
+    char position[64] = "";
+    char when[64] = "";
+    const char *text = val.data != NULL ? val.data : "";
+    const char *pos = strstr(text, "\"position\":\"");
+    const char *at = strstr(text, "\"time\":\"");
+    if (pos != NULL)
+        sscanf(pos + strlen("\"position\":\""), "%63[^\"]", position);
+    if (at != NULL)
+        sscanf(at + strlen("\"time\":\""), "%63[^\"]", when);
+    int64_t us = 0;
+    char ago[96] = "";
+    if (when[0] != '\0' && cdc_time_parse_us(when, &us) == CDC_OK)
+        time_text(us, ago, sizeof(ago));
+    if (position[0] == '\0')
+        row(out, "saved position", "cannot be read");
+    else if (ago[0] != '\0')
+        row(out, "saved position", "%s at %s", position, ago);
+    else
+        row(out, "saved position", "%s", position);
+out:
+    cdc_js_kv_close(kv);
+    cdc_buf_release(&val);
+    return rc;
+}
+
+static void consumer_rows(const struct cdc_js_consumer_state *cs, size_t n,
+                          struct cdc_buf *out)
+{
+    if (n == 0) {
+        row(out, "consumers", "none");
+        return;
+    }
+    cdc_buf_append_str(out, "CONSUMER\tPENDING\tACK PENDING\tDELIVERED SEQ\t"
+                            "ACK FLOOR SEQ\tLAST ACTIVE\n");
+    for (size_t i = 0; i < n; i++) {
+        char last[96] = "never";
+        if (cs[i].last_active_us > 0)
+            time_text(cs[i].last_active_us, last, sizeof(last));
+        cdc_buf_printf(
+            out, "%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\n",
+            cs[i].name, cs[i].pending, cs[i].ack_pending, cs[i].delivered_seq,
+            cs[i].ack_floor_seq, last);
+    }
+}
+
+static int stream_rows(struct cdc_js *js, const char *group,
+                       struct cdc_buf *out, struct cdc_err *err)
+{
+    char name[CDC_NAME_MAX];
+    struct cdc_js_stream_state st;
+    struct cdc_js_consumer_state *cs = NULL;
+    size_t ncs = 0;
+    cdc_name_stream(group, name, sizeof(name));
+    title(out, "stream");
+    int rc = cdc_js_stream_info_ex(js, name, &st, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        row(out, "stream", "%s: does not exist", name);
+        return CDC_OK;
+    }
+    if (rc == CDC_OK)
+        rc = cdc_js_stream_consumers(js, name, &cs, &ncs, err);
+    if (rc == CDC_ENOTFOUND) {
+        /* deleted between the two questions */
+        cdc_err_clear(err);
+        row(out, "stream", "%s: does not exist", name);
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    char size[32];
+    cdc_size_format(st.bytes, size, sizeof(size));
+    row(out, "stream", "%s", name);
+    row(out, "messages", "%" PRIu64, st.msgs);
+    row(out, "bytes", "%s", size);
+    row(out, "first sequence", "%" PRIu64, st.first_seq);
+    row(out, "last sequence", "%" PRIu64, st.last_seq);
+    if (st.last_time_us > 0) {
+        char last[96];
+        time_text(st.last_time_us, last, sizeof(last));
+        row(out, "last message", "%s", last);
+    }
+    consumer_rows(cs, ncs, out);
+    cdc_js_consumer_states_free(cs, ncs);
+    return CDC_OK;
+}
+
+static int dead_letter_rows(struct cdc_js *js, const char *group,
+                            struct cdc_buf *out, struct cdc_err *err)
+{
+    char name[CDC_NAME_MAX];
+    struct cdc_js_stream_state st;
+    cdc_name_dlq_stream(group, name, sizeof(name));
+    title(out, "dead letters");
+    int rc = cdc_js_stream_info_ex(js, name, &st, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        row(out, "stream", "%s: does not exist (no dead letters yet)", name);
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    row(out, "stream", "%s", name);
+    row(out, "messages", "%" PRIu64, st.msgs);
+    return CDC_OK;
+}
+
+/* ==== Command ==== */
+
+static void add_options(struct cdc_conf *cfg)
+{
+    cdc_conf_add_options(cfg, cdc_replicator_options);
+    cdc_conf_add_options(cfg, cdc_nats_options);
+    for (size_t i = 0; source_all[i] != NULL; i++)
+        cdc_conf_add_options(cfg, source_all[i]->options);
+    /* one config file serves every program */
+    cdc_conf_add_known(cfg, cdc_worker_options);
+    cdc_conf_add_known(cfg, cdc_sink_known_options);
+    cdc_conf_add_known(cfg, cdc_future_options);
+}
+
+/* Everything the report holds, into out; CDC_OK or the first failure. */
+static int gather(const struct cdc_conf *cfg, const struct source_ops *ops,
+                  const char *group, struct cdc_buf *out, struct cdc_err *err)
+{
+    struct cdc_js *js = NULL;
+    struct cdc_js_opts jo;
+    char conn_name[CDC_NAME_MAX];
+    char url[512];
+    snprintf(conn_name, sizeof(conn_name), "tributary-status-%s", group);
+    cdc_js_opts_from_conf(cfg, conn_name, &jo);
+    cdc_redact_dsn(jo.url, url, sizeof(url));
+    cdc_buf_printf(out, "group %s\n", group);
+    row(out, "source", "%s", ops->name);
+    row(out, "NATS", "%s", url);
+    int rc = cdc_js_open(&jo, &js, err);
+    if (rc != CDC_OK)
+        goto out;
+    cdc_buf_printf(out, "%s source\n", ops->name);
+    if (ops->status != NULL)
+        rc = ops->status(cfg, group, out, err);
+    else
+        row(out, "state", "not available for this source");
+    if (rc == CDC_OK)
+        rc = saved_rows(js, group, out, err);
+    if (rc == CDC_OK)
+        rc = stream_rows(js, group, out, err);
+    if (rc == CDC_OK)
+        rc = dead_letter_rows(js, group, out, err);
+out:
+    cdc_js_close(js);
+    return rc;
+}
+
+int replicator_status_main(int argc, char **argv)
+{
+    struct cdc_err err;
+    struct cdc_buf out;
+    int code = STATUS_OK;
+    cdc_err_clear(&err);
+    cdc_buf_init(&out, 0);
+    struct cdc_conf *cfg = cdc_conf_new("replicator status");
+    add_options(cfg);
+    if (cdc_conf_load(cfg, argc - 1, argv + 1, &err) != CDC_OK) {
+        code = STATUS_CONFIG;
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "help")) {
+        cdc_conf_print_help(cfg, stdout, STATUS_USAGE);
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "version")) {
+        printf("tributary replicator %s\n", TRIBUTARY_VERSION);
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "print-config")) {
+        cdc_conf_print(cfg, stdout);
+        goto out;
+    }
+    const char *group = cdc_conf_get_str(cfg, "group");
+    const char *source = cdc_conf_get_str(cfg, "source");
+    const struct source_ops *ops = source_find(source);
+    if (cdc_group_validate(group, &err) != CDC_OK) {
+        fprintf(stderr, "replicator status: %s\n", err.msg);
+        code = STATUS_CONFIG;
+        goto out;
+    }
+    if (ops == NULL) {
+        fprintf(stderr,
+                "replicator status: unknown source \"%s\" (known: postgres)\n",
+                source);
+        code = STATUS_CONFIG;
+        goto out;
+    }
+    if (cdc_conf_get_bool(cfg, "check-config")) {
+        printf("configuration is valid\n");
+        goto out;
+    }
+    cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
+                  strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
+                  "replicator", group);
+    int rc = gather(cfg, ops, group, &out, &err);
+    if (rc != CDC_OK) {
+        fprintf(stderr, "replicator status: %s\n", err.msg);
+        code = rc == CDC_ECONFIG ? STATUS_CONFIG : STATUS_RUNTIME;
+        goto out;
+    }
+    render(out.data != NULL ? out.data : "", out.len, stdout);
+    fflush(stdout);
+out:
+    cdc_js_library_close();
+    cdc_buf_release(&out);
+    cdc_conf_free(cfg);
+    return code;
+}
