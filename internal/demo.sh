@@ -28,6 +28,7 @@ EXPECTED=13
 DEMO_PORTS=(
     TRIBUTARY_SRC_PGPORT=56432
     TRIBUTARY_TGT_PGPORT=56433
+    TRIBUTARY_MY_PORT=56434
     TRIBUTARY_NATS_PORT=56222
     TRIBUTARY_NATS_MONITOR_PORT=56822
 )
@@ -322,6 +323,7 @@ if [ "$KEEP" -eq 1 ] && [ "$total" -gt 0 ]; then
     say "$total events so far; everything keeps running (--keep):"
     say "  source:   . $DEMO_DIR/env; PGPASSWORD=\"\$APP_PASSWORD\" psql \"host=127.0.0.1 port=$SRC_PGPORT user=app dbname=app\""
     say "  target:   . $DEMO_DIR/env; PGPASSWORD=\"\$APP_PASSWORD\" psql \"host=127.0.0.1 port=$TGT_PGPORT user=app dbname=app\""
+    say "  MariaDB:  . $DEMO_DIR/env; MYSQL_PWD=\"\$APP_PASSWORD\" mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P $MY_PORT -u app app"
     say "  NATS:     $NATS_URL (monitoring: $NATS_MONITOR)"
     say "  events:   tail -f $EVENTS"
     say "  logs:     $DEMO_DIR/replicator.log, $DEMO_DIR/worker.log"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts and stops throwaway local servers for tests, the demo and development:
-# a source and a target PostgreSQL cluster (wal_level=logical) and a NATS
-# server with JetStream, all on 127.0.0.1 and non-default ports, with every
-# file (data, sockets, logs) under one directory.
+# a source and a target PostgreSQL cluster (wal_level=logical), a MariaDB
+# server (row-based binlog) and a NATS server with JetStream, all on 127.0.0.1
+# and non-default ports, with every file (data, sockets, logs) under one
+# directory.
 #
 #   internal/services.sh start|stop|status|env [--dir DIR] [--fast]
 #
@@ -11,13 +12,17 @@
 #   stop    stop everything started in DIR and remove DIR
 #   status  one line per server; exit 0 if all are up
 #   env     print DIR/env
-#   --fast  fsync, synchronous_commit and full_page_writes off (tests)
+#   --fast  fsync, synchronous_commit and full_page_writes off; MariaDB
+#           does not flush its redo log or binlog at commit (tests)
 #
 # DIR defaults to $TRIBUTARY_SERVICES_DIR, else /tmp/tributary-services.
 # Ports: TRIBUTARY_SRC_PGPORT (55432), TRIBUTARY_TGT_PGPORT (55433),
-# TRIBUTARY_NATS_PORT (54222), TRIBUTARY_NATS_MONITOR_PORT (58222).
+# TRIBUTARY_MY_PORT (55434), TRIBUTARY_NATS_PORT (54222),
+# TRIBUTARY_NATS_MONITOR_PORT (58222).
 # PostgreSQL: user postgres has trust over TCP; role app (superuser,
 # replication) logs in with the password in $APP_PASSWORD from DIR/env.
+# MariaDB: root has no password over TCP; user app (all privileges,
+# replication) logs in with the same password; database app.
 set -euo pipefail
 umask 022
 
@@ -28,6 +33,7 @@ APP_PASSWORD="p@ss:w/rd !#%'\"x"
 
 SRC_PGPORT=${TRIBUTARY_SRC_PGPORT:-55432}
 TGT_PGPORT=${TRIBUTARY_TGT_PGPORT:-55433}
+MY_PORT=${TRIBUTARY_MY_PORT:-55434}
 NATS_PORT=${TRIBUTARY_NATS_PORT:-54222}
 NATS_MONITOR_PORT=${TRIBUTARY_NATS_MONITOR_PORT:-58222}
 
@@ -35,9 +41,10 @@ NATS_MONITOR_PORT=${TRIBUTARY_NATS_MONITOR_PORT:-58222}
 MARKER=.tributary-services
 
 usage() {
-    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start|target-stop|target-start|source-stop|source-start [--dir DIR] [--fast]" >&2
+    echo "usage: internal/services.sh start|stop|status|env|nats-stop|nats-start|target-stop|target-start|source-stop|source-start|my-stop|my-start [--dir DIR] [--fast]" >&2
     echo "  nats-stop, nats-start: stop or start only NATS, keeping its file store (for fault tests)" >&2
     echo "  target-stop, target-start, source-stop, source-start: stop or start only that PostgreSQL, keeping its data" >&2
+    echo "  my-stop, my-start: stop or start only MariaDB, keeping its data" >&2
     exit 2
 }
 
@@ -81,7 +88,7 @@ done
 DIR=$(realpath -m -- "$DIR")
 [ "$DIR" != / ] || die "refusing to use / as the services directory"
 
-for p in SRC_PGPORT TGT_PGPORT NATS_PORT NATS_MONITOR_PORT; do
+for p in SRC_PGPORT TGT_PGPORT MY_PORT NATS_PORT NATS_MONITOR_PORT; do
     case ${!p} in
     '' | *[!0-9]*) die "$p must be a port number, not '${!p}'" ;;
     esac
@@ -285,6 +292,163 @@ stop_pg() {
     fi
 }
 
+# ---- MariaDB -------------------------------------------------------------
+
+# find_prog NAME: prints the path of a program in PATH, /usr/sbin or /usr/bin.
+find_prog() {
+    local d
+    command -v "$1" 2>/dev/null && return 0
+    for d in /usr/sbin /usr/bin; do
+        [ -x "$d/$1" ] && echo "$d/$1" && return 0
+    done
+    return 1
+}
+
+MYSQLD=''
+find_my() {
+    [ -z "$MYSQLD" ] || return 0
+    MY_INSTALL_DB=$(find_prog mariadb-install-db) || return 1
+    MY_CLIENT=$(find_prog mariadb) || return 1
+    MY_ADMIN=$(find_prog mariadb-admin) || return 1
+    MYSQLD=$(find_prog mariadbd) || return 1
+}
+
+# mariadbd refuses to run as root unless it is told to.
+MY_USER=()
+[ "$IS_ROOT" -eq 0 ] || MY_USER=(--user=root)
+
+# Prints the pid of the mariadbd of DIR; fails when it does not run.
+my_pid() {
+    local f="$DIR/my/my.pid" pid
+    [ -s "$f" ] || return 1
+    pid=$(tr -dc 0-9 <"$f")
+    [ -n "$pid" ] || return 1
+    pid_alive "$pid" || return 1
+    # Make sure the pid was not reused by something else.
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--pid-file=$f" || return 1
+    echo "$pid"
+}
+
+# The port MariaDB of DIR listens on (or last listened on).
+my_port() {
+    local p=''
+    [ ! -s "$DIR/my/port" ] || p=$(tr -dc 0-9 <"$DIR/my/port")
+    echo "${p:-$MY_PORT}"
+}
+
+# my_root PORT ARGS...: the mariadb client, as root over TCP.
+my_root() {
+    local port=$1
+    shift
+    "$MY_CLIENT" --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u root \
+        --connect-timeout=10 "$@"
+}
+
+my_ping() {
+    "$MY_ADMIN" --no-defaults --protocol=TCP -h 127.0.0.1 -P "$1" -u root \
+        --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# User app (from 127.0.0.1 and localhost) and database app. Safe to run
+# again. The password reaches the server as a hex literal, and QUOTE() makes
+# the string literal of ALTER USER from it, so no character of it can break
+# the statement. None of this goes to the binlog.
+my_setup_sql() {
+    local port=$1 log=$2 hex host
+    hex=$(printf '%s' "$APP_PASSWORD" | od -An -v -tx1 | tr -d ' \n')
+    {
+        echo "SET SESSION sql_log_bin = 0;"
+        echo "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION';"
+        echo "SET @pw = CONVERT(X'$hex' USING utf8mb4);"
+        for host in 127.0.0.1 localhost; do
+            cat <<SQL
+CREATE USER IF NOT EXISTS 'app'@'$host';
+SET @s = CONCAT('ALTER USER ''app''@''$host'' IDENTIFIED BY ', QUOTE(@pw));
+PREPARE s FROM @s;
+EXECUTE s;
+DEALLOCATE PREPARE s;
+GRANT ALL PRIVILEGES ON *.* TO 'app'@'$host';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR, REPLICATION SLAVE ADMIN ON *.* TO 'app'@'$host';
+SQL
+        done
+        echo "CREATE DATABASE IF NOT EXISTS app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;"
+    } | my_root "$port" --batch >>"$log" 2>&1
+}
+
+# MariaDB in DIR/my (data in DIR/my/data, binlog DIR/my/data/binlog.*).
+start_my() {
+    local d="$DIR/my" pid ok=0 args
+    local data="$d/data" sock="$d/my.sock"
+    find_my || die "MariaDB not found (internal/deps.sh installs mariadb-server)"
+    if my_pid >/dev/null; then
+        MY_PORT=$(my_port)
+        say "mariadb already running on 127.0.0.1:$MY_PORT"
+        return 0
+    fi
+    # Started again after my-stop: the port it had, unless told otherwise.
+    [ -n "${TRIBUTARY_MY_PORT:-}" ] || MY_PORT=$(my_port)
+    port_in_use "$MY_PORT" && die "mariadb: port $MY_PORT on 127.0.0.1 is already in use (another services directory? set TRIBUTARY_MY_PORT)"
+    # sun_path holds 107 bytes and a NUL.
+    [ "${#sock}" -le 107 ] || die "mariadb: socket path $sock is too long; use a shorter --dir"
+    mkdir -p "$d"
+    if [ ! -e "$d/installed" ]; then
+        rm -rf "$data"
+        "$MY_INSTALL_DB" --no-defaults "${MY_USER[@]}" --datadir="$data" \
+            --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+            >"$d/install.log" 2>&1 || die "mariadb: mariadb-install-db failed" "$d/install.log"
+        touch "$d/installed"
+    fi
+    args=(--no-defaults "${MY_USER[@]}" --datadir="$data" --port="$MY_PORT"
+        --bind-address=127.0.0.1 --socket="$sock" --pid-file="$d/my.pid"
+        --log-error="$d/error.log" --skip-name-resolve --max-connections=200
+        --log-bin="$data/binlog" --server-id=1 --binlog-format=ROW
+        --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-checksum=CRC32
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci)
+    if [ "$FAST" -eq 1 ]; then
+        args+=(--innodb-flush-log-at-trx-commit=2 --sync-binlog=0
+            --innodb-doublewrite=0 --innodb-buffer-pool-size=32M
+            --innodb-buffer-pool-dump-at-shutdown=0 --innodb-buffer-pool-load-at-startup=0)
+    fi
+    rm -f "$d/my.pid"
+    # Own session, like NATS: a Ctrl-C meant for a test run does not reach it.
+    setsid "$MYSQLD" "${args[@]}" </dev/null >>"$d/mariadbd.out" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        if my_ping "$MY_PORT" && pid_alive "$pid"; then
+            ok=1
+            break
+        fi
+        pid_alive "$pid" || break
+        sleep 0.1
+    done
+    if [ "$ok" -ne 1 ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        cat "$d/mariadbd.out" >>"$d/error.log" 2>/dev/null || true
+        die "mariadb failed to start" "$d/error.log"
+    fi
+    [ -s "$d/my.pid" ] || echo "$pid" >"$d/my.pid"
+    echo "$MY_PORT" >"$d/port"
+    my_setup_sql "$MY_PORT" "$d/setup.log" || die "mariadb: creating user/database app failed" "$d/setup.log"
+    say "mariadb on 127.0.0.1:$MY_PORT"
+}
+
+stop_my() {
+    local pid
+    pid=$(my_pid) || return 0
+    # SIGTERM is a normal shutdown.
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 300); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    say "mariadbd $pid did not exit within 30 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+}
+
 # ---- NATS ----------------------------------------------------------------
 
 nats_pid() {
@@ -366,6 +530,9 @@ write_env() {
         printf 'export SRC_PGPORT=%q\n' "$1"
         printf 'export TGT_PGHOST=127.0.0.1\n'
         printf 'export TGT_PGPORT=%q\n' "$2"
+        printf 'export MY_HOST=127.0.0.1\n'
+        printf 'export MY_PORT=%q\n' "$MY_PORT"
+        printf 'export MY_SOCKET=%q\n' "$DIR/my/my.sock"
         printf 'export APP_PASSWORD=%q\n' "$APP_PASSWORD"
         printf 'export NATS_URL=%q\n' "nats://127.0.0.1:$NATS_PORT"
         printf 'export NATS_MONITOR=%q\n' "http://127.0.0.1:$NATS_MONITOR_PORT"
@@ -387,6 +554,7 @@ cmd_start() {
     fi
     start_pg src source "$SRC_PGPORT"
     start_pg tgt target "$TGT_PGPORT"
+    start_my
     start_nats
     write_env "$(pg_port "$DIR/src/data")" "$(pg_port "$DIR/tgt/data")"
 }
@@ -397,12 +565,13 @@ cmd_stop() {
         stop_pg src source
         stop_pg tgt target
     fi
+    stop_my
     stop_nats
     if [ -e "$DIR/$MARKER" ]; then
         rm -rf -- "$DIR"
     else
         # Not made by start: remove only what start would have made.
-        rm -rf -- "$DIR/src" "$DIR/tgt" "$DIR/nats" "$DIR/env"
+        rm -rf -- "$DIR/src" "$DIR/tgt" "$DIR/my" "$DIR/nats" "$DIR/env"
         rmdir -- "$DIR" 2>/dev/null || say "left $DIR in place: it holds files that are not ours"
     fi
 }
@@ -422,11 +591,27 @@ status_pg() {
     echo "$2 postgres 127.0.0.1:$port up"
 }
 
+# status_my: prints one line; returns 1 when down.
+status_my() {
+    local port
+    port=$(my_port)
+    if ! my_pid >/dev/null; then
+        echo "mariadb 127.0.0.1:$port down"
+        return 1
+    fi
+    if ! find_my || ! my_ping "$port"; then
+        echo "mariadb 127.0.0.1:$port down (running, not answering)"
+        return 1
+    fi
+    echo "mariadb 127.0.0.1:$port up"
+}
+
 cmd_status() {
     local rc=0
     find_pgbin || true
     status_pg src source "$SRC_PGPORT" || rc=1
     status_pg tgt target "$TGT_PGPORT" || rc=1
+    status_my || rc=1
     if nats_pid >/dev/null; then
         read -r NATS_PORT NATS_MONITOR_PORT <"$DIR/nats/ports" || true
     fi
@@ -455,5 +640,7 @@ target-stop) stop_pg tgt target ;;
 target-start) start_pg tgt target "$TGT_PGPORT" ;;
 source-stop) stop_pg src source ;;
 source-start) start_pg src source "$SRC_PGPORT" ;;
+my-stop) stop_my ;;
+my-start) start_my ;;
 *) usage ;;
 esac

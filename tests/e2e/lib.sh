@@ -2,8 +2,9 @@
 # Helpers for the end-to-end tests, sourced by tests/e2e/test_*.sh. The
 # scripts run under tests/run.sh, which starts the servers with
 # internal/services.sh and passes its env file (SRC_PGHOST, SRC_PGPORT,
-# TGT_PGHOST, TGT_PGPORT, APP_PASSWORD, NATS_URL, NATS_MONITOR, PGBIN) and
-# TRIBUTARY_BIN (the directory with replicator and worker).
+# TGT_PGHOST, TGT_PGPORT, MY_HOST, MY_PORT, MY_SOCKET, APP_PASSWORD,
+# NATS_URL, NATS_MONITOR, PGBIN) and TRIBUTARY_BIN (the directory with
+# replicator and worker).
 #
 # Results are printed one per line, and tests/run.sh counts them:
 #   ok - description
@@ -93,6 +94,26 @@ _psql() {
 
 src_psql() { _psql "${SRC_PGHOST:-127.0.0.1}" "${SRC_PGPORT:?SRC_PGPORT not set}" "$@"; }
 tgt_psql() { _psql "${TGT_PGHOST:-127.0.0.1}" "${TGT_PGPORT:?TGT_PGPORT not set}" "$@"; }
+
+# ---- MariaDB -----------------------------------------------------------------
+
+# my_sql [SQL...]: the mariadb client as root over TCP, database app. Each SQL
+# argument is one batch (one client run, stopping at the first error); with
+# none, the SQL is read from stdin. Output is tab-separated, without column
+# names, values unescaped (NULL prints as NULL).
+my_sql() {
+    local sql
+    local cmd=(mariadb --no-defaults --protocol=TCP -h "${MY_HOST:-127.0.0.1}"
+        -P "${MY_PORT:?MY_PORT not set}" -u root --connect-timeout=10
+        --batch --silent --skip-column-names --raw app)
+    if [ $# -eq 0 ]; then
+        "${cmd[@]}"
+        return
+    fi
+    for sql in "$@"; do
+        "${cmd[@]}" -e "$sql" || return
+    done
+}
 
 # ---- waiting and names ------------------------------------------------------
 
