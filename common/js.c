@@ -164,6 +164,10 @@ int cdc_js_open(const struct cdc_js_opts *o, struct cdc_js **out,
         rc = nats_fail(err, s, 0, "could not open JetStream context");
         goto out;
     }
+    char url[256] = "";
+    if (natsConnection_GetConnectedUrl(js->nc, url, sizeof(url)) != NATS_OK)
+        url[0] = '\0';
+    cdc_log(CDC_LOG_INFO, "nats", "connected to NATS at %s", url);
 out:
     natsOptions_Destroy(opts);
     if (rc != CDC_OK) {
@@ -257,19 +261,14 @@ int cdc_js_stream_ensure(struct cdc_js *js, const struct cdc_js_stream_cfg *sc,
 int cdc_js_stream_info(struct cdc_js *js, const char *name, uint64_t *msgs,
                        uint64_t *last_seq, struct cdc_err *err)
 {
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, js->js, name, NULL, &jerr);
-    if (is_not_found(s, jerr))
-        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
-                           name);
-    if (s != NATS_OK)
-        return nats_fail(err, s, jerr, "could not look up stream");
+    struct cdc_js_stream_state st;
+    int rc = cdc_js_stream_info_ex(js, name, &st, err);
+    if (rc != CDC_OK)
+        return rc;
     if (msgs != NULL)
-        *msgs = si->State.Msgs;
+        *msgs = st.msgs;
     if (last_seq != NULL)
-        *last_seq = si->State.LastSeq;
-    jsStreamInfo_Destroy(si);
+        *last_seq = st.last_seq;
     return CDC_OK;
 }
 
@@ -804,8 +803,7 @@ int cdc_js_consumer_open(struct cdc_js *js,
             cdc_log(CDC_LOG_INFO, "nats",
                     "created consumer \"%s\" on stream \"%s\" starting at "
                     "stream sequence %llu",
-                    cc->durable, cc->stream,
-                    (unsigned long long)cc->start_seq);
+                    cc->durable, cc->stream, (unsigned long long)cc->start_seq);
         else
             cdc_log(CDC_LOG_INFO, "nats",
                     "created consumer \"%s\" on stream \"%s\" starting at "
@@ -1060,8 +1058,8 @@ int cdc_js_consumer_pending(struct cdc_js_consumer *c, uint64_t *pending,
     natsStatus s =
         js_GetConsumerInfo(&ci, c->js->js, c->stream, c->durable, NULL, &jerr);
     if (is_not_found(s, jerr))
-        return cdc_err_set(err, CDC_ENOTFOUND, 0,
-                           "consumer \"%s\" not found", c->durable);
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "consumer \"%s\" not found",
+                           c->durable);
     if (s != NATS_OK)
         return nats_fail(err, s, jerr, "could not look up consumer");
     *pending = ci->NumPending;

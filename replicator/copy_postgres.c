@@ -44,8 +44,6 @@
 /* A progress line per table this often (a terminal gets one line that is
  * rewritten). */
 #define PROGRESS_MS 5000
-/* Keys of the state bucket. */
-#define PLAN_KEY "copy.plan"
 
 struct ctable {
     uint32_t oid;
@@ -99,8 +97,8 @@ struct copy {
     size_t ntables;
     struct crange *ranges;
     size_t nranges;
-    char generation[24];
-    char position[32];
+    char generation[SOURCE_COPY_GENERATION_MAX];
+    char position[SOURCE_COPY_POSITION_MAX];
     char snapshot[128];
     unsigned workers; /* the split's workers per table (the plan's) */
 
@@ -319,98 +317,52 @@ static void plan_ranges(struct copy *cp, unsigned workers)
     cdc_free(tmp);
 }
 
-/*
- * The plan in the state bucket: generation, position, workers and, per
- * table, its oid and size in blocks; the ranges follow from these (the
- * same split again), and a range is done when its key holds this
- * generation. Text, one item per line.
- */
+/* The plan in the state bucket (see struct source_copy_saved_plan). */
 static void plan_text(const struct copy *cp, bool done, struct cdc_buf *b)
 {
-    cdc_buf_printf(b, "generation %s\nposition %s\nworkers %u\ndone %d\n",
-                   cp->generation, cp->position, cp->workers,
-                   done ? 1 : 0);
-    for (size_t i = 0; i < cp->ntables; i++)
-        cdc_buf_printf(b, "table %" PRIu32 " %" PRIu64 "\n", cp->tables[i].oid,
-                       cp->tables[i].nblocks);
+    struct source_copy_saved_plan pl = {
+        .workers = cp->workers,
+        .done = done,
+        .oids = cdc_xcalloc(cp->ntables ? cp->ntables : 1, sizeof(*pl.oids)),
+        .nblocks =
+            cdc_xcalloc(cp->ntables ? cp->ntables : 1, sizeof(*pl.nblocks)),
+        .ntables = cp->ntables,
+    };
+    snprintf(pl.generation, sizeof(pl.generation), "%s", cp->generation);
+    snprintf(pl.position, sizeof(pl.position), "%s", cp->position);
+    for (size_t i = 0; i < cp->ntables; i++) {
+        pl.oids[i] = cp->tables[i].oid;
+        pl.nblocks[i] = cp->tables[i].nblocks;
+    }
+    source_copy_saved_plan_format(&pl, b);
+    source_copy_saved_plan_release(&pl);
 }
 
-/* A saved plan, read back. */
-struct saved_plan {
-    bool found;
-    bool done;
-    char generation[24];
-    char position[32];
-    unsigned workers;
-    uint32_t *oids;
-    uint64_t *nblocks;
-    size_t ntables;
-    uint64_t rev;
-};
-
-static void saved_plan_release(struct saved_plan *sp)
-{
-    cdc_free(sp->oids);
-    cdc_free(sp->nblocks);
-}
-
-static int read_plan(struct cdc_js_kv *kv, struct saved_plan *sp,
-                     struct cdc_err *err)
+/* Reads the saved plan into *sp (empty, *found false, when there is
+ * none) and its revision into *rev. */
+static int read_plan(struct cdc_js_kv *kv, struct source_copy_saved_plan *sp,
+                     bool *found, uint64_t *rev, struct cdc_err *err)
 {
     struct cdc_buf b;
     cdc_buf_init(&b, 1 << 20);
     memset(sp, 0, sizeof(*sp));
-    int rc = cdc_js_kv_get(kv, PLAN_KEY, &b, &sp->rev, err);
+    *found = false;
+    *rev = 0;
+    int rc = cdc_js_kv_get(kv, SOURCE_COPY_PLAN_KEY, &b, rev, err);
     if (rc == CDC_ENOTFOUND) {
-        cdc_buf_release(&b);
         cdc_err_clear(err);
-        return CDC_OK;
-    }
-    if (rc != CDC_OK) {
-        cdc_buf_release(&b);
-        return rc;
-    }
-    sp->found = true;
-    size_t cap = 0;
-    const char *p = b.data != NULL ? b.data : "";
-    bool ok = true;
-    while (*p != '\0' && ok) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        char line[160];
-        snprintf(line, sizeof(line), "%.*s", (int)len, p);
-        unsigned u = 0;
-        int d = 0;
-        uint32_t oid = 0;
-        uint64_t nb = 0;
-        if (sscanf(line, "generation %23s", sp->generation) == 1 ||
-            sscanf(line, "position %31s", sp->position) == 1) {
-        } else if (sscanf(line, "workers %u", &u) == 1) {
-            sp->workers = u;
-        } else if (sscanf(line, "done %d", &d) == 1) {
-            sp->done = d != 0;
-        } else if (sscanf(line, "table %" SCNu32 " %" SCNu64, &oid, &nb) == 2) {
-            if (sp->ntables == cap) {
-                cap = cap ? cap * 2 : 8;
-                sp->oids = cdc_xrealloc(sp->oids, cap * sizeof(*sp->oids));
-                sp->nblocks =
-                    cdc_xrealloc(sp->nblocks, cap * sizeof(*sp->nblocks));
-            }
-            sp->oids[sp->ntables] = oid;
-            sp->nblocks[sp->ntables++] = nb;
-        } else {
-            ok = false;
-        }
-        p += len + (nl != NULL);
+        rc = CDC_OK;
+    } else if (rc == CDC_OK) {
+        *found = true;
+        if (source_copy_saved_plan_parse(b.data != NULL ? b.data : "", sp,
+                                         err) != CDC_OK)
+            rc = cdc_err_set(err, CDC_EPROTO, 0,
+                             "the copy plan in the state bucket (key \"%s\") "
+                             "cannot be read; delete the key to copy again",
+                             SOURCE_COPY_PLAN_KEY);
     }
     cdc_buf_release(&b);
-    if (!ok || sp->generation[0] == '\0' || sp->position[0] == '\0' ||
-        sp->workers == 0)
-        return cdc_err_set(err, CDC_EPROTO, 0,
-                           "the copy plan in the state bucket (key \"%s\") "
-                           "cannot be read; delete the key to copy again",
-                           PLAN_KEY);
-    return CDC_OK;
+    return rc;
 }
 
 static int write_plan(struct copy *cp, bool done, uint64_t *rev,
@@ -419,11 +371,30 @@ static int write_plan(struct copy *cp, bool done, uint64_t *rev,
     struct cdc_buf b;
     cdc_buf_init(&b, 0);
     plan_text(cp, done, &b);
-    int rc =
-        cdc_js_kv_put(cp->env->kv, PLAN_KEY, b.data, b.len, *rev, rev, err);
+    int rc = cdc_js_kv_put(cp->env->kv, SOURCE_COPY_PLAN_KEY, b.data, b.len,
+                           *rev, rev, err);
     cdc_buf_release(&b);
     if (rc != CDC_OK)
         cdc_err_prefix(err, "could not save the copy plan");
+    return rc;
+}
+
+int source__pg_copy_range_read(struct cdc_js_kv *kv, uint32_t table_oid,
+                               const struct source_copy_range *r,
+                               const char *generation, struct cdc_buf *val,
+                               bool *done, uint64_t *rows, struct cdc_err *err)
+{
+    char key[SOURCE_COPY_KEY_MAX];
+    source_copy_range_key(table_oid, r, key, sizeof(key));
+    *done = false;
+    *rows = 0;
+    int rc = cdc_js_kv_get(kv, key, val, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    if (rc == CDC_OK && val->data != NULL)
+        *done = source_copy_range_done(val->data, generation, rows);
     return rc;
 }
 
@@ -436,20 +407,12 @@ static int load_done(struct copy *cp, struct cdc_err *err)
     size_t done = 0;
     for (size_t i = 0; i < cp->nranges && rc == CDC_OK; i++) {
         struct crange *r = &cp->ranges[i];
-        char key[SOURCE_COPY_KEY_MAX];
-        source_copy_range_key(r->t->oid, &r->r, key, sizeof(key));
-        uint64_t rev = 0;
-        rc = cdc_js_kv_get(cp->env->kv, key, &b, &rev, err);
-        if (rc == CDC_ENOTFOUND) {
-            cdc_err_clear(err);
-            rc = CDC_OK;
-            continue;
-        }
-        char gen[24] = "";
-        unsigned long long rows = 0;
-        if (rc == CDC_OK && b.data != NULL &&
-            sscanf(b.data, "generation %23s rows %llu", gen, &rows) == 2 &&
-            strcmp(gen, cp->generation) == 0) {
+        bool range_done = false;
+        uint64_t rows = 0;
+        rc = source__pg_copy_range_read(cp->env->kv, r->t->oid, &r->r,
+                                        cp->generation, &b, &range_done, &rows,
+                                        err);
+        if (rc == CDC_OK && range_done) {
             r->done = true;
             r->t->ranges_left--;
             r->t->rows += rows;
@@ -467,10 +430,9 @@ static int load_done(struct copy *cp, struct cdc_err *err)
 static int save_range(struct copy *cp, struct crange *r, struct cdc_err *err)
 {
     char key[SOURCE_COPY_KEY_MAX];
-    char val[96];
+    char val[SOURCE_COPY_VALUE_MAX];
     source_copy_range_key(r->t->oid, &r->r, key, sizeof(key));
-    snprintf(val, sizeof(val), "generation %s rows %" PRIu64, cp->generation,
-             r->rows);
+    source_copy_range_value(cp->generation, r->rows, val, sizeof(val));
     struct cdc_buf old;
     cdc_buf_init(&old, 4096);
     uint64_t rev = 0;
@@ -1036,7 +998,8 @@ int source__pg_copy(const struct source__pg_copy_args *a,
     cp.env = env;
     pthread_mutex_init(&cp.mu, NULL);
     pthread_cond_init(&cp.cv, NULL);
-    struct saved_plan sp;
+    struct source_copy_saved_plan sp;
+    bool found = false;
     struct reader *readers = NULL;
     size_t nreaders = 0;
     PGconn *holder = NULL;
@@ -1044,17 +1007,16 @@ int source__pg_copy(const struct source__pg_copy_args *a,
     struct cdc_js_pub *pub = NULL;
     uint64_t plan_rev = 0;
 
-    int rc = read_plan(env->kv, &sp, err);
+    int rc = read_plan(env->kv, &sp, &found, &plan_rev, err);
     if (rc != CDC_OK)
         goto out;
-    if (sp.found && sp.done && env->then_stream) {
+    if (found && sp.done && env->then_stream) {
         cdc_log(CDC_LOG_INFO, "copy",
                 "the initial copy was done before (at %s): streaming",
                 sp.position);
         goto out;
     }
-    bool resume = sp.found && !sp.done;
-    plan_rev = sp.rev;
+    bool resume = found && !sp.done;
     if (resume) {
         snprintf(cp.generation, sizeof(cp.generation), "%s", sp.generation);
         snprintf(cp.position, sizeof(cp.position), "%s", sp.position);
@@ -1189,7 +1151,7 @@ out:
     if (holder != NULL)
         PQfinish(holder);
     cdc_js_pub_free(pub);
-    saved_plan_release(&sp);
+    source_copy_saved_plan_release(&sp);
     copy_release(&cp);
     return rc;
 }

@@ -1,8 +1,9 @@
 /*
  * copy_text.c: the pure pieces of the initial copy: the COPY text-format
  * line parser, the block-range planner with each range's WHERE condition
- * and key-value key, and the progress line. It does no I/O and knows
- * nothing of connections or snapshots. The parser undoes exactly the
+ * and key-value key and value, the text of the copy plan, and the
+ * progress line. It does no I/O and knows nothing of connections or
+ * snapshots. The parser undoes exactly the
  * escapes PostgreSQL's COPY FROM understands, reads every byte of the line
  * at most a few times with memchr and writes each value once, in one arena
  * block per line; a value never holds a NUL byte. The planner's ranges are
@@ -241,6 +242,121 @@ void source_copy_range_key(uint32_t table_oid,
 {
     snprintf(out, outsz, "copy.%" PRIu32 ".%" PRIu32, table_oid,
              r->first_block);
+}
+
+/* ==== The plan in the state bucket ==== */
+
+int source_copy_saved_plan_format(const struct source_copy_saved_plan *pl,
+                                  struct cdc_buf *out)
+{
+    int rc = cdc_buf_printf(out,
+                            "generation %s\nposition %s\nworkers %u\n"
+                            "done %d\n",
+                            pl->generation, pl->position, pl->workers,
+                            pl->done ? 1 : 0);
+    for (size_t i = 0; i < pl->ntables && rc == CDC_OK; i++)
+        rc = cdc_buf_printf(out, "table %" PRIu32 " %" PRIu64 "\n", pl->oids[i],
+                            pl->nblocks[i]);
+    return rc;
+}
+
+static void add_table(struct source_copy_saved_plan *pl, size_t *cap,
+                      uint32_t oid, uint64_t nblocks)
+{
+    if (pl->ntables == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        pl->oids = cdc_xrealloc(pl->oids, *cap * sizeof(*pl->oids));
+        pl->nblocks = cdc_xrealloc(pl->nblocks, *cap * sizeof(*pl->nblocks));
+    }
+    pl->oids[pl->ntables] = oid;
+    pl->nblocks[pl->ntables++] = nblocks;
+}
+
+/* Reads one line (len bytes, no line break) into pl; false when it is
+ * none of the plan's. The widths below are the sizes of the fields. */
+static bool plan_line(const char *p, size_t len,
+                      struct source_copy_saved_plan *pl, size_t *cap)
+{
+    _Static_assert(SOURCE_COPY_GENERATION_MAX == 24, "%23s below");
+    _Static_assert(SOURCE_COPY_POSITION_MAX == 32, "%31s below");
+    char line[160];
+    snprintf(line, sizeof(line), "%.*s", (int)len, p);
+    unsigned u = 0;
+    int d = 0;
+    uint32_t oid = 0;
+    uint64_t nb = 0;
+    if (sscanf(line, "generation %23s", pl->generation) == 1 ||
+        sscanf(line, "position %31s", pl->position) == 1)
+        return true;
+    if (sscanf(line, "workers %u", &u) == 1) {
+        pl->workers = u;
+        return true;
+    }
+    if (sscanf(line, "done %d", &d) == 1) {
+        pl->done = d != 0;
+        return true;
+    }
+    if (sscanf(line, "table %" SCNu32 " %" SCNu64, &oid, &nb) == 2) {
+        add_table(pl, cap, oid, nb);
+        return true;
+    }
+    return false;
+}
+
+int source_copy_saved_plan_parse(const char *text,
+                                 struct source_copy_saved_plan *pl,
+                                 struct cdc_err *err)
+{
+    memset(pl, 0, sizeof(*pl));
+    size_t cap = 0;
+    int rc = CDC_OK;
+    const char *p = text;
+    while (*p != '\0' && rc == CDC_OK) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        if (!plan_line(p, len, pl, &cap))
+            rc = cdc_err_set(err, CDC_EPROTO, 0,
+                             "line \"%.*s\" is not a line of a copy plan",
+                             (int)(len < 40 ? len : 40), p);
+        p += len + (nl != NULL);
+    }
+    if (rc == CDC_OK && pl->generation[0] == '\0')
+        rc = cdc_err_set(err, CDC_EPROTO, 0, "copy plan without a generation");
+    if (rc == CDC_OK && pl->position[0] == '\0')
+        rc = cdc_err_set(err, CDC_EPROTO, 0, "copy plan without a position");
+    if (rc == CDC_OK &&
+        (pl->workers == 0 || pl->workers > SOURCE_COPY_PLAN_WORKERS_MAX))
+        rc = cdc_err_set(err, CDC_EPROTO, 0,
+                         "copy plan with %u workers (1 to %d)", pl->workers,
+                         SOURCE_COPY_PLAN_WORKERS_MAX);
+    if (rc != CDC_OK)
+        source_copy_saved_plan_release(pl);
+    return rc;
+}
+
+void source_copy_saved_plan_release(struct source_copy_saved_plan *pl)
+{
+    cdc_free(pl->oids);
+    cdc_free(pl->nblocks);
+    memset(pl, 0, sizeof(*pl));
+}
+
+void source_copy_range_value(const char *generation, uint64_t rows, char *out,
+                             size_t outsz)
+{
+    snprintf(out, outsz, "generation %s rows %" PRIu64, generation, rows);
+}
+
+bool source_copy_range_done(const char *value, const char *generation,
+                            uint64_t *rows)
+{
+    char gen[SOURCE_COPY_GENERATION_MAX] = "";
+    uint64_t r = 0;
+    if (sscanf(value, "generation %23s rows %" SCNu64, gen, &r) != 2 ||
+        strcmp(gen, generation) != 0)
+        return false;
+    *rows = r;
+    return true;
 }
 
 /* ==== Progress ==== */

@@ -1,8 +1,9 @@
 /*
  * copy_text.h: the pure pieces of the initial copy of a table: parsing
  * the lines of PostgreSQL's COPY text format, splitting a table into
- * block ranges read one by one under a snapshot, the key-value key of a
- * range and a progress line for people. No connection, no I/O, so it is
+ * block ranges read one by one under a snapshot, the key-value key and
+ * value of a range, the text of the copy plan kept in the state bucket,
+ * and a progress line for people. No connection, no I/O, so it is
  * unit-tested without a server. Private to replicator/.
  */
 #ifndef SOURCE_COPY_TEXT_H
@@ -90,6 +91,77 @@ int source_copy_range_where(const struct source_copy_range *r,
 void source_copy_range_key(uint32_t table_oid,
                            const struct source_copy_range *r, char *out,
                            size_t outsz);
+
+/* ==== The plan in the state bucket ==== */
+
+/* The state bucket's key of the copy plan. */
+#define SOURCE_COPY_PLAN_KEY "copy.plan"
+/* Room for a generation and a position of a plan, NUL included. */
+#define SOURCE_COPY_GENERATION_MAX 24
+#define SOURCE_COPY_POSITION_MAX 32
+/* More workers than --max-copy-workers-per-table allows means the plan is
+ * not one the copy wrote; the number only sizes the range split, which
+ * it must not make huge. */
+#define SOURCE_COPY_PLAN_WORKERS_MAX 1024
+/* Room for any value of source_copy_range_value(), NUL included. */
+#define SOURCE_COPY_VALUE_MAX 64
+
+/*
+ * A copy plan as the state bucket keeps it: the generation that names
+ * this copy, the source position of its snapshot, the workers its split
+ * was made for, whether the copy finished and, per table, its OID and
+ * size in blocks. The ranges follow from these (source_copy_plan again),
+ * and a range is done when its key holds this generation.
+ */
+struct source_copy_saved_plan {
+    char generation[SOURCE_COPY_GENERATION_MAX];
+    char position[SOURCE_COPY_POSITION_MAX];
+    unsigned workers;
+    bool done;
+    uint32_t *oids; /* ntables of each */
+    uint64_t *nblocks;
+    size_t ntables;
+};
+
+/*
+ * Appends pl to out as text, one item per line: "generation G",
+ * "position P", "workers W", "done 0|1", then "table OID NBLOCKS" per
+ * table. Returns CDC_OK, or what cdc_buf_printf returns (CDC_ETOOBIG).
+ */
+int source_copy_saved_plan_format(const struct source_copy_saved_plan *pl,
+                                  struct cdc_buf *out);
+
+/*
+ * Reads the text of source_copy_saved_plan_format back into *pl, which
+ * is overwritten. Returns CDC_OK, or CDC_EPROTO (no flags) with *pl
+ * empty when a line is none of the plan's, or the generation, the
+ * position or the workers (1 to SOURCE_COPY_PLAN_WORKERS_MAX) are
+ * missing. On success the caller releases *pl.
+ */
+int source_copy_saved_plan_parse(const char *text,
+                                 struct source_copy_saved_plan *pl,
+                                 struct cdc_err *err);
+
+/* Frees the tables of pl and empties it; an empty plan is fine. */
+void source_copy_saved_plan_release(struct source_copy_saved_plan *pl);
+
+/*
+ * Writes the value recorded under a range's key once its rows are
+ * stored, "generation G rows R", to out. Truncates to outsz;
+ * SOURCE_COPY_VALUE_MAX is always enough for a generation that fits the
+ * plan.
+ */
+void source_copy_range_value(const char *generation, uint64_t rows, char *out,
+                             size_t outsz);
+
+/*
+ * Whether value, a range's value from the state bucket, records the
+ * range done in the copy of generation; if so, *rows is the rows it
+ * stored. A value of another generation (an earlier copy) or of another
+ * form is not done.
+ */
+bool source_copy_range_done(const char *value, const char *generation,
+                            uint64_t *rows);
 
 /* ==== Progress ==== */
 

@@ -31,7 +31,8 @@
 
 /* The names the group's objects take: functions in schema tributary and
  * event triggers, all "<slot>_ddl_<what>". */
-static const char *const TRIGGER_KINDS[] = {"end", "drop", "start"};
+static const char *const TRIGGER_KINDS[SOURCE_PG_DDL_TRIGGERS] = {"end", "drop",
+                                                                  "start"};
 static const char *const HELPER_KINDS[] = {"member", "emit"};
 
 /* Appends tributary."<slot>_ddl_<what>". */
@@ -184,7 +185,7 @@ static const char *const START_BODY =
     " JOIN pg_catalog.pg_namespace nt ON nt.oid = tc.relnamespace"
     " WHERE @MEMBER@(tc.oid)), ''), false); END $f$";
 
-static const char *const TRIGGER_EVENTS[] = {
+static const char *const TRIGGER_EVENTS[SOURCE_PG_DDL_TRIGGERS] = {
     "ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', "
     "'CREATE INDEX', 'ALTER INDEX', 'COMMENT')",
     "sql_drop WHEN TAG IN ('DROP TABLE', 'DROP INDEX')",
@@ -200,26 +201,43 @@ static int run(PGconn *conn, const char *sql, struct cdc_err *err)
     return CDC_OK;
 }
 
-/* Names of the group's event triggers that exist. */
-static int existing_triggers(PGconn *conn, const char *slot, bool found[3],
-                             struct cdc_err *err)
+void source__pg_ddl_trigger_name(const char *slot, size_t i, char *out,
+                                 size_t outsz)
+{
+    CDC_ASSERT(i < SOURCE_PG_DDL_TRIGGERS);
+    snprintf(out, outsz, "%s_ddl_%s", slot, TRIGGER_KINDS[i]);
+}
+
+int source__pg_ddl_triggers(PGconn *conn, const char *slot,
+                            bool found[SOURCE_PG_DDL_TRIGGERS],
+                            bool disabled[SOURCE_PG_DDL_TRIGGERS],
+                            struct cdc_err *err)
 {
     char like[CDC_NAME_MAX + 8];
     snprintf(like, sizeof(like), "%s_ddl_", slot);
     const char *p[1] = {like};
     PGresult *res = source__pg_run(conn,
-                                   "SELECT substr(evtname, length($1) + 1) "
+                                   "SELECT substr(evtname, length($1) + 1), "
+                                   "evtenabled "
                                    "FROM pg_catalog.pg_event_trigger "
                                    "WHERE left(evtname, length($1)) = $1",
                                    1, p, err);
     if (res == NULL)
         return CDC_EIO;
-    for (int i = 0; i < 3; i++)
+    for (size_t i = 0; i < SOURCE_PG_DDL_TRIGGERS; i++) {
         found[i] = false;
-    for (int r = 0; r < PQntuples(res); r++)
-        for (int i = 0; i < 3; i++)
-            if (strcmp(PQgetvalue(res, r, 0), TRIGGER_KINDS[i]) == 0)
-                found[i] = true;
+        if (disabled != NULL)
+            disabled[i] = false;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (size_t i = 0; i < SOURCE_PG_DDL_TRIGGERS; i++) {
+            if (strcmp(PQgetvalue(res, r, 0), TRIGGER_KINDS[i]) != 0)
+                continue;
+            found[i] = true;
+            if (disabled != NULL)
+                disabled[i] = PQgetvalue(res, r, 1)[0] == 'D';
+        }
+    }
     PQclear(res);
     return CDC_OK;
 }
@@ -228,8 +246,8 @@ int source__pg_ddl_install(PGconn *conn, const char *slot, struct cdc_err *err)
 {
     struct cdc_buf sql;
     cdc_buf_init(&sql, 4096);
-    bool found[3];
-    int rc = existing_triggers(conn, slot, found, err);
+    bool found[SOURCE_PG_DDL_TRIGGERS];
+    int rc = source__pg_ddl_triggers(conn, slot, found, NULL, err);
     if (rc == CDC_OK)
         rc = run(conn, "BEGIN", err);
     if (rc == CDC_OK)
@@ -242,8 +260,9 @@ int source__pg_ddl_install(PGconn *conn, const char *slot, struct cdc_err *err)
         expand(&sql, conn, slot, helpers[i]);
         rc = run(conn, sql.data, err);
     }
-    const char *const bodies[] = {END_BODY, DROP_BODY, START_BODY};
-    for (size_t i = 0; i < 3 && rc == CDC_OK; i++) {
+    const char *const bodies[SOURCE_PG_DDL_TRIGGERS] = {END_BODY, DROP_BODY,
+                                                        START_BODY};
+    for (size_t i = 0; i < SOURCE_PG_DDL_TRIGGERS && rc == CDC_OK; i++) {
         cdc_buf_reset(&sql);
         cdc_buf_append_str(&sql, "CREATE OR REPLACE FUNCTION ");
         fn_name(&sql, conn, slot, TRIGGER_KINDS[i]);
@@ -251,8 +270,8 @@ int source__pg_ddl_install(PGconn *conn, const char *slot, struct cdc_err *err)
         rc = run(conn, sql.data, err);
         if (rc != CDC_OK || found[i])
             continue;
-        char name[CDC_NAME_MAX + 16];
-        snprintf(name, sizeof(name), "%s_ddl_%s", slot, TRIGGER_KINDS[i]);
+        char name[SOURCE_PG_DDL_NAME_MAX];
+        source__pg_ddl_trigger_name(slot, i, name, sizeof(name));
         cdc_buf_reset(&sql);
         cdc_buf_append_str(&sql, "CREATE EVENT TRIGGER ");
         source__pg_append_ident(&sql, conn, name);
@@ -283,14 +302,14 @@ int source__pg_ddl_remove(PGconn *conn, const char *slot, bool dry_run,
 {
     struct cdc_buf sql;
     cdc_buf_init(&sql, 256);
-    bool found[3];
+    bool found[SOURCE_PG_DDL_TRIGGERS];
     *removed = 0;
-    int rc = existing_triggers(conn, slot, found, err);
-    for (size_t i = 0; i < 3 && rc == CDC_OK; i++) {
+    int rc = source__pg_ddl_triggers(conn, slot, found, NULL, err);
+    for (size_t i = 0; i < SOURCE_PG_DDL_TRIGGERS && rc == CDC_OK; i++) {
         if (!found[i])
             continue;
-        char name[CDC_NAME_MAX + 16];
-        snprintf(name, sizeof(name), "%s_ddl_%s", slot, TRIGGER_KINDS[i]);
+        char name[SOURCE_PG_DDL_NAME_MAX];
+        source__pg_ddl_trigger_name(slot, i, name, sizeof(name));
         (*removed)++;
         if (dry_run) {
             cdc_log(CDC_LOG_INFO, "postgres", "would drop event trigger \"%s\"",

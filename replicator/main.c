@@ -13,6 +13,7 @@
  * exit 0.
  */
 #include "common/common.h"
+#include "replicator/conf.h"
 #include "replicator/source.h"
 #include "replicator/status.h"
 
@@ -27,10 +28,6 @@
     "       replicator status --group NAME [options]   (the group's state)\n"  \
     "Captures changes of a source database into the group's JetStream "        \
     "stream.\n"
-
-#ifndef TRIBUTARY_VERSION
-#define TRIBUTARY_VERSION "0.1.0"
-#endif
 
 /* Progress is logged this often while events flow. */
 #define PROGRESS_INTERVAL_MS 10000
@@ -1035,12 +1032,6 @@ static int cleanup(struct repl *r, const struct cdc_js_opts *jo)
     return EXIT_OK;
 }
 
-static void add_source_options(struct cdc_conf *cfg)
-{
-    for (size_t i = 0; source_all[i] != NULL; i++)
-        cdc_conf_add_options(cfg, source_all[i]->options);
-}
-
 static int check_modes(const struct cdc_conf *cfg, struct cdc_err *err)
 {
     int modes = cdc_conf_get_bool(cfg, "stream") +
@@ -1083,52 +1074,27 @@ int main(int argc, char **argv)
     cdc_err_clear(&err);
     cdc_signals_install();
 
-    struct cdc_conf *cfg = cdc_conf_new("replicator");
-    cdc_conf_add_options(cfg, cdc_replicator_options);
-    cdc_conf_add_options(cfg, cdc_nats_options);
-    add_source_options(cfg);
-    cdc_conf_add_known(cfg, cdc_worker_options);
-    cdc_conf_add_known(cfg, cdc_sink_known_options);
-    cdc_conf_add_known(cfg, cdc_future_options);
-    if (cdc_conf_load(cfg, argc - 1, argv + 1, &err) != CDC_OK) {
+    struct cdc_conf *cfg = replicator_conf_new("replicator");
+    bool done = false;
+    if (replicator_conf_load(cfg, argc - 1, argv + 1, USAGE, &done, &err) !=
+        CDC_OK) {
         code = EXIT_CONFIG;
         goto out;
     }
-    if (cdc_conf_get_bool(cfg, "help")) {
-        cdc_conf_print_help(cfg, stdout, USAGE);
+    if (done)
         goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "version")) {
-        printf("tributary replicator %s\n", TRIBUTARY_VERSION);
-        goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "print-config")) {
-        cdc_conf_print(cfg, stdout);
-        goto out;
-    }
     r.cfg = cfg;
     r.group = cdc_conf_get_str(cfg, "group");
-    const char *source = cdc_conf_get_str(cfg, "source");
-    r.ops = source_find(source);
     if (cdc_group_validate(r.group, &err) != CDC_OK ||
-        check_modes(cfg, &err) != CDC_OK) {
+        check_modes(cfg, &err) != CDC_OK ||
+        replicator_conf_source(cfg, &r.ops, &err) != CDC_OK) {
         fprintf(stderr, "replicator: %s\n", err.msg);
         code = EXIT_CONFIG;
         goto out;
     }
-    if (r.ops == NULL) {
-        fprintf(stderr, "replicator: unknown source \"%s\" (known: postgres)\n",
-                source);
-        code = EXIT_CONFIG;
+    replicator_conf_start(cfg, r.group, &done);
+    if (done)
         goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "check-config")) {
-        printf("configuration is valid\n");
-        goto out;
-    }
-    cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
-                  strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
-                  "replicator", r.group);
     r.max_events = (uint64_t)cdc_conf_get_int(cfg, "max-events");
     cdc_buf_init(&r.payload, 0);
     cdc_buf_init(&r.subject, 0);

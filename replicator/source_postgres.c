@@ -52,18 +52,12 @@ static const struct cdc_opt pg_options[] = {
  * goes in large batches (fewer wake-ups and larger packs). */
 #define TX_GATHER_MS 1
 
-struct pg_table {
-    char *schema;
-    char *name;
-};
-
 struct pg_src {
     /* settings */
-    const char *kw[12];
-    const char *val[12];
+    struct source__pg_settings settings;
     char slot[CDC_NAME_MAX];
     char *schema;
-    struct pg_table *tables;
+    struct source__pg_table *tables;
     size_t ntables;
     int64_t status_interval_ms;
 
@@ -98,13 +92,33 @@ struct pg_src {
 
 /* ==== Connections ==== */
 
-static void set_kw(struct pg_src *s, size_t *n, const char *k, const char *v)
+static void set_kw(struct source__pg_settings *st, size_t *n, const char *k,
+                   const char *v)
 {
     if (v == NULL || *v == '\0')
         return;
-    s->kw[*n] = k;
-    s->val[*n] = v;
+    st->kw[*n] = k;
+    st->val[*n] = v;
     (*n)++;
+}
+
+void source__pg_settings_init(struct source__pg_settings *st,
+                              const struct cdc_conf *cfg)
+{
+    size_t n = 0;
+    memset(st, 0, sizeof(*st));
+    if (cdc_conf_is_set(cfg, "port"))
+        snprintf(st->port, sizeof(st->port), "%lld",
+                 (long long)cdc_conf_get_int(cfg, "port"));
+    set_kw(st, &n, "host", cdc_conf_get_str(cfg, "host"));
+    set_kw(st, &n, "port", st->port);
+    set_kw(st, &n, "user", cdc_conf_get_str(cfg, "user"));
+    set_kw(st, &n, "password", cdc_conf_get_str(cfg, "password"));
+    /* dbname last: with expand_dbname a connection string in it may
+     * override the keywords before it */
+    set_kw(st, &n, "dbname", cdc_conf_get_str(cfg, "dbname"));
+    st->kw[n] = NULL;
+    st->val[n] = NULL;
 }
 
 int source__pg_connect(const char *const *skw, const char *const *sval,
@@ -150,7 +164,7 @@ static int pg_connect(struct pg_src *s, bool replication, PGconn **out,
                       struct cdc_err *err)
 {
     return source__pg_connect(
-        s->kw, s->val, replication,
+        s->settings.kw, s->settings.val, replication,
         replication ? "tributary-replicator" : "tributary-catalog", out, err);
 }
 
@@ -192,27 +206,45 @@ void source__pg_append_ident(struct cdc_buf *b, PGconn *conn, const char *name)
 
 /* ==== Publication and slot ==== */
 
-static int resolve_tables(struct pg_src *s, const struct cdc_conf *cfg,
-                          struct cdc_err *err)
+int source__pg_tables_resolve(const struct cdc_conf *cfg,
+                              struct source__pg_table **out, size_t *n,
+                              struct cdc_err *err)
 {
     const char *const *items = NULL;
-    size_t n = cdc_conf_get_list(cfg, "tables", &items);
-    s->tables = cdc_xcalloc(n ? n : 1, sizeof(*s->tables));
-    for (size_t i = 0; i < n; i++) {
+    size_t count = cdc_conf_get_list(cfg, "tables", &items);
+    const char *schema = cdc_conf_get_str(cfg, "schema");
+    struct source__pg_table *tables =
+        cdc_xcalloc(count ? count : 1, sizeof(*tables));
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < count; i++) {
         const char *dot = strchr(items[i], '.');
-        struct pg_table *t = &s->tables[s->ntables++];
+        struct source__pg_table *t = &tables[i];
         if (dot != NULL) {
             t->schema = cdc_xstrndup(items[i], (size_t)(dot - items[i]));
             t->name = cdc_xstrdup(dot + 1);
         } else {
-            t->schema = cdc_xstrdup(s->schema);
+            t->schema = cdc_xstrdup(schema);
             t->name = cdc_xstrdup(items[i]);
         }
-        if (t->schema[0] == '\0' || t->name[0] == '\0')
+        if (t->schema[0] == '\0' || t->name[0] == '\0') {
+            source__pg_tables_free(tables, i + 1);
             return cdc_err_set(err, CDC_ECONFIG, 0,
                                "invalid table name \"%s\" in tables", items[i]);
+        }
     }
+    *out = tables;
+    *n = count;
     return CDC_OK;
+}
+
+void source__pg_tables_free(struct source__pg_table *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cdc_free(t[i].schema);
+        cdc_free(t[i].name);
+    }
+    cdc_free(t);
 }
 
 static int check_tables(struct pg_src *s, struct cdc_err *err)
@@ -610,7 +642,11 @@ static int start_replication(struct pg_src *s, struct cdc_err *err)
     }
     PQclear(res);
     s->last_status_ms = 0;
-    cdc_log(CDC_LOG_INFO, "postgres", "streaming from slot \"%s\"", s->slot);
+    char at[32];
+    uint64_t from = s->confirmed > s->saved ? s->confirmed : s->saved;
+    cdc_lsn_format(from, at, sizeof(at));
+    cdc_log(CDC_LOG_INFO, "postgres", "streaming from slot \"%s\" at %s",
+            s->slot, from ? at : "its start");
 out:
     cdc_buf_release(&sql);
     return rc;
@@ -756,8 +792,6 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
                             struct pg_src **out)
 {
     struct pg_src *s = cdc_xcalloc(1, sizeof(*s));
-    size_t n = 0;
-    char port[16] = "";
     cdc_name_pg(group, s->slot, sizeof(s->slot));
     s->schema = cdc_xstrdup(cdc_conf_get_str(cfg, "schema"));
     s->status_interval_ms = cdc_conf_get_int(cfg, "status-interval");
@@ -771,16 +805,7 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
     s->m_heartbeats = cdc_metric_counter(
         "tributary_heartbeats_total",
         "heartbeat messages written into the source's WAL", NULL);
-    if (cdc_conf_is_set(cfg, "port"))
-        snprintf(port, sizeof(port), "%lld",
-                 (long long)cdc_conf_get_int(cfg, "port"));
-    set_kw(s, &n, "host", cdc_conf_get_str(cfg, "host"));
-    set_kw(s, &n, "port", port[0] ? cdc_xstrdup(port) : NULL);
-    set_kw(s, &n, "user", cdc_conf_get_str(cfg, "user"));
-    set_kw(s, &n, "password", cdc_conf_get_str(cfg, "password"));
-    /* dbname last: with expand_dbname a connection string in it may
-     * override the keywords before it */
-    set_kw(s, &n, "dbname", cdc_conf_get_str(cfg, "dbname"));
+    source__pg_settings_init(&s->settings, cfg);
     s->dec = source_pgo_new();
     cdc_arena_init(&s->batch_arena);
     cdc_arena_init(&s->hold_arena);
@@ -800,9 +825,14 @@ static int pg_open(const struct cdc_conf *cfg, const char *group,
                 "ignored",
                 saved);
     if (rc == CDC_OK)
-        rc = resolve_tables(s, cfg, err);
+        rc = source__pg_tables_resolve(cfg, &s->tables, &s->ntables, err);
     if (rc == CDC_OK)
         rc = pg_connect(s, false, &s->sql, err);
+    if (rc == CDC_OK)
+        cdc_log(CDC_LOG_INFO, "postgres",
+                "connected to source PostgreSQL %s at %s:%s, database %s",
+                PQparameterStatus(s->sql, "server_version"), PQhost(s->sql),
+                PQport(s->sql), PQdb(s->sql));
     if (rc == CDC_OK)
         rc = check_tables(s, err);
     if (rc == CDC_OK)
@@ -1041,8 +1071,8 @@ static int pg_copy(void *state, const struct source_copy_env *env,
 {
     struct pg_src *s = state;
     struct source__pg_copy_args a = {
-        .kw = s->kw,
-        .val = s->val,
+        .kw = s->settings.kw,
+        .val = s->settings.val,
         .slot = s->slot,
         .publication = s->slot,
         .slot_exists = s->slot_exists,
@@ -1075,16 +1105,8 @@ static void pg_close(void *state)
     source_pgo_free(s->dec);
     cdc_arena_release(&s->batch_arena);
     cdc_arena_release(&s->hold_arena);
-    for (size_t i = 0; i < s->ntables; i++) {
-        cdc_free(s->tables[i].schema);
-        cdc_free(s->tables[i].name);
-    }
-    cdc_free(s->tables);
+    source__pg_tables_free(s->tables, s->ntables);
     cdc_free(s->schema);
-    for (size_t i = 0; s->kw[i] != NULL; i++) {
-        if (strcmp(s->kw[i], "port") == 0)
-            cdc_free((char *)s->val[i]);
-    }
     cdc_free(s);
 }
 

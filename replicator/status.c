@@ -12,6 +12,7 @@
  */
 #include "replicator/status.h"
 #include "common/common.h"
+#include "replicator/conf.h"
 #include "replicator/source.h"
 
 #include <inttypes.h>
@@ -27,10 +28,6 @@
     "publication,\n"                                                           \
     "the saved position, the stream, its consumers and its dead letters.\n"
 
-#ifndef TRIBUTARY_VERSION
-#define TRIBUTARY_VERSION "0.1.0"
-#endif
-
 enum status_exit { STATUS_OK = 0, STATUS_RUNTIME = 1, STATUS_CONFIG = 2 };
 
 /* Space between two columns of the table, and before each row. */
@@ -39,28 +36,32 @@ enum status_exit { STATUS_OK = 0, STATUS_RUNTIME = 1, STATUS_CONFIG = 2 };
 
 /* ==== Rows ==== */
 
-static void title(struct cdc_buf *out, const char *s)
+void replicator_status_cell(struct cdc_buf *out, const char *s)
 {
-    cdc_buf_append_str(out, s);
+    for (const char *p = s; *p != '\0'; p++) {
+        bool space = *p == '\t' || *p == '\n' || *p == '\r';
+        cdc_buf_append_char(out, space ? ' ' : *p);
+    }
+}
+
+void replicator_status_title(struct cdc_buf *out, const char *s)
+{
+    replicator_status_cell(out, s);
     cdc_buf_append_char(out, '\n');
 }
 
-static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
+void replicator_status_row(struct cdc_buf *out, const char *label,
+                           const char *fmt, ...)
 {
     char val[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(val, sizeof(val), fmt, ap);
     va_end(ap);
-    /* a tab or a line break (in a URL of the config, say) would break
-     * the row */
-    val[strcspn(val, "\n\r")] = '\0';
-    for (char *p = strchr(val, '\t'); p != NULL; p = strchr(p, '\t'))
-        *p = ' ';
-    cdc_buf_printf(out, "%s\t%s\n", label, val);
+    replicator_status_cell(out, label);
+    cdc_buf_append_char(out, '\t');
+    replicator_status_cell(out, val);
+    cdc_buf_append_char(out, '\n');
 }
 
 /* "2026-11-21T05:44:33Z (12s ago)" */
@@ -182,24 +183,25 @@ static int saved_rows(struct cdc_js *js, const char *group, struct cdc_buf *out,
     cdc_buf_init(&val, 4096);
     cdc_name_kv(group, bucket, sizeof(bucket));
     snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
-    title(out, "replicator");
+    replicator_status_title(out, "replicator");
     int rc = cdc_js_stream_info(js, kvstream, NULL, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        row(out, "state bucket", "%s: does not exist", bucket);
-        row(out, "saved position", "none");
+        replicator_status_row(out, "state bucket", "%s: does not exist",
+                              bucket);
+        replicator_status_row(out, "saved position", "none");
         rc = CDC_OK;
         goto out;
     }
     if (rc == CDC_OK) {
-        row(out, "state bucket", "%s", bucket);
+        replicator_status_row(out, "state bucket", "%s", bucket);
         rc = cdc_js_kv_open(js, bucket, &kv, err);
     }
     if (rc == CDC_OK)
         rc = cdc_js_kv_get(kv, "replicator.position", &val, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        row(out, "saved position", "none");
+        replicator_status_row(out, "saved position", "none");
         rc = CDC_OK;
         goto out;
     }
@@ -219,11 +221,11 @@ static int saved_rows(struct cdc_js *js, const char *group, struct cdc_buf *out,
     if (when[0] != '\0' && cdc_time_parse_us(when, &us) == CDC_OK)
         time_text(us, ago, sizeof(ago));
     if (position[0] == '\0')
-        row(out, "saved position", "cannot be read");
+        replicator_status_row(out, "saved position", "cannot be read");
     else if (ago[0] != '\0')
-        row(out, "saved position", "%s at %s", position, ago);
+        replicator_status_row(out, "saved position", "%s at %s", position, ago);
     else
-        row(out, "saved position", "%s", position);
+        replicator_status_row(out, "saved position", "%s", position);
 out:
     cdc_js_kv_close(kv);
     cdc_buf_release(&val);
@@ -234,7 +236,7 @@ static void consumer_rows(const struct cdc_js_consumer_state *cs, size_t n,
                           struct cdc_buf *out)
 {
     if (n == 0) {
-        row(out, "consumers", "none");
+        replicator_status_row(out, "consumers", "none");
         return;
     }
     cdc_buf_append_str(out, "CONSUMER\tPENDING\tACK PENDING\tDELIVERED SEQ\t"
@@ -258,11 +260,11 @@ static int stream_rows(struct cdc_js *js, const char *group,
     struct cdc_js_consumer_state *cs = NULL;
     size_t ncs = 0;
     cdc_name_stream(group, name, sizeof(name));
-    title(out, "stream");
+    replicator_status_title(out, "stream");
     int rc = cdc_js_stream_info_ex(js, name, &st, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        row(out, "stream", "%s: does not exist", name);
+        replicator_status_row(out, "stream", "%s: does not exist", name);
         return CDC_OK;
     }
     if (rc == CDC_OK)
@@ -270,22 +272,22 @@ static int stream_rows(struct cdc_js *js, const char *group,
     if (rc == CDC_ENOTFOUND) {
         /* deleted between the two questions */
         cdc_err_clear(err);
-        row(out, "stream", "%s: does not exist", name);
+        replicator_status_row(out, "stream", "%s: does not exist", name);
         return CDC_OK;
     }
     if (rc != CDC_OK)
         return rc;
     char size[32];
     cdc_size_format(st.bytes, size, sizeof(size));
-    row(out, "stream", "%s", name);
-    row(out, "messages", "%" PRIu64, st.msgs);
-    row(out, "bytes", "%s", size);
-    row(out, "first sequence", "%" PRIu64, st.first_seq);
-    row(out, "last sequence", "%" PRIu64, st.last_seq);
+    replicator_status_row(out, "stream", "%s", name);
+    replicator_status_row(out, "messages", "%" PRIu64, st.msgs);
+    replicator_status_row(out, "bytes", "%s", size);
+    replicator_status_row(out, "first sequence", "%" PRIu64, st.first_seq);
+    replicator_status_row(out, "last sequence", "%" PRIu64, st.last_seq);
     if (st.last_time_us > 0) {
         char last[96];
         time_text(st.last_time_us, last, sizeof(last));
-        row(out, "last message", "%s", last);
+        replicator_status_row(out, "last message", "%s", last);
     }
     consumer_rows(cs, ncs, out);
     cdc_js_consumer_states_free(cs, ncs);
@@ -298,33 +300,22 @@ static int dead_letter_rows(struct cdc_js *js, const char *group,
     char name[CDC_NAME_MAX];
     struct cdc_js_stream_state st;
     cdc_name_dlq_stream(group, name, sizeof(name));
-    title(out, "dead letters");
+    replicator_status_title(out, "dead letters");
     int rc = cdc_js_stream_info_ex(js, name, &st, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        row(out, "stream", "%s: does not exist (no dead letters yet)", name);
+        replicator_status_row(out, "stream",
+                              "%s: does not exist (no dead letters yet)", name);
         return CDC_OK;
     }
     if (rc != CDC_OK)
         return rc;
-    row(out, "stream", "%s", name);
-    row(out, "messages", "%" PRIu64, st.msgs);
+    replicator_status_row(out, "stream", "%s", name);
+    replicator_status_row(out, "messages", "%" PRIu64, st.msgs);
     return CDC_OK;
 }
 
 /* ==== Command ==== */
-
-static void add_options(struct cdc_conf *cfg)
-{
-    cdc_conf_add_options(cfg, cdc_replicator_options);
-    cdc_conf_add_options(cfg, cdc_nats_options);
-    for (size_t i = 0; source_all[i] != NULL; i++)
-        cdc_conf_add_options(cfg, source_all[i]->options);
-    /* one config file serves every program */
-    cdc_conf_add_known(cfg, cdc_worker_options);
-    cdc_conf_add_known(cfg, cdc_sink_known_options);
-    cdc_conf_add_known(cfg, cdc_future_options);
-}
 
 /* Everything the report holds, into out; CDC_OK or the first failure. */
 static int gather(const struct cdc_conf *cfg, const struct source_ops *ops,
@@ -338,8 +329,8 @@ static int gather(const struct cdc_conf *cfg, const struct source_ops *ops,
     cdc_js_opts_from_conf(cfg, conn_name, &jo);
     cdc_redact_dsn(jo.url, url, sizeof(url));
     cdc_buf_printf(out, "group %s\n", group);
-    row(out, "source", "%s", ops->name);
-    row(out, "NATS", "%s", url);
+    replicator_status_row(out, "source", "%s", ops->name);
+    replicator_status_row(out, "NATS", "%s", url);
     int rc = cdc_js_open(&jo, &js, err);
     if (rc != CDC_OK)
         goto out;
@@ -347,7 +338,7 @@ static int gather(const struct cdc_conf *cfg, const struct source_ops *ops,
     if (ops->status != NULL)
         rc = ops->status(cfg, group, out, err);
     else
-        row(out, "state", "not available for this source");
+        replicator_status_row(out, "state", "not available for this source");
     if (rc == CDC_OK)
         rc = saved_rows(js, group, out, err);
     if (rc == CDC_OK)
@@ -366,46 +357,26 @@ int replicator_status_main(int argc, char **argv)
     int code = STATUS_OK;
     cdc_err_clear(&err);
     cdc_buf_init(&out, 0);
-    struct cdc_conf *cfg = cdc_conf_new("replicator status");
-    add_options(cfg);
-    if (cdc_conf_load(cfg, argc - 1, argv + 1, &err) != CDC_OK) {
+    struct cdc_conf *cfg = replicator_conf_new("replicator status");
+    bool done = false;
+    if (replicator_conf_load(cfg, argc - 1, argv + 1, STATUS_USAGE, &done,
+                             &err) != CDC_OK) {
         code = STATUS_CONFIG;
         goto out;
     }
-    if (cdc_conf_get_bool(cfg, "help")) {
-        cdc_conf_print_help(cfg, stdout, STATUS_USAGE);
+    if (done)
         goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "version")) {
-        printf("tributary replicator %s\n", TRIBUTARY_VERSION);
-        goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "print-config")) {
-        cdc_conf_print(cfg, stdout);
-        goto out;
-    }
     const char *group = cdc_conf_get_str(cfg, "group");
-    const char *source = cdc_conf_get_str(cfg, "source");
-    const struct source_ops *ops = source_find(source);
-    if (cdc_group_validate(group, &err) != CDC_OK) {
+    const struct source_ops *ops = NULL;
+    if (cdc_group_validate(group, &err) != CDC_OK ||
+        replicator_conf_source(cfg, &ops, &err) != CDC_OK) {
         fprintf(stderr, "replicator status: %s\n", err.msg);
         code = STATUS_CONFIG;
         goto out;
     }
-    if (ops == NULL) {
-        fprintf(stderr,
-                "replicator status: unknown source \"%s\" (known: postgres)\n",
-                source);
-        code = STATUS_CONFIG;
+    replicator_conf_start(cfg, group, &done);
+    if (done)
         goto out;
-    }
-    if (cdc_conf_get_bool(cfg, "check-config")) {
-        printf("configuration is valid\n");
-        goto out;
-    }
-    cdc_log_setup(cdc_log_level_parse(cdc_conf_get_str(cfg, "log-level")),
-                  strcmp(cdc_conf_get_str(cfg, "log-format"), "json") == 0,
-                  "replicator", group);
     int rc = gather(cfg, ops, group, &out, &err);
     if (rc != CDC_OK) {
         fprintf(stderr, "replicator status: %s\n", err.msg);

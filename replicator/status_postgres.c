@@ -6,61 +6,22 @@
  * copy_postgres.c writes, read back here, since only this source knows
  * what its table OIDs name). It only reads: nothing is created or
  * changed, and an object that is missing is a row saying so, never an
- * error. Rows are "label\tvalue" lines (see source_ops.status).
+ * error. Rows are "label\tvalue" lines (see source_ops.status), written
+ * with status.h's helpers.
  */
 #include "replicator/copy_text.h"
 #include "replicator/replicator_int.h"
+#include "replicator/status.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The copy plan's key in the state bucket (copy_postgres.c). */
-#define PLAN_KEY "copy.plan"
 /* Tables of the publication listed one by one, at most; the rest are
  * counted. A status report is read by people, not parsed. */
 #define MAX_TABLES_LISTED 100
-/* More workers than --max-copy-workers-per-table allows means the plan is
- * not one the copy wrote; it would only size the range split here. */
-#define MAX_PLAN_WORKERS 1024
-
-/* The group's event triggers are "<slot>_ddl_<kind>" (ddl_postgres.c). */
-static const char *const TRIGGER_KINDS[] = {"end", "drop", "start"};
-#define NKINDS (sizeof(TRIGGER_KINDS) / sizeof(TRIGGER_KINDS[0]))
 
 /* ==== Rows ==== */
-
-/* Appends s as one cell: a tab or a line break would end it early. */
-static void cell(struct cdc_buf *out, const char *s)
-{
-    for (const char *p = s; *p != '\0'; p++) {
-        bool space = *p == '\t' || *p == '\n' || *p == '\r';
-        cdc_buf_append_char(out, space ? ' ' : *p);
-    }
-}
-
-static void title(struct cdc_buf *out, const char *s)
-{
-    cell(out, s);
-    cdc_buf_append_char(out, '\n');
-}
-
-static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void row(struct cdc_buf *out, const char *label, const char *fmt, ...)
-{
-    char val[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(val, sizeof(val), fmt, ap);
-    va_end(ap);
-    cell(out, label);
-    cdc_buf_append_char(out, '\t');
-    cell(out, val);
-    cdc_buf_append_char(out, '\n');
-}
 
 /* "1.2 MiB (1258291 bytes)", or "512 B" when units add nothing. */
 static void bytes_text(int64_t bytes, char *out, size_t outsz)
@@ -72,44 +33,6 @@ static void bytes_text(int64_t bytes, char *out, size_t outsz)
         snprintf(out, outsz, "%s", human);
     else
         snprintf(out, outsz, "%s (%" PRIu64 " bytes)", human, b);
-}
-
-/* ==== Connection ==== */
-
-/* libpq keywords from the source options, as the replicator itself
- * connects (source_postgres.c); the password is passed to libpq and
- * nowhere else. */
-struct conn_settings {
-    const char *kw[8];
-    const char *val[8];
-    char port[16];
-};
-
-static void set_kw(struct conn_settings *c, size_t *n, const char *k,
-                   const char *v)
-{
-    if (v == NULL || *v == '\0')
-        return;
-    c->kw[*n] = k;
-    c->val[*n] = v;
-    (*n)++;
-}
-
-static void conn_settings(const struct cdc_conf *cfg, struct conn_settings *c)
-{
-    size_t n = 0;
-    memset(c, 0, sizeof(*c));
-    if (cdc_conf_is_set(cfg, "port"))
-        snprintf(c->port, sizeof(c->port), "%lld",
-                 (long long)cdc_conf_get_int(cfg, "port"));
-    set_kw(c, &n, "host", cdc_conf_get_str(cfg, "host"));
-    set_kw(c, &n, "port", c->port);
-    set_kw(c, &n, "user", cdc_conf_get_str(cfg, "user"));
-    set_kw(c, &n, "password", cdc_conf_get_str(cfg, "password"));
-    /* dbname last: a connection string in it may override the others */
-    set_kw(c, &n, "dbname", cdc_conf_get_str(cfg, "dbname"));
-    c->kw[n] = NULL;
-    c->val[n] = NULL;
 }
 
 /* ==== Slot ==== */
@@ -135,53 +58,62 @@ static int slot_rows(PGconn *conn, const char *slot, struct cdc_buf *out,
                               slot);
     const char *wal_level = PQgetvalue(res, 0, 13);
     if (strcmp(wal_level, "logical") != 0)
-        row(out, "wal_level", "%s (logical replication needs logical)",
-            wal_level);
+        replicator_status_row(out, "wal_level",
+                              "%s (logical replication needs logical)",
+                              wal_level);
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        row(out, "replication slot", "%s: does not exist", slot);
+        replicator_status_row(out, "replication slot", "%s: does not exist",
+                              slot);
         PQclear(res);
         return CDC_OK;
     }
-    row(out, "replication slot", "%s", slot);
+    replicator_status_row(out, "replication slot", "%s", slot);
     if (strcmp(PQgetvalue(res, 0, 2), "logical") != 0)
-        row(out, "slot type", "%s: not a slot of the replicator's",
-            PQgetvalue(res, 0, 2));
+        replicator_status_row(out, "slot type",
+                              "%s: not a slot of the replicator's",
+                              PQgetvalue(res, 0, 2));
     else if (strcmp(PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4)) != 0)
-        row(out, "slot database", "%s: not this database",
-            PQgetvalue(res, 0, 3));
-    row(out, "active", "%s",
-        strcmp(PQgetvalue(res, 0, 5), "t") == 0 ? "yes" : "no");
+        replicator_status_row(out, "slot database", "%s: not this database",
+                              PQgetvalue(res, 0, 3));
+    replicator_status_row(out, "active", "%s",
+                          strcmp(PQgetvalue(res, 0, 5), "t") == 0 ? "yes"
+                                                                  : "no");
     if (!PQgetisnull(res, 0, 6))
-        row(out, "active pid", "%s", PQgetvalue(res, 0, 6));
-    row(out, "plugin", "%s",
-        PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1));
-    row(out, "confirmed_flush_lsn", "%s",
-        PQgetisnull(res, 0, 7) ? "none" : PQgetvalue(res, 0, 7));
-    row(out, "restart_lsn", "%s",
-        PQgetisnull(res, 0, 8) ? "none" : PQgetvalue(res, 0, 8));
+        replicator_status_row(out, "active pid", "%s", PQgetvalue(res, 0, 6));
+    replicator_status_row(out, "plugin", "%s",
+                          PQgetisnull(res, 0, 1) ? "none"
+                                                 : PQgetvalue(res, 0, 1));
+    replicator_status_row(out, "confirmed_flush_lsn", "%s",
+                          PQgetisnull(res, 0, 7) ? "none"
+                                                 : PQgetvalue(res, 0, 7));
+    replicator_status_row(out, "restart_lsn", "%s",
+                          PQgetisnull(res, 0, 8) ? "none"
+                                                 : PQgetvalue(res, 0, 8));
     const char *ws = PQgetisnull(res, 0, 9) ? "unknown" : PQgetvalue(res, 0, 9);
     if (strcmp(ws, "lost") == 0)
-        row(out, "wal_status",
+        replicator_status_row(
+            out, "wal_status",
             "lost: its WAL was removed; run the replicator with --resync");
     else
-        row(out, "wal_status", "%s", ws);
+        replicator_status_row(out, "wal_status", "%s", ws);
     char text[64];
     int64_t v = 0;
     if (!PQgetisnull(res, 0, 10) &&
         cdc_parse_int(PQgetvalue(res, 0, 10), INT64_MIN, INT64_MAX, &v) ==
             CDC_OK) {
         bytes_text(v, text, sizeof(text));
-        row(out, "lag", "%s behind %s", text, PQgetvalue(res, 0, 12));
+        replicator_status_row(out, "lag", "%s behind %s", text,
+                              PQgetvalue(res, 0, 12));
     } else {
-        row(out, "lag", "unknown");
+        replicator_status_row(out, "lag", "unknown");
     }
     if (!PQgetisnull(res, 0, 11) &&
         cdc_parse_int(PQgetvalue(res, 0, 11), INT64_MIN, INT64_MAX, &v) ==
             CDC_OK) {
         bytes_text(v, text, sizeof(text));
-        row(out, "retained WAL", "%s", text);
+        replicator_status_row(out, "retained WAL", "%s", text);
     } else {
-        row(out, "retained WAL", "none");
+        replicator_status_row(out, "retained WAL", "none");
     }
     PQclear(res);
     return CDC_OK;
@@ -189,47 +121,14 @@ static int slot_rows(PGconn *conn, const char *slot, struct cdc_buf *out,
 
 /* ==== Publication ==== */
 
-struct qname {
-    const char *schema;
-    const char *name;
-};
-
-/* The tables --tables names, "name" read in --schema. Items keep
- * pointing into cfg; *n is 0 without --tables. */
-static int wanted_tables(const struct cdc_conf *cfg, struct qname **out,
-                         char ***owned, size_t *n, struct cdc_err *err)
-{
-    const char *const *items = NULL;
-    size_t count = cdc_conf_get_list(cfg, "tables", &items);
-    const char *schema = cdc_conf_get_str(cfg, "schema");
-    struct qname *t = cdc_xcalloc(count ? count : 1, sizeof(*t));
-    char **names = cdc_xcalloc(count ? count : 1, sizeof(*names));
-    *out = t;
-    *owned = names;
-    *n = count;
-    for (size_t i = 0; i < count; i++) {
-        const char *dot = strchr(items[i], '.');
-        if (dot != NULL) {
-            names[i] = cdc_xstrndup(items[i], (size_t)(dot - items[i]));
-            t[i] = (struct qname){names[i], dot + 1};
-        } else {
-            t[i] = (struct qname){schema, items[i]};
-        }
-        if (t[i].schema[0] == '\0' || t[i].name[0] == '\0')
-            return cdc_err_set(err, CDC_ECONFIG, 0,
-                               "invalid table name \"%s\" in tables", items[i]);
-    }
-    return CDC_OK;
-}
-
-static bool qname_eq(const struct qname *q, const char *schema,
+static bool table_eq(const struct source__pg_table *t, const char *schema,
                      const char *name)
 {
-    return strcmp(q->schema, schema) == 0 && strcmp(q->name, name) == 0;
+    return strcmp(t->schema, schema) == 0 && strcmp(t->name, name) == 0;
 }
 
 static int publication_rows(PGconn *conn, const char *pub,
-                            const struct qname *want, size_t nwant,
+                            const struct source__pg_table *want, size_t nwant,
                             struct cdc_buf *out, struct cdc_err *err)
 {
     const char *p[1] = {pub};
@@ -243,14 +142,14 @@ static int publication_rows(PGconn *conn, const char *pub,
         return cdc_err_prefix(err, "could not look up publication \"%s\"", pub);
     int n = PQntuples(res);
     if (n == 0) {
-        row(out, "publication", "%s: does not exist", pub);
+        replicator_status_row(out, "publication", "%s: does not exist", pub);
         PQclear(res);
         return CDC_OK;
     }
     /* one row with NULLs: a publication without tables */
     int ntables = PQgetisnull(res, 0, 0) ? 0 : n;
-    row(out, "publication", "%s (%d table%s)", pub, ntables,
-        ntables == 1 ? "" : "s");
+    replicator_status_row(out, "publication", "%s (%d table%s)", pub, ntables,
+                          ntables == 1 ? "" : "s");
     /* the first row of the list carries the label */
     const char *label = "tables";
     for (int i = 0; i < ntables && i < MAX_TABLES_LISTED; i++) {
@@ -258,27 +157,29 @@ static int publication_rows(PGconn *conn, const char *pub,
         const char *name = PQgetvalue(res, i, 1);
         bool wanted = nwant == 0;
         for (size_t k = 0; k < nwant && !wanted; k++)
-            wanted = qname_eq(&want[k], schema, name);
-        row(out, label, "%s.%s%s", schema, name,
-            wanted ? "" : " (not in --tables)");
+            wanted = table_eq(&want[k], schema, name);
+        replicator_status_row(out, label, "%s.%s%s", schema, name,
+                              wanted ? "" : " (not in --tables)");
         label = "";
     }
     if (ntables > MAX_TABLES_LISTED)
-        row(out, "", "and %d more", ntables - MAX_TABLES_LISTED);
+        replicator_status_row(out, "", "and %d more",
+                              ntables - MAX_TABLES_LISTED);
     /* the replicator brings the publication in line when it starts */
     for (size_t k = 0; k < nwant; k++) {
         bool found = false;
         for (int i = 0; i < ntables && !found; i++)
-            found = qname_eq(&want[k], PQgetvalue(res, i, 0),
+            found = table_eq(&want[k], PQgetvalue(res, i, 0),
                              PQgetvalue(res, i, 1));
         if (found)
             continue;
-        row(out, label, "%s.%s (in --tables, not published yet)",
-            want[k].schema, want[k].name);
+        replicator_status_row(out, label,
+                              "%s.%s (in --tables, not published yet)",
+                              want[k].schema, want[k].name);
         label = "";
     }
     if (label[0] != '\0')
-        row(out, label, "none");
+        replicator_status_row(out, label, "none");
     PQclear(res);
     return CDC_OK;
 }
@@ -288,116 +189,49 @@ static int publication_rows(PGconn *conn, const char *pub,
 static int ddl_rows(PGconn *conn, const char *slot, struct cdc_buf *out,
                     struct cdc_err *err)
 {
-    char prefix[CDC_NAME_MAX + 8];
-    snprintf(prefix, sizeof(prefix), "%s_ddl_", slot);
-    const char *p[1] = {prefix};
-    PGresult *res =
-        source__pg_run(conn,
-                       "SELECT substr(evtname, length($1) + 1), evtenabled "
-                       "FROM pg_catalog.pg_event_trigger "
-                       "WHERE left(evtname, length($1)) = $1",
-                       1, p, err);
-    if (res == NULL)
+    bool found[SOURCE_PG_DDL_TRIGGERS];
+    bool disabled[SOURCE_PG_DDL_TRIGGERS];
+    int rc = source__pg_ddl_triggers(conn, slot, found, disabled, err);
+    if (rc != CDC_OK)
         return cdc_err_prefix(err, "could not look up event triggers");
-    bool found[NKINDS] = {false};
-    bool disabled = false;
+    bool any_disabled = false;
     size_t nfound = 0;
-    for (int i = 0; i < PQntuples(res); i++) {
-        for (size_t k = 0; k < NKINDS; k++) {
-            if (!found[k] &&
-                strcmp(PQgetvalue(res, i, 0), TRIGGER_KINDS[k]) == 0) {
-                found[k] = true;
-                nfound++;
-                disabled = disabled || PQgetvalue(res, i, 1)[0] == 'D';
-            }
-        }
+    for (size_t k = 0; k < SOURCE_PG_DDL_TRIGGERS; k++) {
+        nfound += found[k];
+        any_disabled = any_disabled || (found[k] && disabled[k]);
     }
-    PQclear(res);
     if (nfound == 0) {
-        row(out, "DDL triggers", "not installed");
+        replicator_status_row(out, "DDL triggers", "not installed");
         return CDC_OK;
     }
-    if (nfound == NKINDS) {
-        row(out, "DDL triggers", "installed (%s_ddl_*)%s", slot,
-            disabled ? ", disabled" : "");
+    if (nfound == SOURCE_PG_DDL_TRIGGERS) {
+        replicator_status_row(out, "DDL triggers", "installed (%s_ddl_*)%s",
+                              slot, any_disabled ? ", disabled" : "");
         return CDC_OK;
     }
     struct cdc_buf missing;
     cdc_buf_init(&missing, 0);
-    for (size_t k = 0; k < NKINDS; k++) {
+    for (size_t k = 0; k < SOURCE_PG_DDL_TRIGGERS; k++) {
         if (found[k])
             continue;
+        char name[SOURCE_PG_DDL_NAME_MAX];
+        source__pg_ddl_trigger_name(slot, k, name, sizeof(name));
         if (missing.len > 0)
             cdc_buf_append_str(&missing, ", ");
-        cdc_buf_printf(&missing, "%s_ddl_%s", slot, TRIGGER_KINDS[k]);
+        cdc_buf_append_str(&missing, name);
     }
-    row(out, "DDL triggers", "partly installed: missing %s", missing.data);
+    replicator_status_row(out, "DDL triggers", "partly installed: missing %s",
+                          missing.data);
     cdc_buf_release(&missing);
     return CDC_OK;
 }
 
 /* ==== Initial copy ==== */
 
-/* The copy plan as copy_postgres.c writes it: "generation G", "position
- * P", "workers W", "done D", then "table OID NBLOCKS" per table. */
-struct plan {
-    char generation[24];
-    char position[32];
-    unsigned workers;
-    bool done;
-    uint32_t *oids;
-    uint64_t *nblocks;
-    size_t ntables;
-};
-
-static void plan_release(struct plan *pl)
-{
-    cdc_free(pl->oids);
-    cdc_free(pl->nblocks);
-}
-
-/* False when the text is not a plan. */
-static bool plan_parse(const char *text, struct plan *pl)
-{
-    size_t cap = 0;
-    const char *p = text;
-    while (*p != '\0') {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        char line[160];
-        snprintf(line, sizeof(line), "%.*s", (int)len, p);
-        unsigned u = 0;
-        int d = 0;
-        uint32_t oid = 0;
-        uint64_t nb = 0;
-        if (sscanf(line, "generation %23s", pl->generation) == 1 ||
-            sscanf(line, "position %31s", pl->position) == 1) {
-            /* read into the plan */
-        } else if (sscanf(line, "workers %u", &u) == 1) {
-            pl->workers = u;
-        } else if (sscanf(line, "done %d", &d) == 1) {
-            pl->done = d != 0;
-        } else if (sscanf(line, "table %" SCNu32 " %" SCNu64, &oid, &nb) == 2) {
-            if (pl->ntables == cap) {
-                cap = cap ? cap * 2 : 8;
-                pl->oids = cdc_xrealloc(pl->oids, cap * sizeof(*pl->oids));
-                pl->nblocks =
-                    cdc_xrealloc(pl->nblocks, cap * sizeof(*pl->nblocks));
-            }
-            pl->oids[pl->ntables] = oid;
-            pl->nblocks[pl->ntables++] = nb;
-        } else if (len > 0) {
-            return false;
-        }
-        p += len + (nl != NULL);
-    }
-    return pl->generation[0] != '\0' && pl->workers > 0 &&
-           pl->workers <= MAX_PLAN_WORKERS;
-}
-
 /* Ranges of one table that are recorded done in this plan's generation,
  * and the rows they hold. */
-static int table_progress(struct cdc_js_kv *kv, const struct plan *pl, size_t i,
+static int table_progress(struct cdc_js_kv *kv,
+                          const struct source_copy_saved_plan *pl, size_t i,
                           size_t *done, size_t *total, uint64_t *rows,
                           struct cdc_err *err)
 {
@@ -412,19 +246,12 @@ static int table_progress(struct cdc_js_kv *kv, const struct plan *pl, size_t i,
     *total = n;
     *rows = 0;
     for (size_t k = 0; k < n && rc == CDC_OK; k++) {
-        char key[SOURCE_COPY_KEY_MAX];
-        source_copy_range_key(pl->oids[i], &ranges[k], key, sizeof(key));
-        rc = cdc_js_kv_get(kv, key, &val, NULL, err);
-        if (rc == CDC_ENOTFOUND) {
-            cdc_err_clear(err);
-            rc = CDC_OK;
-            continue;
-        }
-        char gen[24] = "";
-        unsigned long long r = 0;
-        if (rc == CDC_OK && val.data != NULL &&
-            sscanf(val.data, "generation %23s rows %llu", gen, &r) == 2 &&
-            strcmp(gen, pl->generation) == 0) {
+        bool range_done = false;
+        uint64_t r = 0;
+        rc = source__pg_copy_range_read(kv, pl->oids[i], &ranges[k],
+                                        pl->generation, &val, &range_done, &r,
+                                        err);
+        if (rc == CDC_OK && range_done) {
             (*done)++;
             *rows += r;
         }
@@ -457,7 +284,8 @@ static int table_label(PGconn *conn, uint32_t oid, char *out, size_t outsz,
     return CDC_OK;
 }
 
-static int plan_rows(PGconn *conn, struct cdc_js_kv *kv, const struct plan *pl,
+static int plan_rows(PGconn *conn, struct cdc_js_kv *kv,
+                     const struct source_copy_saved_plan *pl,
                      struct cdc_buf *out, struct cdc_err *err)
 {
     struct cdc_buf table;
@@ -478,7 +306,7 @@ static int plan_rows(PGconn *conn, struct cdc_js_kv *kv, const struct plan *pl,
             break;
         all_done += done;
         all_total += total;
-        cell(&table, label);
+        replicator_status_cell(&table, label);
         cdc_buf_printf(&table, "\t%zu/%zu\t", done, total);
         if (done > 0)
             cdc_buf_printf(&table, "%" PRIu64 "\n", rows);
@@ -487,15 +315,16 @@ static int plan_rows(PGconn *conn, struct cdc_js_kv *kv, const struct plan *pl,
     }
     if (rc == CDC_OK) {
         if (pl->done)
-            row(out, "state", "done");
+            replicator_status_row(out, "state", "done");
         else
-            row(out, "state",
+            replicator_status_row(
+                out, "state",
                 "not finished: %zu of %zu ranges done (the replicator "
                 "resumes it)",
                 all_done, all_total);
-        row(out, "position", "%s (the snapshot the copy read)",
-            pl->position[0] != '\0' ? pl->position : "none");
-        row(out, "tables", "%zu", pl->ntables);
+        replicator_status_row(out, "position",
+                              "%s (the snapshot the copy read)", pl->position);
+        replicator_status_row(out, "tables", "%zu", pl->ntables);
         if (pl->ntables > 0)
             cdc_buf_append(out, table.data, table.len);
     }
@@ -512,7 +341,7 @@ static int copy_rows(const struct cdc_conf *cfg, const char *group,
     struct cdc_js_kv *kv = NULL;
     struct cdc_js_opts jo;
     struct cdc_buf val;
-    struct plan pl;
+    struct source_copy_saved_plan pl;
     char conn_name[CDC_NAME_MAX];
     char bucket[CDC_NAME_MAX];
     char kvstream[CDC_NAME_MAX + 8];
@@ -521,7 +350,7 @@ static int copy_rows(const struct cdc_conf *cfg, const char *group,
     snprintf(conn_name, sizeof(conn_name), "tributary-status-%s", group);
     cdc_name_kv(group, bucket, sizeof(bucket));
     snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
-    title(out, "initial copy");
+    replicator_status_title(out, "initial copy");
     cdc_js_opts_from_conf(cfg, conn_name, &jo);
     int rc = cdc_js_open(&jo, &js, err);
     if (rc == CDC_OK)
@@ -529,22 +358,26 @@ static int copy_rows(const struct cdc_conf *cfg, const char *group,
     if (rc == CDC_OK)
         rc = cdc_js_kv_open(js, bucket, &kv, err);
     if (rc == CDC_OK)
-        rc = cdc_js_kv_get(kv, PLAN_KEY, &val, NULL, err);
+        rc = cdc_js_kv_get(kv, SOURCE_COPY_PLAN_KEY, &val, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        row(out, "state", "none recorded");
+        replicator_status_row(out, "state", "none recorded");
         rc = CDC_OK;
         goto out;
     }
     if (rc != CDC_OK)
         goto out;
-    if (!plan_parse(val.data != NULL ? val.data : "", &pl)) {
-        row(out, "state", "the plan (key \"%s\") cannot be read", PLAN_KEY);
+    if (source_copy_saved_plan_parse(val.data != NULL ? val.data : "", &pl,
+                                     err) != CDC_OK) {
+        cdc_err_clear(err);
+        replicator_status_row(out, "state",
+                              "the plan (key \"%s\") cannot be read",
+                              SOURCE_COPY_PLAN_KEY);
         goto out;
     }
     rc = plan_rows(conn, kv, &pl, out, err);
 out:
-    plan_release(&pl);
+    source_copy_saved_plan_release(&pl);
     cdc_buf_release(&val);
     cdc_js_kv_close(kv);
     cdc_js_close(js);
@@ -556,23 +389,23 @@ out:
 int source__pg_status(const struct cdc_conf *cfg, const char *group,
                       struct cdc_buf *out, struct cdc_err *err)
 {
-    struct conn_settings cs;
-    struct qname *want = NULL;
-    char **owned = NULL;
+    struct source__pg_settings st;
+    struct source__pg_table *want = NULL;
     size_t nwant = 0;
     PGconn *conn = NULL;
     char slot[CDC_NAME_MAX];
     cdc_name_pg(group, slot, sizeof(slot));
-    conn_settings(cfg, &cs);
-    int rc = wanted_tables(cfg, &want, &owned, &nwant, err);
+    source__pg_settings_init(&st, cfg);
+    int rc = source__pg_tables_resolve(cfg, &want, &nwant, err);
     if (rc == CDC_OK)
-        rc = source__pg_connect(cs.kw, cs.val, false, "tributary-status", &conn,
+        rc = source__pg_connect(st.kw, st.val, false, "tributary-status", &conn,
                                 err);
     if (rc != CDC_OK)
         goto out;
     const char *version = PQparameterStatus(conn, "server_version");
-    row(out, "database", "%s on %s:%s, PostgreSQL %s", PQdb(conn), PQhost(conn),
-        PQport(conn), version != NULL ? version : "?");
+    replicator_status_row(out, "database", "%s on %s:%s, PostgreSQL %s",
+                          PQdb(conn), PQhost(conn), PQport(conn),
+                          version != NULL ? version : "?");
     rc = slot_rows(conn, slot, out, err);
     if (rc == CDC_OK)
         rc = publication_rows(conn, slot, want, nwant, out, err);
@@ -583,9 +416,6 @@ int source__pg_status(const struct cdc_conf *cfg, const char *group,
 out:
     if (conn != NULL)
         PQfinish(conn);
-    for (size_t i = 0; i < nwant; i++)
-        cdc_free(owned[i]);
-    cdc_free(owned);
-    cdc_free(want);
+    source__pg_tables_free(want, nwant);
     return rc;
 }

@@ -52,6 +52,11 @@ metrics_url() {
     grep -o 'http://127.0.0.1:[0-9]*' "$TEST_TMP/$1.err" | head -1
 }
 
+# info_lines NAME: lines at info or above in the program's log (text or JSON)
+info_lines() {
+    grep -cE '^[^ ]+ (info|warn|error) |"level":"(info|warn|error)"' "$TEST_TMP/$1.err" || true
+}
+
 # metric URL NAME: the sum of every series of NAME (0 when absent)
 metric() {
     curl -s -m 5 "$1/metrics" | awk -v n="$2" \
@@ -106,7 +111,8 @@ check "the error names the value" grep -q 'nope:x' "$TEST_TMP/bad.out"
 start_bg repl "$BIN/replicator" "${repl_flags[@]}" --metrics-addr 127.0.0.1:0 \
     --heartbeat-interval 1s --health-threshold 1s --retry-initial-wait 200ms \
     --retry-max-wait 1s
-start_bg work "$BIN/worker" "${work_flags[@]}" --metrics-addr 0 --health-threshold 1s
+start_bg work "$BIN/worker" "${work_flags[@]}" --metrics-addr 0 --health-threshold 1s \
+    --log-format json
 wait_until 30 slot_active || not_ok "replicator streams"
 wait_until 10 metrics_url repl || not_ok "the replicator logs its metrics URL"
 wait_until 10 metrics_url work || not_ok "the worker logs its metrics URL"
@@ -161,6 +167,11 @@ check "lag in seconds and the consumer's pending count are there" \
     bash -c "curl -s '$WURL/metrics' | grep -q '^tributary_lag_seconds' &&
              curl -s '$WURL/metrics' | grep -q '^tributary_consumer_pending'"
 check "the target holds exactly the rows that passed" target_equal
+check "the worker's JSON log is one object per line with time, level, component, group, module and msg" \
+    bash -c "jq -e 'select((.time and .level and .component and .group and .module and .msg) | not)' '$TEST_TMP/work.err' | grep -q . && exit 1;
+             jq -s length '$TEST_TMP/work.err' >/dev/null"
+check "405 changes took a handful of log lines, not one per row (replicator $(info_lines repl), worker $(info_lines work))" \
+    test "$(info_lines repl)" -lt 30 -a "$(info_lines work)" -lt 40
 
 # ---- /health follows failures --------------------------------------------------
 

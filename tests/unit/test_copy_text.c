@@ -3,8 +3,9 @@
  * text-format line parser (every escape, NULL against an escaped N, empty
  * fields, the final newline, field counts, NUL refusal, long and UTF-8
  * values, a round trip through PostgreSQL's own escaping), the block-range
- * planner and its invariants, the WHERE condition and key-value key of a
- * range, and the progress line.
+ * planner and its invariants, the WHERE condition and key-value key and
+ * value of a range, the copy plan's text (round trips, malformed plans),
+ * and the progress line.
  */
 /* cmocka.h needs these first, in this order. */
 /* clang-format off */
@@ -39,6 +40,8 @@ static struct {
     const char *values[MAX_COLS];
     size_t lens[MAX_COLS];
     struct source_copy_range ranges[MAX_RANGES];
+    struct source_copy_saved_plan plan;
+    struct source_copy_saved_plan back;
 } fx;
 
 static int setup(void **state)
@@ -59,6 +62,8 @@ static int teardown(void **state)
     cdc_buf_release(&fx.buf);
     cdc_buf_release(&fx.line);
     cdc_buf_release(&fx.want);
+    source_copy_saved_plan_release(&fx.plan);
+    source_copy_saved_plan_release(&fx.back);
     memset(&fx, 0, sizeof(fx));
     return 0;
 }
@@ -784,6 +789,188 @@ static void test_range_keys_distinct(void **state)
             assert_string_not_equal(keys[i], keys[j]);
 }
 
+/* ==== The plan in the state bucket ==== */
+
+/* Fills fx.plan with ntables tables of distinct OIDs and sizes. */
+static void make_plan(const char *generation, const char *position,
+                      unsigned workers, bool done, size_t ntables)
+{
+    source_copy_saved_plan_release(&fx.plan);
+    snprintf(fx.plan.generation, sizeof(fx.plan.generation), "%s", generation);
+    snprintf(fx.plan.position, sizeof(fx.plan.position), "%s", position);
+    fx.plan.workers = workers;
+    fx.plan.done = done;
+    fx.plan.ntables = ntables;
+    fx.plan.oids = cdc_xcalloc(ntables ? ntables : 1, sizeof(*fx.plan.oids));
+    fx.plan.nblocks =
+        cdc_xcalloc(ntables ? ntables : 1, sizeof(*fx.plan.nblocks));
+    for (size_t i = 0; i < ntables; i++) {
+        fx.plan.oids[i] = (uint32_t)(16384 + 7 * i);
+        fx.plan.nblocks[i] = (uint64_t)i * i * 1000;
+    }
+}
+
+/* Formats fx.plan into fx.buf and reads it back into fx.back. */
+static void round_trip(void)
+{
+    cdc_buf_reset(&fx.buf);
+    assert_int_equal(source_copy_saved_plan_format(&fx.plan, &fx.buf), CDC_OK);
+    assert_int_equal(
+        source_copy_saved_plan_parse(fx.buf.data, &fx.back, &fx.err), CDC_OK);
+    assert_string_equal(fx.back.generation, fx.plan.generation);
+    assert_string_equal(fx.back.position, fx.plan.position);
+    assert_int_equal(fx.back.workers, fx.plan.workers);
+    assert_int_equal(fx.back.done, fx.plan.done);
+    assert_int_equal(fx.back.ntables, fx.plan.ntables);
+    for (size_t i = 0; i < fx.plan.ntables; i++) {
+        assert_int_equal(fx.back.oids[i], fx.plan.oids[i]);
+        assert_int_equal(fx.back.nblocks[i], fx.plan.nblocks[i]);
+    }
+}
+
+static void test_saved_plan_text(void **state)
+{
+    (void)state;
+    /* plans already in state buckets have this form: it must not change */
+    make_plan("mb1q2w3e-1f2e", "0/16B3748", 4, false, 2);
+    assert_int_equal(source_copy_saved_plan_format(&fx.plan, &fx.buf), CDC_OK);
+    assert_string_equal(fx.buf.data, "generation mb1q2w3e-1f2e\n"
+                                     "position 0/16B3748\n"
+                                     "workers 4\n"
+                                     "done 0\n"
+                                     "table 16384 0\n"
+                                     "table 16391 1000\n");
+}
+
+static void test_saved_plan_round_trip(void **state)
+{
+    (void)state;
+    make_plan("g1", "0/1", 1, false, 0);
+    round_trip();
+    assert_null(fx.back.oids);
+    source_copy_saved_plan_release(&fx.back);
+    /* more tables than the first allocation holds */
+    make_plan("mb1q2w3e-1f2e", "FFFFFFFF/FFFFFFFF", 64, true, 50);
+    round_trip();
+    source_copy_saved_plan_release(&fx.back);
+    /* the widest values of each field */
+    make_plan("abcdefghijklmnopqrstuvw", "0123456789012345678901234567890",
+              SOURCE_COPY_PLAN_WORKERS_MAX, true, 2);
+    fx.plan.oids[1] = UINT32_MAX;
+    fx.plan.nblocks[1] = UINT64_MAX;
+    round_trip();
+}
+
+static void test_saved_plan_without_final_newline(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        source_copy_saved_plan_parse("generation g\nposition 0/1\nworkers 2\n"
+                                     "done 1\ntable 5 10",
+                                     &fx.back, &fx.err),
+        CDC_OK);
+    assert_true(fx.back.done);
+    assert_int_equal(fx.back.ntables, 1);
+    assert_int_equal(fx.back.oids[0], 5);
+    assert_int_equal(fx.back.nblocks[0], 10);
+}
+
+static void test_saved_plan_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "\n",
+        /* a line of no plan, first or after tables were read */
+        "colour blue\ngeneration g\nposition 0/1\nworkers 2\n",
+        "generation g\nposition 0/1\nworkers 2\ntable 1 2\ntable 3 4\n"
+        "table 5 6\ntable 7 8\ntable 9 10\ntable 11 12\ntable 13 14\n"
+        "table 15 16\ntable 17 18\nsomething else\n",
+        /* an empty line */
+        "generation g\n\nposition 0/1\nworkers 2\n",
+        /* a field missing or empty */
+        "position 0/1\nworkers 2\n",
+        "generation g\nworkers 2\n",
+        "generation g\nposition \nworkers 2\n",
+        "generation g\nposition 0/1\n",
+        "generation g\nposition 0/1\nworkers\n",
+        "generation g\nposition 0/1\nworkers 2\ndone\n",
+        /* workers out of range */
+        "generation g\nposition 0/1\nworkers 0\n",
+        "generation g\nposition 0/1\nworkers 1025\n",
+        "generation g\nposition 0/1\nworkers -1\n",
+        /* a table without its size, or not a number */
+        "generation g\nposition 0/1\nworkers 2\ntable 5\n",
+        "generation g\nposition 0/1\nworkers 2\ntable x 5\n",
+        "generation g\nposition 0/1\nworkers 2\ntable\n",
+    };
+    for (size_t i = 0; i < NELEMS(bad); i++) {
+        cdc_err_clear(&fx.err);
+        memset(&fx.back, 0xff, sizeof(fx.back));
+        assert_int_equal(
+            source_copy_saved_plan_parse(bad[i], &fx.back, &fx.err),
+            CDC_EPROTO);
+        assert_int_equal(fx.err.code, CDC_EPROTO);
+        assert_true(fx.err.msg[0] != '\0');
+        /* nothing left to release */
+        assert_null(fx.back.oids);
+        assert_null(fx.back.nblocks);
+        assert_int_equal(fx.back.ntables, 0);
+    }
+}
+
+static void test_saved_plan_long_line(void **state)
+{
+    (void)state;
+    /* a long line of no plan: refused, its start quoted */
+    cdc_buf_append_str(&fx.line, "generation g\nposition 0/1\nworkers 2\n");
+    cdc_buf_append_str(&fx.line, "colour ");
+    for (int i = 0; i < 500; i++)
+        cdc_buf_append_char(&fx.line, 'x');
+    assert_int_equal(
+        source_copy_saved_plan_parse(fx.line.data, &fx.back, &fx.err),
+        CDC_EPROTO);
+    assert_true(strlen(fx.err.msg) < 100);
+}
+
+static void test_saved_plan_release_empty(void **state)
+{
+    (void)state;
+    source_copy_saved_plan_release(&fx.back);
+    source_copy_saved_plan_release(&fx.back);
+    make_plan("g", "0/1", 1, false, 3);
+    source_copy_saved_plan_release(&fx.plan);
+    assert_null(fx.plan.oids);
+    assert_int_equal(fx.plan.ntables, 0);
+    source_copy_saved_plan_release(&fx.plan);
+}
+
+static void test_range_value(void **state)
+{
+    (void)state;
+    char val[SOURCE_COPY_VALUE_MAX];
+    uint64_t rows = 7;
+    source_copy_range_value("mb1q2w3e-1f2e", 12345, val, sizeof(val));
+    assert_string_equal(val, "generation mb1q2w3e-1f2e rows 12345");
+    assert_true(source_copy_range_done(val, "mb1q2w3e-1f2e", &rows));
+    assert_int_equal(rows, 12345);
+    /* the widest value fits */
+    source_copy_range_value("abcdefghijklmnopqrstuvw", UINT64_MAX, val,
+                            sizeof(val));
+    assert_true(source_copy_range_done(val, "abcdefghijklmnopqrstuvw", &rows));
+    assert_true(rows == UINT64_MAX);
+    /* another generation's, or another form: not done, rows untouched */
+    rows = 7;
+    source_copy_range_value("g1", 5, val, sizeof(val));
+    assert_false(source_copy_range_done(val, "g2", &rows));
+    assert_false(source_copy_range_done(val, "g", &rows));
+    assert_false(source_copy_range_done("generation g1", "g1", &rows));
+    assert_false(source_copy_range_done("generation g1 rows x", "g1", &rows));
+    assert_false(source_copy_range_done("", "g1", &rows));
+    assert_false(source_copy_range_done("rows 5", "g1", &rows));
+    assert_int_equal(rows, 7);
+}
+
 /* ==== Progress ==== */
 
 #define MIB 1048576.0
@@ -955,6 +1142,13 @@ int main(void)
         T(test_where_of_plan),
         T(test_range_key),
         T(test_range_keys_distinct),
+        T(test_saved_plan_text),
+        T(test_saved_plan_round_trip),
+        T(test_saved_plan_without_final_newline),
+        T(test_saved_plan_malformed),
+        T(test_saved_plan_long_line),
+        T(test_saved_plan_release_empty),
+        T(test_range_value),
         T(test_progress_example),
         T(test_progress_without_estimate),
         T(test_progress_capped_at_99),
