@@ -326,11 +326,15 @@ enum worker_verdict worker_pipeline_run(const struct worker_pipeline *pipe,
 static enum worker_verdict run_pipeline(struct worker *w, struct cdc_event *ev,
                                         char *reason, size_t reasonsz)
 {
-    char label[CDC_NAME_MAX * 2];
-    table_label(ev, label, sizeof(label));
+    /* the source's table, before a route renames it */
+    const char *schema = ev->schema;
+    const char *table = ev->table;
     enum worker_verdict v =
         worker_pipeline_run(w->pipe, ev, &w->arenas[w->cur], reason, reasonsz);
     if (v == WORKER_FILTER) {
+        char label[CDC_NAME_MAX * 2];
+        snprintf(label, sizeof(label), "%s.%s", schema ? schema : "",
+                 table ? table : "");
         w->filtered++;
         cdc_metric_add(w->m_filtered, label, 1);
     }
@@ -672,23 +676,29 @@ static const struct cdc_event *original_event(struct cdc_js_msg *msg,
 static void count_applied(struct worker *w, const struct cdc_batch *batch)
 {
     char label[CDC_NAME_MAX * 2];
-    char prev[CDC_NAME_MAX * 2] = "";
+    const struct cdc_event *first = NULL; /* of the run of one table */
     uint64_t n = 0;
     const char *commit_time = NULL;
-    for (size_t i = 0; i < batch->n; i++) {
-        const struct cdc_event *ev = batch->events[i];
-        table_label(ev, label, sizeof(label));
-        if (n > 0 && strcmp(label, prev) != 0) {
-            cdc_metric_add(w->m_applied, prev, n);
+    for (size_t i = 0; i <= batch->n; i++) {
+        const struct cdc_event *ev = i < batch->n ? batch->events[i] : NULL;
+        bool same = ev != NULL && first != NULL &&
+                    strcmp(ev->schema ? ev->schema : "",
+                           first->schema ? first->schema : "") == 0 &&
+                    strcmp(ev->table ? ev->table : "",
+                           first->table ? first->table : "") == 0;
+        if (!same && n > 0) {
+            table_label(first, label, sizeof(label));
+            cdc_metric_add(w->m_applied, label, n);
             n = 0;
         }
-        memcpy(prev, label, sizeof(prev));
+        if (ev == NULL)
+            break;
+        if (!same)
+            first = ev;
         n++;
         if (ev->commit_time != NULL)
             commit_time = ev->commit_time;
     }
-    if (n > 0)
-        cdc_metric_add(w->m_applied, prev, n);
     int64_t at = 0;
     if (commit_time != NULL && cdc_time_parse_us(commit_time, &at) == CDC_OK) {
         double lag = (double)(cdc_wall_us() - at) / 1e6;
