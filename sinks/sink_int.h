@@ -27,4 +27,46 @@ int sink__pg_schema_ddl(const char *const *kw, const char *const *val,
                         const char *publication, struct cdc_buf *out,
                         struct cdc_err *err);
 
+/* ==== Values for MySQL and MariaDB (mysql_values.c) ==== */
+
+/* What a target column is, as far as turning a value into it cares. */
+enum sink_my_class {
+    SINK_MY_OTHER = 0, /* strings, enums, JSON, binary, time, anything else */
+    SINK_MY_NUMBER,    /* integers, DECIMAL, FLOAT, DOUBLE */
+    SINK_MY_TEMPORAL,  /* DATE, DATETIME, TIMESTAMP */
+    SINK_MY_BIT,       /* BIT(n) */
+};
+
+/* How a converted value is to be written. */
+enum sink_my_form {
+    SINK_MY_STRING, /* text: a quoted, escaped string literal */
+    SINK_MY_BYTES,  /* bytes: a hex literal */
+    SINK_MY_BITS,   /* '0' and '1' characters: a bit literal, b'0101' */
+};
+
+/* The class of a column from its information_schema DATA_TYPE ("int",
+ * "datetime"; any case, modifiers ignored). */
+enum sink_my_class sink__my_class(const char *data_type);
+
+/*
+ * Turns len bytes of an event's value (the source's text form, never
+ * NULL) of type type (the source's type name; NULL: taken as text) from a
+ * source ("postgres", "mysql") into what a MySQL column of class cls
+ * takes, and appends it to out; *form says how to write it. PostgreSQL
+ * booleans become 1 and 0, zoned timestamps the same instant in UTC
+ * without a zone, times with a zone the UTC time of day, bytea (\x hex or
+ * escapes) and MySQL binary types (base64) bytes, arrays JSON arrays, bit
+ * strings (and booleans) for a BIT column bits; any other value is
+ * appended as it is. CDC_EPROTO flagged CDC_ERR_POISON, with the reason
+ * in err (no table or column: the caller adds them), for a value MySQL
+ * cannot store in a column of that class (NaN or an infinity in a number
+ * column, an infinite or BC date in a date column) and for malformed
+ * bytea, base64, bit strings or arrays; CDC_ETOOBIG when out would pass
+ * its limit. On failure out may hold part of the value. No server is
+ * involved; any thread may call it.
+ */
+int sink__my_value(const char *source, const char *type, const char *value,
+                   size_t len, enum sink_my_class cls, struct cdc_buf *out,
+                   enum sink_my_form *form, struct cdc_err *err);
+
 #endif
