@@ -1,9 +1,12 @@
 /*
- * sink.c: the registry of sinks, expanded from sinks.def, and what the
- * sinks share about their marks.
+ * sink.c: the registry of sinks, expanded from sinks.def, what the sinks
+ * share about their marks, and the small event helpers of the database
+ * sinks.
  */
 #include "sinks/sink.h"
+#include "sinks/sink_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const struct sink_ops *const sink_all[] = {
@@ -22,8 +25,7 @@ const struct sink_ops *sink_find(const char *name)
     return NULL;
 }
 
-bool sink_mark_covers(const struct sink_mark *mark,
-                      const struct cdc_event *ev)
+bool sink_mark_covers(const struct sink_mark *mark, const struct cdc_event *ev)
 {
     /* copied rows share one position (the copy's snapshot) and are
      * written by key, so a copied row that comes again is simply written
@@ -33,4 +35,55 @@ bool sink_mark_covers(const struct sink_mark *mark,
         return false;
     return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
                             mark->position, mark->tx_index) <= 0;
+}
+
+const struct cdc_col *sink__event_col(const struct cdc_col *cols, size_t n,
+                                      const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cols[i].name, name) == 0)
+            return &cols[i];
+    return NULL;
+}
+
+bool sink__key_unchanged(const struct cdc_event *ev)
+{
+    if (ev->nold == 0)
+        return true;
+    for (size_t i = 0; i < ev->nkey; i++) {
+        const struct cdc_col *o =
+            sink__event_col(ev->old, ev->nold, ev->key[i]);
+        const struct cdc_col *n =
+            sink__event_col(ev->cols, ev->ncols, ev->key[i]);
+        if (o == NULL || n == NULL)
+            return false;
+        if ((o->value == NULL) != (n->value == NULL))
+            return false;
+        if (o->value != NULL && (o->value_len != n->value_len ||
+                                 memcmp(o->value, n->value, o->value_len)))
+            return false;
+    }
+    return true;
+}
+
+bool sink__same_shape(const struct cdc_event *a, const struct cdc_event *b)
+{
+    if (a->ncols != b->ncols || a->nkey != b->nkey ||
+        strcmp(a->table, b->table) != 0 ||
+        (a->schema == NULL) != (b->schema == NULL) ||
+        (a->schema != NULL && strcmp(a->schema, b->schema) != 0))
+        return false;
+    for (size_t i = 0; i < a->ncols; i++)
+        if (strcmp(a->cols[i].name, b->cols[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < a->nkey; i++)
+        if (strcmp(a->key[i], b->key[i]) != 0)
+            return false;
+    return true;
+}
+
+void sink__one_line(const char *in, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s", in ? in : "");
+    cdc_one_line(out);
 }

@@ -27,6 +27,19 @@ int sink__pg_schema_ddl(const char *const *kw, const char *const *val,
                         const char *publication, struct cdc_buf *out,
                         struct cdc_err *err);
 
+/* ==== Events (sink.c) ==== */
+
+/* The column called name among cols, or NULL. */
+const struct cdc_col *sink__event_col(const struct cdc_col *cols, size_t n,
+                                      const char *name);
+/* True when the event's old key equals its new key (or it has no old). */
+bool sink__key_unchanged(const struct cdc_event *ev);
+/* Whether two events are rows of one table with the same columns and key
+ * in the same order (one multi-row statement can carry both). */
+bool sink__same_shape(const struct cdc_event *a, const struct cdc_event *b);
+/* Copies in (may be NULL) into out as one line. */
+void sink__one_line(const char *in, char *out, size_t outsz);
+
 /* ==== Values for MySQL and MariaDB (mysql_values.c) ==== */
 
 /* What a target column is, as far as turning a value into it cares. */

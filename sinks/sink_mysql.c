@@ -214,13 +214,6 @@ static int append_hex(struct cdc_buf *b, const char *v, size_t len)
     return CDC_OK;
 }
 
-/* Copies in (may be NULL) into out as one line. */
-static void one_line(const char *in, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "%s", in ? in : "");
-    cdc_one_line(out);
-}
-
 /*
  * Error flags for a MySQL error number: retriable for what passes (the
  * client's own errors, which are about the connection; deadlocks, lock
@@ -284,7 +277,7 @@ static int server_error(struct my_sink *s, const char *what,
 {
     unsigned code = mysql_errno(s->conn);
     char msg[200];
-    one_line(mysql_error(s->conn), msg, sizeof(msg));
+    sink__one_line(mysql_error(s->conn), msg, sizeof(msg));
     unsigned flags = classify(code);
     return cdc_err_set(err, flags == 0 ? CDC_ECONFIG : CDC_EIO, flags,
                        "%s%s%s (error %u, SQLSTATE %s)", what,
@@ -585,15 +578,6 @@ static const struct my_col *table_col(const struct my_table *t,
     for (size_t i = 0; i < t->ncols; i++)
         if (strcasecmp(t->cols[i].name, name) == 0)
             return &t->cols[i];
-    return NULL;
-}
-
-static const struct cdc_col *event_col(const struct cdc_col *cols, size_t n,
-                                       const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(cols[i].name, name) == 0)
-            return &cols[i];
     return NULL;
 }
 
@@ -942,13 +926,14 @@ static int append_match(struct my_sink *s, const struct my_table *t,
     cdc_buf_append_str(&s->sql, " WHERE ");
     bool by_key = ev->nkey > 0;
     for (size_t i = 0; i < ev->nkey && by_key; i++)
-        by_key = event_col(ev->old, ev->nold, ev->key[i]) != NULL ||
-                 event_col(ev->cols, ev->ncols, ev->key[i]) != NULL;
+        by_key = sink__event_col(ev->old, ev->nold, ev->key[i]) != NULL ||
+                 sink__event_col(ev->cols, ev->ncols, ev->key[i]) != NULL;
     if (by_key) {
         for (size_t i = 0; i < ev->nkey; i++) {
-            const struct cdc_col *c = event_col(ev->old, ev->nold, ev->key[i]);
+            const struct cdc_col *c =
+                sink__event_col(ev->old, ev->nold, ev->key[i]);
             if (c == NULL)
-                c = event_col(ev->cols, ev->ncols, ev->key[i]);
+                c = sink__event_col(ev->cols, ev->ncols, ev->key[i]);
             const struct my_col *tc = table_col(t, ev->key[i]);
             if (tc == NULL)
                 return missing_column(t, ev->key[i], err);
@@ -1020,25 +1005,6 @@ static int build_update(struct my_sink *s, const struct my_table *t,
     return append_match(s, t, ev, err);
 }
 
-/* True when the event's old key equals its new key (or it has no old). */
-static bool key_unchanged(const struct cdc_event *ev)
-{
-    if (ev->nold == 0)
-        return true;
-    for (size_t i = 0; i < ev->nkey; i++) {
-        const struct cdc_col *o = event_col(ev->old, ev->nold, ev->key[i]);
-        const struct cdc_col *n = event_col(ev->cols, ev->ncols, ev->key[i]);
-        if (o == NULL || n == NULL)
-            return false;
-        if ((o->value == NULL) != (n->value == NULL))
-            return false;
-        if (o->value != NULL && (o->value_len != n->value_len ||
-                                 memcmp(o->value, n->value, o->value_len)))
-            return false;
-    }
-    return true;
-}
-
 /* Whether the event is written as an insert of its whole row (an upsert
  * where the table has a unique key): inserts, copied rows, and updates
  * that carry the whole row and keep a key the target has a unique key
@@ -1048,28 +1014,12 @@ static bool is_upsert(const struct my_sink *s, const struct cdc_event *ev)
     if (ev->op == CDC_OP_INSERT || ev->op == CDC_OP_COPY)
         return true;
     if (ev->op != CDC_OP_UPDATE || ev->nunchanged > 0 || ev->nkey == 0 ||
-        !key_unchanged(ev))
+        !sink__key_unchanged(ev))
         return false;
     const char *db = event_db(s, ev);
     const struct my_table *t =
         db != NULL ? cached_table(s, db, ev->table) : NULL;
     return t != NULL && !t->missing && has_unique_on(t, ev->key, ev->nkey);
-}
-
-static bool same_shape(const struct cdc_event *a, const struct cdc_event *b)
-{
-    if (a->ncols != b->ncols || a->nkey != b->nkey ||
-        strcmp(a->table, b->table) != 0 ||
-        (a->schema == NULL) != (b->schema == NULL) ||
-        (a->schema != NULL && strcmp(a->schema, b->schema) != 0))
-        return false;
-    for (size_t i = 0; i < a->ncols; i++)
-        if (strcmp(a->cols[i].name, b->cols[i].name) != 0)
-            return false;
-    for (size_t i = 0; i < a->nkey; i++)
-        if (strcmp(a->key[i], b->key[i]) != 0)
-            return false;
-    return true;
 }
 
 /* Whether the target holds ev already (never for a replay). */
@@ -1106,7 +1056,7 @@ static int queue_inserts(struct my_sink *s, const struct cdc_batch *batch,
     while (i + n <= last && n < MAX_ROWS) {
         const struct cdc_event *next = batch->events[i + n];
         if (n > 0 && (s->single_rows || covered(s, batch, next) ||
-                      !is_upsert(s, next) || !same_shape(ev, next)))
+                      !is_upsert(s, next) || !sink__same_shape(ev, next)))
             break;
         size_t at = s->sql.len;
         if (n > 0)
@@ -1281,7 +1231,7 @@ static int connect_target(struct my_sink *s, struct cdc_err *err)
             CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS) == NULL) {
         unsigned code = mysql_errno(s->conn);
         char msg[200];
-        one_line(mysql_error(s->conn), msg, sizeof(msg));
+        sink__one_line(mysql_error(s->conn), msg, sizeof(msg));
         bool retriable = classify(code) == CDC_ERR_RETRIABLE;
         disconnect(s);
         return cdc_err_set(err, retriable ? CDC_EIO : CDC_ECONFIG,
@@ -1584,7 +1534,7 @@ static int refuse_ddl(const struct my_sink *s, const struct cdc_batch *batch,
     if (covered(s, batch, ev))
         return CDC_OK;
     char what[96];
-    one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
+    sink__one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
     int rc = cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
                          "schema changes are not applied to MySQL: make the "
                          "change on the target by hand (%s, position %s)",

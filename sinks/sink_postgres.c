@@ -199,13 +199,6 @@ static uint64_t hash_str(const char *s, size_t len)
     return h;
 }
 
-/* Copies in (may be NULL) into out as one line. */
-static void one_line(const char *in, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "%s", in ? in : "");
-    cdc_one_line(out);
-}
-
 static bool state_in(const char *sqlstate, const char *prefix)
 {
     return sqlstate != NULL && strncmp(sqlstate, prefix, strlen(prefix)) == 0;
@@ -237,12 +230,12 @@ static int result_error(struct pg_sink *s, const PGresult *res,
     char msg[200];
     char detail[120] = "";
     if (res != NULL && PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) {
-        one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg,
-                 sizeof(msg));
-        one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL), detail,
-                 sizeof(detail));
+        sink__one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), msg,
+                       sizeof(msg));
+        sink__one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL), detail,
+                       sizeof(detail));
     } else {
-        one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+        sink__one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
     }
     unsigned flags = classify(sqlstate);
     if (PQstatus(s->conn) != CONNECTION_OK)
@@ -480,15 +473,6 @@ static const struct pg_col *table_col(const struct pg_table *t,
     return NULL;
 }
 
-static const struct cdc_col *event_col(const struct cdc_col *cols, size_t n,
-                                       const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(cols[i].name, name) == 0)
-            return &cols[i];
-    return NULL;
-}
-
 /* ==== Statements ==== */
 
 static void stmts_clear(struct pg_sink *s)
@@ -672,7 +656,7 @@ static bool conflict_target(const struct pg_table *t,
     }
     if (t->has_pk) {
         for (size_t j = 0; j < t->nuniq_cols[0]; j++)
-            if (event_col(ev->cols, ev->ncols, t->uniq[0][j]) == NULL)
+            if (sink__event_col(ev->cols, ev->ncols, t->uniq[0][j]) == NULL)
                 return false;
         *names = (const char **)t->uniq[0];
         *n = t->nuniq_cols[0];
@@ -824,17 +808,18 @@ static int build_match(struct pg_sink *s, const struct pg_table *t,
     if (ev->nkey > 0) {
         bool usable = true;
         for (size_t i = 0; i < ev->nkey && usable; i++) {
-            const struct cdc_col *c = event_col(ev->old, ev->nold, ev->key[i]);
+            const struct cdc_col *c =
+                sink__event_col(ev->old, ev->nold, ev->key[i]);
             if (c == NULL)
-                c = event_col(ev->cols, ev->ncols, ev->key[i]);
+                c = sink__event_col(ev->cols, ev->ncols, ev->key[i]);
             usable = c != NULL;
         }
         if (usable) {
             for (size_t i = 0; i < ev->nkey; i++) {
                 const struct cdc_col *c =
-                    event_col(ev->old, ev->nold, ev->key[i]);
+                    sink__event_col(ev->old, ev->nold, ev->key[i]);
                 if (c == NULL)
-                    c = event_col(ev->cols, ev->ncols, ev->key[i]);
+                    c = sink__event_col(ev->cols, ev->ncols, ev->key[i]);
                 const struct pg_col *tc = table_col(t, ev->key[i]);
                 if (tc == NULL)
                     return missing_column(t, ev->key[i], err);
@@ -902,25 +887,6 @@ static int build_update(struct pg_sink *s, const struct pg_table *t,
     return build_match(s, t, ev, err);
 }
 
-/* True when the event's old key equals its new key (or it has no old). */
-static bool key_unchanged(const struct cdc_event *ev)
-{
-    if (ev->nold == 0)
-        return true;
-    for (size_t i = 0; i < ev->nkey; i++) {
-        const struct cdc_col *o = event_col(ev->old, ev->nold, ev->key[i]);
-        const struct cdc_col *n = event_col(ev->cols, ev->ncols, ev->key[i]);
-        if (o == NULL || n == NULL)
-            return false;
-        if ((o->value == NULL) != (n->value == NULL))
-            return false;
-        if (o->value != NULL && (o->value_len != n->value_len ||
-                                 memcmp(o->value, n->value, o->value_len)))
-            return false;
-    }
-    return true;
-}
-
 /* Whether the event is written as an upsert of its whole row: inserts,
  * and updates that carry the whole row, keep their key, and have a unique
  * index on it (see queue_event). */
@@ -929,7 +895,7 @@ static bool is_upsert(const struct pg_sink *s, const struct cdc_event *ev)
     if (ev->op == CDC_OP_INSERT || ev->op == CDC_OP_COPY)
         return true;
     if (ev->op != CDC_OP_UPDATE || ev->nunchanged > 0 || ev->nkey == 0 ||
-        !key_unchanged(ev))
+        !sink__key_unchanged(ev))
         return false;
     for (size_t i = 0; i < s->ntables; i++) {
         const struct pg_table *t = s->tables[i];
@@ -940,26 +906,13 @@ static bool is_upsert(const struct pg_sink *s, const struct cdc_event *ev)
     return false;
 }
 
-static bool same_shape(const struct cdc_event *a, const struct cdc_event *b)
-{
-    if (a->ncols != b->ncols || a->nkey != b->nkey ||
-        strcmp(a->table, b->table) != 0 || strcmp(a->schema, b->schema) != 0)
-        return false;
-    for (size_t i = 0; i < a->ncols; i++)
-        if (strcmp(a->cols[i].name, b->cols[i].name) != 0)
-            return false;
-    for (size_t i = 0; i < a->nkey; i++)
-        if (strcmp(a->key[i], b->key[i]) != 0)
-            return false;
-    return true;
-}
-
 /* Hash of the event's key values (0 without a key). */
 static uint64_t key_hash(const struct cdc_event *ev)
 {
     uint64_t h = 0;
     for (size_t i = 0; i < ev->nkey; i++) {
-        const struct cdc_col *c = event_col(ev->cols, ev->ncols, ev->key[i]);
+        const struct cdc_col *c =
+            sink__event_col(ev->cols, ev->ncols, ev->key[i]);
         if (c == NULL || c->value == NULL)
             h = h * 31 + 7;
         else
@@ -989,7 +942,7 @@ static size_t insert_run(const struct pg_sink *s, const struct cdc_batch *batch,
     size_t n = 0;
     while (i + n <= last && n < UNNEST_ROWS) {
         const struct cdc_event *next = batch->events[i + n];
-        if (n > 0 && (!is_upsert(s, next) || !same_shape(ev, next)))
+        if (n > 0 && (!is_upsert(s, next) || !sink__same_shape(ev, next)))
             break;
         if (ev->nkey > 0) {
             uint64_t h = key_hash(next);
@@ -1353,7 +1306,7 @@ static void notice_to_log(void *arg, const char *message)
 {
     (void)arg;
     char line[200];
-    one_line(message, line, sizeof(line));
+    sink__one_line(message, line, sizeof(line));
     cdc_log(CDC_LOG_DEBUG, "sink", "sink=postgres target says: %s", line);
 }
 
@@ -1366,7 +1319,7 @@ static int connect_target(struct pg_sink *s, struct cdc_err *err)
     s->conn = PQconnectdbParams(s->kw, s->val, 1);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char msg[200];
-        one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+        sink__one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
         bool retriable = cdc_db_connect_retriable(msg);
         disconnect(s);
         return cdc_err_set(err, retriable ? CDC_EIO : CDC_ECONFIG,
@@ -1872,7 +1825,7 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
     for (size_t i = 0; i <= last && ok;) {
         size_t n = 1;
         while (i + n <= last &&
-               same_shape(batch->events[i], batch->events[i + n]))
+               sink__same_shape(batch->events[i], batch->events[i + n]))
             n++;
         ok = copy_run(s, batch, i, n, err);
         i += n;
