@@ -366,8 +366,9 @@ int cdc_event_decode_msg(const void *data, size_t len, struct cdc_arena *arena,
                          struct cdc_err *err);
 
 /* Total order of positions within one group, for a given source kind:
- * negative, zero or positive like strcmp. Unparseable positions compare by
- * bytes. */
+ * negative, zero or positive like strcmp. postgres: LSNs; mysql:
+ * "<binlog file>:<offset>", files by name length then bytes, offsets as
+ * numbers. Unparseable positions compare by bytes. */
 int cdc_position_cmp(const char *source, const char *a, uint32_t a_index,
                      const char *b, uint32_t b_index);
 

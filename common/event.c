@@ -2084,6 +2084,41 @@ struct cdc_event *cdc_event_copy(const struct cdc_event *ev,
     return c;
 }
 
+/* A binlog position "<file>:<offset>": the file's name and the offset;
+ * false for another form. */
+static bool binlog_pos_split(const char *p, size_t *file_len, uint64_t *off)
+{
+    const char *colon = strrchr(p, ':');
+    if (colon == NULL || colon == p || colon[1] == '\0')
+        return false;
+    uint64_t v = 0;
+    for (const char *d = colon + 1; *d; d++) {
+        if (*d < '0' || *d > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*d - '0');
+    }
+    *file_len = (size_t)(colon - p);
+    *off = v;
+    return true;
+}
+
+/* Binlog files are numbered "base.000001", "base.000002" ... and the
+ * number grows a digit past 999999: a longer name is a later file. */
+static bool binlog_pos_cmp(const char *a, const char *b, int *c)
+{
+    size_t la = 0;
+    size_t lb = 0;
+    uint64_t oa = 0;
+    uint64_t ob = 0;
+    if (!binlog_pos_split(a, &la, &oa) || !binlog_pos_split(b, &lb, &ob))
+        return false;
+    if (la != lb)
+        *c = la < lb ? -1 : 1;
+    else if ((*c = memcmp(a, b, la)) == 0)
+        *c = oa < ob ? -1 : oa > ob ? 1 : 0;
+    return true;
+}
+
 int cdc_position_cmp(const char *source, const char *a, uint32_t a_index,
                      const char *b, uint32_t b_index)
 {
@@ -2093,6 +2128,9 @@ int cdc_position_cmp(const char *source, const char *a, uint32_t a_index,
     if (source != NULL && strcmp(source, "postgres") == 0 &&
         cdc_lsn_parse(a, &la) == CDC_OK && cdc_lsn_parse(b, &lb) == CDC_OK) {
         c = la < lb ? -1 : la > lb ? 1 : 0;
+    } else if (source != NULL && strcmp(source, "mysql") == 0 &&
+               binlog_pos_cmp(a, b, &c)) {
+        /* binlog file and offset */
     } else {
         c = strcmp(a, b);
     }

@@ -34,7 +34,7 @@ const struct cdc_opt cdc_replicator_options[] = {
     {"group", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_REQUIRED,
      "name of the capture group (lower-case letters, digits, '-', '_')"},
     {"source", CDC_OPT_STRING, "postgres", 0, 0, 0,
-     "kind of source database: postgres"},
+     "kind of source database: postgres or mysql (MySQL and MariaDB)"},
     {"stream", CDC_OPT_BOOL, "false", 0, 0, 0,
      "stream changes (the default mode)"},
     {"copy", CDC_OPT_BOOL, "false", 0, 0, 0,
@@ -135,6 +135,8 @@ const struct cdc_opt cdc_source_known_options[] = {
     {"password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET, "source"},
     {"schema", CDC_OPT_STRING, NULL, 0, 0, 0, "source"},
     {"tables", CDC_OPT_LIST, NULL, 0, 0, 0, "source"},
+    {"server-id", CDC_OPT_INT, NULL, 0, 4294967295LL, 0, "mysql source"},
+    {"gtid", CDC_OPT_BOOL, NULL, 0, 0, 0, "mysql source"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 

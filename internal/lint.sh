@@ -20,7 +20,7 @@ if grep -nE '^\s*//|[;{}]\s*//' $files; then
     echo "lint: use /* */ comments" >&2
     status=1
 fi
-cflags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. $(pkg-config --cflags libpq libnats libcjson yaml-0.1 libpcre2-8 libcurl) -Wall -Wextra -Werror"
+cflags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I. $(pkg-config --cflags libpq libmariadb libnats libcjson yaml-0.1 libpcre2-8 libcurl libmicrohttpd) -Wall -Wextra -Werror"
 for h in $(git ls-files '*.h'); do
     if ! echo "#include \"$h\"" | gcc $cflags -x c -fsyntax-only - 2>/tmp/lint.$$; then
         echo "lint: $h does not compile on its own:" >&2

@@ -1999,6 +1999,12 @@ static size_t fmt_real(double v, bool is_float, char *out, size_t outsz)
     return (size_t)snprintf(out, outsz, "%.*f", decimals, v);
 }
 
+size_t source_binlog_format_real(double v, bool is_float, char *out,
+                                 size_t outsz)
+{
+    return fmt_real(v, is_float, out, outsz);
+}
+
 static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 static const uint32_t pow10_9[10] = {
     1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};

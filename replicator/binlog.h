@@ -308,6 +308,13 @@ void source_binlog_forget_columns(struct source_binlog *b, const char *schema,
 /* The server version from the last format description, or NULL. */
 const char *source_binlog_server_version(const struct source_binlog *b);
 
+/* Writes the text the decoder gives a FLOAT (is_float, v being the float
+ * widened) or DOUBLE value v to out (room for 32 bytes is enough) and
+ * returns its length: the shortest that reads back as the same value.
+ * For the initial copy, whose rows must read as the stream's. */
+size_t source_binlog_format_real(double v, bool is_float, char *out,
+                                 size_t outsz);
+
 /* "WRITE_ROWS_EVENT_V1", ..., or "event type <n>" written into buf. */
 const char *source_binlog_type_name(uint8_t type, char *buf, size_t bufsz);
 

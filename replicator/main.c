@@ -156,7 +156,7 @@ struct repl {
      * unless it is a run of chunks cut short (skip_incl false) */
     bool skip_set;
     bool skip_incl;
-    char skip_pos[128];
+    char skip_pos[SOURCE_POSITION_MAX];
     uint32_t skip_idx;
     uint64_t skipped;
     const char *stream;
@@ -165,11 +165,11 @@ struct repl {
      * that want to see it without asking the source */
     struct cdc_js_kv *kv;
     uint64_t kv_rev;
-    char kv_saved[64];
+    char kv_saved[SOURCE_POSITION_MAX];
     int64_t kv_saved_ms;
     char *last_schema;
     char *last_table;
-    char confirmed[64];
+    char confirmed[SOURCE_POSITION_MAX];
     /* metrics: events of each message sent, until JetStream stores it */
     struct cp_queue acks;
     struct cdc_metric *m_read;
@@ -720,7 +720,7 @@ static int save_position(struct repl *r, bool force, struct cdc_err *err)
     if (!force && cdc_now_ms() - r->kv_saved_ms < KV_SAVE_INTERVAL_MS)
         return CDC_OK;
     char ts[40];
-    char val[160];
+    char val[SOURCE_POSITION_MAX + 96];
     cdc_time_format_us(cdc_wall_us(), ts, sizeof(ts));
     int n = snprintf(val, sizeof(val), "{\"position\":\"%s\",\"time\":\"%s\"}",
                      r->confirmed, ts);
@@ -750,7 +750,8 @@ static int confirm(struct repl *r, struct cdc_err *err)
     cdc_metric_set(r->m_inflight, NULL, (double)cdc_js_pub_inflight(r->pub));
     uint64_t token = 0;
     if (cpq_pop_upto(&r->cps, floor, &token)) {
-        r->ops->format_token(token, r->confirmed, sizeof(r->confirmed));
+        r->ops->format_token(r->src, token, r->confirmed,
+                             sizeof(r->confirmed));
         rc = r->ops->ack(r->src, token, err);
     }
     if (rc == CDC_OK)
@@ -1142,7 +1143,7 @@ int main(int argc, char **argv)
      * only then create the stream: a bad setting leaves nothing behind */
     bool resync_all = cdc_conf_get_bool(cfg, "resync");
     char bucket[CDC_NAME_MAX];
-    char saved[64] = "";
+    char saved[SOURCE_POSITION_MAX] = "";
     cdc_name_kv(r.group, bucket, sizeof(bucket));
     int rc = cdc_js_open(&jo, &r.js, &err);
     if (rc == CDC_OK && !resync_all)

@@ -11,6 +11,10 @@
 
 #include "common/common.h"
 
+/* Room for a position in text (format_token, the saved position), NUL
+ * included. */
+#define SOURCE_POSITION_MAX 1024
+
 /* A checkpoint: after the first `after` events of the batch are stored in
  * JetStream, the source may be told `token` (for PostgreSQL: the end LSN of
  * a transaction). */
@@ -73,8 +77,11 @@ struct source_ops {
     /* Forgets everything read but not acknowledged; the next poll
      * reconnects and resumes from the last acknowledged checkpoint. */
     void (*reset)(void *state);
-    /* Position to show in logs for a token. */
-    void (*format_token)(uint64_t token, char *out, size_t outsz);
+    /* The position a token stands for, as the state bucket keeps it and
+     * open() takes it back (also shown in logs). Called for tokens not
+     * yet passed to ack. */
+    void (*format_token)(void *state, uint64_t token, char *out,
+                         size_t outsz);
     /* Optional (NULL: this source cannot copy). Copies the rows of the
      * group's tables as COPY events into the group's stream and returns
      * once JetStream has stored all of them; with then_stream, streaming

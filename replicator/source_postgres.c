@@ -1061,8 +1061,10 @@ static void pg_reset(void *state)
     cdc_arena_reset(&s->hold_arena);
 }
 
-static void pg_format_token(uint64_t token, char *out, size_t outsz)
+static void pg_format_token(void *state, uint64_t token, char *out,
+                            size_t outsz)
 {
+    (void)state;
     cdc_lsn_format(token, out, outsz);
 }
 

@@ -207,13 +207,19 @@ static int saved_rows(struct cdc_js *js, const char *group, struct cdc_buf *out,
     }
     if (rc != CDC_OK)
         goto out;
-    char position[64] = "";
+    char position[SOURCE_POSITION_MAX] = "";
     char when[64] = "";
     const char *text = val.data != NULL ? val.data : "";
     const char *pos = strstr(text, "\"position\":\"");
     const char *at = strstr(text, "\"time\":\"");
-    if (pos != NULL)
-        sscanf(pos + strlen("\"position\":\""), "%63[^\"]", position);
+    if (pos != NULL) {
+        pos += strlen("\"position\":\"");
+        size_t n = strcspn(pos, "\"");
+        if (n < sizeof(position)) {
+            memcpy(position, pos, n);
+            position[n] = '\0';
+        }
+    }
     if (at != NULL)
         sscanf(at + strlen("\"time\":\""), "%63[^\"]", when);
     int64_t us = 0;

@@ -82,4 +82,44 @@ int sink__my_value(const char *source, const char *type, const char *value,
                    size_t len, enum sink_my_class cls, struct cdc_buf *out,
                    enum sink_my_form *form, struct cdc_err *err);
 
+/* ==== Values from MySQL for PostgreSQL (pg_values.c) ==== */
+
+/* What a target column is, as far as turning a MySQL value into it
+ * cares. */
+enum sink_pg_class {
+    SINK_PG_OTHER = 0, /* text, json, bit, interval, anything else */
+    SINK_PG_BYTEA,
+    SINK_PG_NUMBER, /* smallint, integer, bigint, numeric, real, double */
+    SINK_PG_BOOL,
+    SINK_PG_TIME, /* time, time with time zone */
+    SINK_PG_DATE, /* date, timestamp, timestamp with time zone */
+};
+
+/* The class of a column from its type's OID (for a domain, its base
+ * type's); SINK_PG_OTHER for any type not built in. */
+enum sink_pg_class sink__pg_class(uint32_t type_oid);
+
+/*
+ * Turns len bytes of an event's value (the source's text form, never
+ * NULL) of type type (the source's type name; NULL: taken as text) from a
+ * source ("mysql"; any other source's values are left alone) into the
+ * text a PostgreSQL column of class cls reads as the same value. When the
+ * value can go as it is (most do; always for SINK_PG_OTHER), *changed is
+ * false and out is not touched; else *changed is true and the text is
+ * appended to out. Binary strings (base64) and bit strings become bytea's
+ * "\x" hex form in a bytea column, and so does geometry (hex WKB, without
+ * its "SRID=n;"); bit strings become their number in a number column;
+ * year "0000" becomes "0". CDC_EPROTO flagged CDC_ERR_POISON, with the
+ * reason in err (no table or column: the caller adds them), for a value
+ * PostgreSQL cannot hold in a column of that class (a zero date, a zero
+ * month or day, year 0 or a day the month lacks in a date column; a
+ * negative time or one past 24:00:00 in a time column; an integer other
+ * than 0 and 1 in a boolean column) and for malformed base64 or bit
+ * strings; CDC_ETOOBIG when out would pass its limit. On failure out may
+ * hold part of the value. No server is involved; any thread may call it.
+ */
+int sink__pg_value(const char *source, const char *type, const char *value,
+                   size_t len, enum sink_pg_class cls, struct cdc_buf *out,
+                   bool *changed, struct cdc_err *err);
+
 #endif

@@ -11,13 +11,16 @@
  * a table without a key (REPLICA IDENTITY FULL) matches one row on every
  * old column. Values travel as text parameters typed by the target's
  * columns, never spliced into SQL; identifiers are always quoted. Columns
- * the source did not send (unchanged TOAST) are left as they are.
+ * the source did not send (unchanged TOAST) are left as they are. Values
+ * from MySQL that PostgreSQL reads differently (binary strings, geometry,
+ * bits) are turned into its forms first (pg_values.c), in every path.
  *
  * Errors are classified where they are seen: a lost connection or an
  * overloaded server is retriable (the sink reconnects on the next write);
  * a row the target rejects (constraint, type, missing table or column) is
- * poison at its index in the batch; bad credentials or missing privileges
- * stop the worker.
+ * poison at its index in the batch, and so is a value from MySQL the
+ * target cannot hold (a zero date), at once; bad credentials or missing
+ * privileges stop the worker.
  */
 #include "common/sqltext.h"
 #include "sinks/sink.h"
@@ -90,7 +93,13 @@ struct pg_col {
     uint32_t type_oid;
     bool has_eq;    /* "=" is safe for this type; else compare as text */
     bool generated; /* never written */
-    char *type_sql; /* the type as SQL names it here (regtype) */
+    /* the type as SQL names it here without a modifier, the target of
+     * the casts of a multi-row upsert: format_type(oid, -1) writes
+     * "bpchar" and "bit" quoted where a regtype would write "character"
+     * and "bit", which mean character(1) and bit(1) (the cast would cut a
+     * character(n) value to one character, and refuse a bit(n) one) */
+    char *type_sql;
+    enum sink_pg_class cls; /* what values from MySQL need (pg_values.c) */
 };
 
 struct pg_table {
@@ -152,6 +161,10 @@ struct pg_sink {
     uint32_t *oids;
     int nparams;
     int cap_params;
+    /* values from MySQL as the target reads them: one at a time, and
+     * those that are parameters until the statement is sent */
+    struct cdc_buf conv;
+    struct cdc_arena conv_params;
     /* the array texts of an unnest upsert, NUL-separated, and where each
      * starts */
     struct cdc_buf arrays;
@@ -304,7 +317,8 @@ static void forget_tables(struct pg_sink *s)
  * its base type, through an array to its element; enums and ranges always
  * compare). Anything else (json, xml, geometric types, composites) is
  * matched on its text form, which is exact for values written from the
- * same text.
+ * same text. Then the type's name for casts (see pg_col.type_sql) and the
+ * OID of its base type (for sink__pg_class).
  */
 static const char *const COLUMNS_SQL =
     "WITH c AS (SELECT a.attnum, a.attname, a.atttypid, "
@@ -330,7 +344,7 @@ static const char *const COLUMNS_SQL =
     "    JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod "
     "    WHERE am.amname IN ('btree', 'hash') AND oc.opcdefault "
     "    AND oc.opcintype = k.base) END, "
-    "  k.atttypid::pg_catalog.regtype::text "
+    "  pg_catalog.format_type(k.atttypid, -1), k.base "
     "FROM k ORDER BY k.attnum";
 
 /* Unique, valid, non-partial indexes on plain columns, primary key first. */
@@ -413,6 +427,8 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
         c->generated = strcmp(PQgetvalue(res, i, 2), "t") == 0;
         c->has_eq = strcmp(PQgetvalue(res, i, 3), "t") == 0;
         c->type_sql = cdc_xstrdup(PQgetvalue(res, i, 4));
+        c->cls =
+            sink__pg_class((uint32_t)strtoul(PQgetvalue(res, i, 5), NULL, 10));
     }
     PQclear(res);
 
@@ -491,6 +507,9 @@ static void stmt_begin(struct pg_sink *s)
 {
     cdc_buf_reset(&s->sql);
     s->nparams = 0;
+    /* libpq copies parameters when it sends a statement */
+    if (s->conv_params.used_total > 0)
+        cdc_arena_reset(&s->conv_params);
 }
 
 static void push_param(struct pg_sink *s, const char *value, uint32_t oid)
@@ -621,6 +640,72 @@ static int send_plain(struct pg_sink *s, const char *sql, size_t event,
     return CDC_OK;
 }
 
+/* ==== Values ==== */
+
+/* Poison that names the column a value of the event cannot go into. */
+static int value_error(const struct pg_table *t, const struct pg_col *tc,
+                       int rc, struct cdc_err *err)
+{
+    if (rc == CDC_ETOOBIG)
+        return cdc_err_set(err, CDC_ETOOBIG, CDC_ERR_POISON | CDC_ERR_FINAL,
+                           "the value of column \"%s\" of %s is too large",
+                           tc->name, t->qname);
+    char why[CDC_ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                       "cannot write column \"%s\" of %s: %s", tc->name,
+                       t->qname, why);
+}
+
+/*
+ * The text of value c of ev for target column tc: c's own, or for a
+ * change from MySQL into a column that needs it what sink__pg_value makes
+ * of it (in s->conv, valid until the next call). Every other value costs
+ * a comparison or two, so the sink stays as fast for PostgreSQL sources.
+ * Poison, final, naming the table and column, for a value the column
+ * cannot hold.
+ */
+static int value_text(struct pg_sink *s, const struct pg_table *t,
+                      const struct pg_col *tc, const struct cdc_event *ev,
+                      const struct cdc_col *c, const char **text, size_t *len,
+                      struct cdc_err *err)
+{
+    *text = c->value;
+    *len = c->value_len;
+    if (tc->cls == SINK_PG_OTHER || c->value == NULL || ev->source == NULL ||
+        strcmp(ev->source, "mysql") != 0)
+        return CDC_OK;
+    bool changed = false;
+    cdc_buf_reset(&s->conv);
+    int rc = sink__pg_value(ev->source, c->type, c->value, c->value_len,
+                            tc->cls, &s->conv, &changed, err);
+    if (rc != CDC_OK)
+        return value_error(t, tc, rc, err);
+    if (changed) {
+        *text = s->conv.data != NULL ? s->conv.data : "";
+        *len = s->conv.len;
+    }
+    return CDC_OK;
+}
+
+/* Adds value c of ev for column tc as a parameter of type oid (see
+ * add_param), as value_text gives it. */
+static int add_value(struct pg_sink *s, const struct pg_table *t,
+                     const struct pg_col *tc, uint32_t oid,
+                     const struct cdc_event *ev, const struct cdc_col *c,
+                     struct cdc_err *err)
+{
+    const char *text = NULL;
+    size_t len = 0;
+    int rc = value_text(s, t, tc, ev, c, &text, &len, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (text != c->value)
+        text = cdc_arena_strndup(&s->conv_params, text, len);
+    add_param(s, text, oid);
+    return CDC_OK;
+}
+
 /* ==== Building one change ==== */
 
 /* A unique index of the target whose columns are exactly names. */
@@ -695,16 +780,21 @@ static int resolve_cols(struct pg_sink *s, const struct pg_table *t,
 
 /* Appends the parameters of one row, "$a, $b, ...", for the columns
  * resolve_cols found (ev has the shape they were resolved for). */
-static void append_row_params(struct pg_sink *s, const struct cdc_event *ev)
+static int append_row_params(struct pg_sink *s, const struct pg_table *t,
+                             const struct cdc_event *ev, struct cdc_err *err)
 {
     size_t w = 0;
     for (size_t i = 0; i < ev->ncols; i++) {
-        if (s->wcols[i] == NULL)
+        const struct pg_col *tc = s->wcols[i];
+        if (tc == NULL)
             continue;
         if (w++ > 0)
             cdc_buf_append_str(&s->sql, ", ");
-        add_param(s, ev->cols[i].value, s->wcols[i]->type_oid);
+        int rc = add_value(s, t, tc, tc->type_oid, ev, &ev->cols[i], err);
+        if (rc != CDC_OK)
+            return rc;
     }
+    return CDC_OK;
 }
 
 /* Appends " (cols" for the columns resolve_cols found, without the
@@ -736,7 +826,9 @@ static int build_insert_body(struct pg_sink *s, const struct pg_table *t,
     cdc_buf_append_str(&s->sql, select_form
                                     ? ") OVERRIDING SYSTEM VALUE SELECT "
                                     : ") OVERRIDING SYSTEM VALUE VALUES (");
-    append_row_params(s, ev);
+    rc = append_row_params(s, t, ev, err);
+    if (rc != CDC_OK)
+        return rc;
     if (!select_form)
         cdc_buf_append_char(&s->sql, ')');
     return CDC_OK;
@@ -777,22 +869,22 @@ static void build_on_conflict(struct pg_sink *s, const struct cdc_event *ev,
 }
 
 /* Appends one "col = $n" (or IS NULL, or a text comparison for types
- * without a trusted "="). */
-static void build_match_col(struct pg_sink *s, const struct pg_col *tc,
-                            const struct cdc_col *c)
+ * without a trusted "="), for value c of ev. */
+static int build_match_col(struct pg_sink *s, const struct pg_table *t,
+                           const struct pg_col *tc, const struct cdc_event *ev,
+                           const struct cdc_col *c, struct cdc_err *err)
 {
     append_ident(&s->sql, tc->name);
     if (c->value == NULL) {
         cdc_buf_append_str(&s->sql, " IS NULL");
-        return;
+        return CDC_OK;
     }
     if (tc->has_eq) {
         cdc_buf_append_str(&s->sql, " = ");
-        add_param(s, c->value, tc->type_oid);
-    } else {
-        cdc_buf_append_str(&s->sql, "::text = ");
-        add_param(s, c->value, OID_TEXT);
+        return add_value(s, t, tc, tc->type_oid, ev, c, err);
     }
+    cdc_buf_append_str(&s->sql, "::text = ");
+    return add_value(s, t, tc, OID_TEXT, ev, c, err);
 }
 
 /*
@@ -825,7 +917,9 @@ static int build_match(struct pg_sink *s, const struct pg_table *t,
                     return missing_column(t, ev->key[i], err);
                 if (i > 0)
                     cdc_buf_append_str(&s->sql, " AND ");
-                build_match_col(s, tc, c);
+                int rc = build_match_col(s, t, tc, ev, c, err);
+                if (rc != CDC_OK)
+                    return rc;
             }
             return CDC_OK;
         }
@@ -844,7 +938,9 @@ static int build_match(struct pg_sink *s, const struct pg_table *t,
             return missing_column(t, ev->old[i].name, err);
         if (i > 0)
             cdc_buf_append_str(&s->sql, " AND ");
-        build_match_col(s, tc, &ev->old[i]);
+        int rc = build_match_col(s, t, tc, ev, &ev->old[i], err);
+        if (rc != CDC_OK)
+            return rc;
     }
     cdc_buf_append_str(&s->sql, " LIMIT 1)");
     return CDC_OK;
@@ -868,7 +964,10 @@ static int build_update(struct pg_sink *s, const struct pg_table *t,
             cdc_buf_append_str(&s->sql, ", ");
         append_ident(&s->sql, s->wcols[i]->name);
         cdc_buf_append_str(&s->sql, " = ");
-        add_param(s, ev->cols[i].value, s->wcols[i]->type_oid);
+        rc = add_value(s, t, s->wcols[i], s->wcols[i]->type_oid, ev,
+                       &ev->cols[i], err);
+        if (rc != CDC_OK)
+            return rc;
     }
     if (w == 0) {
         /* nothing but unchanged values: touch the key so that a missing
@@ -975,41 +1074,56 @@ static int table_for(struct pg_sink *s, const struct cdc_event *ev,
 }
 
 /* Appends column col of events [i, i + n) as the text of a text[], and a
- * NUL after it. */
-static void append_array(struct cdc_buf *b, const struct cdc_batch *batch,
-                         size_t i, size_t n, size_t col)
+ * NUL after it, each value as value_text gives it for the column's target
+ * column tc. On failure *bad is the index of the event at fault. */
+static int append_array(struct pg_sink *s, const struct pg_table *t,
+                        const struct pg_col *tc, const struct cdc_batch *batch,
+                        size_t i, size_t n, size_t col, size_t *bad,
+                        struct cdc_err *err)
 {
+    struct cdc_buf *b = &s->arrays;
     cdc_buf_append_char(b, '{');
     for (size_t r = 0; r < n; r++) {
-        const struct cdc_col *c = &batch->events[i + r]->cols[col];
+        const struct cdc_event *ev = batch->events[i + r];
+        const struct cdc_col *c = &ev->cols[col];
         if (r > 0)
             cdc_buf_append_char(b, ',');
         if (c->value == NULL) {
             cdc_buf_append(b, "NULL", 4);
             continue;
         }
+        const char *v = NULL;
+        size_t len = 0;
+        int rc = value_text(s, t, tc, ev, c, &v, &len, err);
+        if (rc != CDC_OK) {
+            *bad = i + r;
+            return rc;
+        }
         cdc_buf_append_char(b, '"');
         size_t from = 0;
-        for (size_t k = 0; k < c->value_len; k++) {
-            if (c->value[k] != '"' && c->value[k] != '\\')
+        for (size_t k = 0; k < len; k++) {
+            if (v[k] != '"' && v[k] != '\\')
                 continue;
-            cdc_buf_append(b, c->value + from, k - from);
+            cdc_buf_append(b, v + from, k - from);
             cdc_buf_append_char(b, '\\');
             from = k;
         }
-        cdc_buf_append(b, c->value + from, c->value_len - from);
+        cdc_buf_append(b, v + from, len - from);
         cdc_buf_append_char(b, '"');
     }
     cdc_buf_append(b, "}", 2); /* with its NUL */
+    return CDC_OK;
 }
 
 /* Appends "SELECT u.c1::type, ... FROM unnest($a, ...) AS u(c1, ...)":
  * one text[] parameter per written column, holding the values of rows
  * [i, i + n), each turned into the column's type by its input function
  * (as a parameter typed by the column would be). One prepared statement
- * serves every run size. */
-static void append_unnest(struct pg_sink *s, const struct cdc_batch *batch,
-                          size_t i, size_t n)
+ * serves every run size. On failure (a value the target cannot hold)
+ * *bad is the index of the event at fault. */
+static int append_unnest(struct pg_sink *s, const struct pg_table *t,
+                         const struct cdc_batch *batch, size_t i, size_t n,
+                         size_t *bad, struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
     cdc_buf_append_str(&s->sql, " SELECT ");
@@ -1033,15 +1147,29 @@ static void append_unnest(struct pg_sink *s, const struct cdc_batch *batch,
             cdc_xrealloc(s->array_at, s->cap_array_at * sizeof(*s->array_at));
     }
     int first = s->nparams;
+    /* the arrays are built column by column: after a value the target
+     * cannot hold, the columns left are still read up to its row, so the
+     * first row at fault is the one reported */
+    int failed = CDC_OK;
+    struct cdc_err first_err;
     w = 0;
-    for (size_t c = 0; c < ev->ncols; c++) {
+    for (size_t c = 0; c < ev->ncols && n > 0; c++) {
         if (s->wcols[c] == NULL)
             continue;
         if (w > 0)
             cdc_buf_append_str(&s->sql, ", ");
         add_param(s, NULL, OID_TEXT_ARRAY);
         s->array_at[w++] = s->arrays.len;
-        append_array(&s->arrays, batch, i, n, c);
+        int rc = append_array(s, t, s->wcols[c], batch, i, n, c, bad, err);
+        if (rc != CDC_OK) {
+            failed = rc;
+            first_err = *err;
+            n = *bad - i;
+        }
+    }
+    if (failed != CDC_OK) {
+        *err = first_err;
+        return failed;
     }
     cdc_buf_append_str(&s->sql, ") AS u(");
     for (size_t k = 0; k < w; k++) {
@@ -1054,14 +1182,17 @@ static void append_unnest(struct pg_sink *s, const struct cdc_batch *batch,
     /* the texts are in place now that the buffer no longer moves */
     for (size_t k = 0; k < w; k++)
         s->vals[first + (int)k] = s->arrays.data + s->array_at[k];
+    return CDC_OK;
 }
 
 /* Queues events [i, i + n) of the batch, upserts of one shape (see
  * insert_run), as one statement: one row with a parameter per column, or
- * a run with one array parameter per column (append_unnest). */
+ * a run with one array parameter per column (append_unnest). On failure
+ * *bad is the index of the event at fault. */
 static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
-                         size_t i, size_t n, struct cdc_err *err)
+                         size_t i, size_t n, size_t *bad, struct cdc_err *err)
 {
+    *bad = i;
     const struct cdc_event *ev = batch->events[i];
     struct pg_table *t = NULL;
     int rc = table_for(s, ev, &t, err);
@@ -1078,7 +1209,9 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
             return rc;
         append_insert_cols(s, ev);
         cdc_buf_append_str(&s->sql, ") OVERRIDING SYSTEM VALUE");
-        append_unnest(s, batch, i, n);
+        rc = append_unnest(s, t, batch, i, n, bad, err);
+        if (rc != CDC_OK)
+            return rc;
     } else {
         rc = build_insert_body(s, t, ev, false, err);
         if (rc != CDC_OK)
@@ -1756,6 +1889,9 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
     struct pg_table *t = NULL;
     if (find_table(s, ev->schema, ev->table, &t, err) != CDC_OK || t->missing)
         return false;
+    /* the target columns, for the values that need converting */
+    if (resolve_cols(s, t, ev, err) != CDC_OK)
+        return false;
     struct cdc_buf *b = &s->sql;
     cdc_buf_reset(b);
     cdc_buf_append_str(b, "COPY ");
@@ -1775,24 +1911,33 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
     }
     PQclear(res);
     bool sent = true;
+    bool bad = false; /* a value the target cannot hold: err says which */
     cdc_buf_reset(b);
-    for (size_t k = i; k < i + n && sent; k++) {
+    for (size_t k = i; k < i + n && sent && !bad; k++) {
         const struct cdc_event *row = batch->events[k];
-        for (size_t c = 0; c < row->ncols; c++) {
+        for (size_t c = 0; c < row->ncols && !bad; c++) {
             if (c > 0)
                 cdc_buf_append_char(b, '\t');
-            if (row->cols[c].value == NULL)
+            const char *v = row->cols[c].value;
+            size_t len = row->cols[c].value_len;
+            if (v != NULL && s->wcols[c] != NULL)
+                bad = value_text(s, t, s->wcols[c], row, &row->cols[c], &v,
+                                 &len, err) != CDC_OK;
+            if (v == NULL)
                 cdc_buf_append(b, "\\N", 2);
             else
-                copy_escape(b, row->cols[c].value, row->cols[c].value_len);
+                copy_escape(b, v, len);
         }
         cdc_buf_append_char(b, '\n');
-        if (b->len >= COPY_CHUNK || k + 1 == i + n) {
+        if (!bad && (b->len >= COPY_CHUNK || k + 1 == i + n)) {
             sent = PQputCopyData(s->conn, b->data, (int)b->len) == 1;
             cdc_buf_reset(b);
         }
     }
-    bool ok = PQputCopyEnd(s->conn, sent ? NULL : "not sent whole") == 1;
+    bool ok =
+        PQputCopyEnd(s->conn, sent && !bad ? NULL : "not sent whole") == 1;
+    if (bad)
+        ok = false; /* err keeps the value's reason */
     while ((res = PQgetResult(s->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             if (ok)
@@ -1924,6 +2069,8 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
                   sizeof(s->src_port), "tributary-schema");
     cdc_buf_init(&s->sql, 0);
     cdc_buf_init(&s->arrays, 0);
+    cdc_buf_init(&s->conv, 0);
+    cdc_arena_init(&s->conv_params);
 
     /* a target that is down at start is waited for, like one that goes
      * down later */
@@ -2021,14 +2168,15 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             continue;
         }
         size_t n = 1;
+        size_t at = i;
         if (is_upsert(s, ev)) {
             n = insert_run(s, batch, i, last);
-            rc = queue_upserts(s, batch, i, n, err);
+            rc = queue_upserts(s, batch, i, n, &at, err);
         } else {
             rc = queue_event(s, ev, i, err);
         }
         if (rc != CDC_OK)
-            bad_event = i;
+            bad_event = at;
         i += n;
     }
     struct mark_args m;
@@ -2173,6 +2321,8 @@ static void pg_close(void *state)
     forget_blocked(s);
     cdc_buf_release(&s->sql);
     cdc_buf_release(&s->arrays);
+    cdc_buf_release(&s->conv);
+    cdc_arena_release(&s->conv_params);
     cdc_free(s->array_at);
     cdc_free(s->wcols);
     cdc_free(s->vals);

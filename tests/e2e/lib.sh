@@ -105,7 +105,7 @@ my_sql() {
     local sql
     local cmd=(mariadb --no-defaults --protocol=TCP -h "${MY_HOST:-127.0.0.1}"
         -P "${MY_PORT:?MY_PORT not set}" -u root --connect-timeout=10
-        --batch --silent --skip-column-names --raw app)
+        --default-character-set=utf8mb4 --batch --silent --skip-column-names --raw app)
     if [ $# -eq 0 ]; then
         "${cmd[@]}"
         return

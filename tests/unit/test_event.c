@@ -1923,6 +1923,23 @@ static void test_position_cmp_postgres(void **state)
     check_cmp("postgres", "0/10", 0, "0/9", 100, 1);
 }
 
+static void test_position_cmp_mysql(void **state)
+{
+    (void)state;
+    check_cmp("mysql", "binlog.000002:4", 0, "binlog.000001:99999", 0, 1);
+    check_cmp("mysql", "binlog.000001:100", 0, "binlog.000001:99", 0, 1);
+    check_cmp("mysql", "binlog.000001:100", 0, "binlog.000001:100", 0, 0);
+    /* the number grows a digit past 999999 */
+    check_cmp("mysql", "binlog.1000000:4", 0, "binlog.999999:500", 0, 1);
+    /* copied rows sit just before the snapshot's position */
+    check_cmp("mysql", "binlog.000003:1233", 9, "binlog.000003:1234", 0, -1);
+    check_cmp("mysql", "binlog.000003:1234", 2, "binlog.000003:1234", 1, 1);
+    check_cmp("mysql", "b:18446744073709551615", 0, "b:18446744073709551614", 0,
+              1);
+    /* not a binlog position: by bytes */
+    check_cmp("mysql", "b", 0, "a", 0, 1);
+}
+
 /* ==== Messages that pack several events ==== */
 
 /* The columns of the packs below, which a pack says once. */
@@ -3816,6 +3833,7 @@ int main(void)
         T(test_copy_equal_and_independent),
         T(test_copy_of_decoded_outlives_arena),
         T(test_position_cmp_postgres),
+        T(test_position_cmp_mysql),
         T(test_position_cmp_bytes),
         T(test_decode_msg_single_and_pack),
         T(test_decode_msg_rejects),
