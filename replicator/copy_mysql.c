@@ -213,6 +213,17 @@ static void append_table_name(struct cdc_buf *b, const struct ctable *t)
     source__my_append_ident(b, t->info.name);
 }
 
+/* How key column k of the table is read, or NULL (a key column that is
+ * not among the columns: information_schema changed between queries). */
+static const struct source__my_colkind *key_kind(const struct ctable *t,
+                                                 size_t k)
+{
+    for (size_t c = 0; c < t->info.ncols; c++)
+        if (strcmp(t->info.cols[c].name, t->info.key[k]) == 0)
+            return &t->kinds[c];
+    return NULL;
+}
+
 /* The columns of a table as information_schema has them, and how each
  * is read. */
 static int describe_table(struct copy *cp, MYSQL *co, size_t i,
@@ -253,9 +264,8 @@ static int describe_table(struct copy *cp, MYSQL *co, size_t i,
     t->lits = cdc_xcalloc(t->info.nkey ? t->info.nkey : 1, sizeof(*t->lits));
     cdc_buf_init(&b, 0);
     for (size_t k = 0; k < t->info.nkey; k++) {
-        for (size_t c = 0; c < n; c++)
-            if (strcmp(t->info.cols[c].name, t->info.key[k]) == 0)
-                t->lits[k] = t->kinds[c].lit;
+        const struct source__my_colkind *kk = key_kind(t, k);
+        t->lits[k] = kk != NULL ? kk->lit : SOURCE_MY_LIT_NONE;
         cdc_buf_append_str(&b, k == 0 ? " ORDER BY " : ", ");
         source__my_append_ident(&b, t->info.key[k]);
     }
@@ -273,16 +283,6 @@ static int describe_table(struct copy *cp, MYSQL *co, size_t i,
     t->subject = cdc_buf_detach(&b, NULL);
     t->label = cdc_xasprintf("%s.%s", t->info.schema, t->info.name);
     return CDC_OK;
-}
-
-/* The column of the table called name, or NULL. */
-static const struct source__my_colkind *key_kind(const struct ctable *t,
-                                                 size_t k)
-{
-    for (size_t c = 0; c < t->info.ncols; c++)
-        if (strcmp(t->info.cols[c].name, t->info.key[k]) == 0)
-            return &t->kinds[c];
-    return NULL;
 }
 
 /* ==== Plan ==== */

@@ -34,7 +34,8 @@ enum kind {
     K_TIMETZ,   /* time with a zone */
     K_JSON,
     K_ARRAY,
-    K_BITS, /* a bit string: "0101" */
+    K_BITS,     /* a bit string: "0101" */
+    K_GEOMETRY, /* MySQL geometry: hex WKB, maybe after "SRID=n;" */
 };
 
 /* The type name in lower case without its modifiers ("(10,2)") and
@@ -106,10 +107,15 @@ static const char *const FLOAT_TYPES[] = {
 };
 static const char *const NUMERIC_TYPES[] = {"numeric", "decimal",
                                             "decimal unsigned", NULL};
-/* MySQL's binary strings; its geometry types travel as hex WKB instead
- * (passed on as text, see README.md) */
+/* MySQL's binary strings (base64 on the bus); its geometry types travel
+ * as hex WKB instead */
 static const char *const MYSQL_BINARY_TYPES[] = {
     "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", NULL,
+};
+static const char *const MYSQL_GEOMETRY_TYPES[] = {
+    "geometry",   "point",           "linestring",   "polygon",
+    "multipoint", "multilinestring", "multipolygon", "geometrycollection",
+    NULL,
 };
 static const char *const BIT_TYPES[] = {"bit", "varbit", "bit varying", NULL};
 static const char *const TIMETZ_TYPES[] = {"timetz", "time with time zone",
@@ -145,6 +151,8 @@ static enum kind kind_of(const char *source, const char *t)
         return K_BYTEA;
     if (mysql && is_one_of(t, MYSQL_BINARY_TYPES))
         return K_BASE64;
+    if (mysql && is_one_of(t, MYSQL_GEOMETRY_TYPES))
+        return K_GEOMETRY;
     return K_OTHER;
 }
 
@@ -512,6 +520,40 @@ static int b64val(char c)
     return -1;
 }
 
+/* A geometry as the source wrote it ("SRID=4326;0101..." or "0101...")
+ * into the form a GEOMETRY column stores and takes as a binary string:
+ * the SRID in four bytes, little-endian, then the WKB. */
+static int geometry_bytes(const char *v, size_t len, struct cdc_buf *out,
+                          struct cdc_err *err)
+{
+    uint32_t srid = 0;
+    size_t at = 0;
+    if (len > 5 && strncmp(v, "SRID=", 5) == 0) {
+        at = 5;
+        uint64_t n = 0;
+        while (at < len && v[at] >= '0' && v[at] <= '9' && n <= UINT32_MAX)
+            n = n * 10 + (uint64_t)(v[at++] - '0');
+        if (at == 5 || at >= len || v[at] != ';' || n > UINT32_MAX)
+            return refuse(err, "malformed geometry", v, len);
+        srid = (uint32_t)n;
+        at++;
+    }
+    size_t hex = len - at;
+    if (hex == 0 || hex % 2 != 0)
+        return refuse(err, "malformed geometry", v, len);
+    uint8_t le[4] = {(uint8_t)srid, (uint8_t)(srid >> 8), (uint8_t)(srid >> 16),
+                     (uint8_t)(srid >> 24)};
+    int rc = cdc_buf_append(out, le, sizeof(le));
+    for (size_t i = at; rc == CDC_OK && i < len; i += 2) {
+        int hi = hexval(v[i]);
+        int lo = hexval(v[i + 1]);
+        if (hi < 0 || lo < 0)
+            return refuse(err, "malformed geometry", v, len);
+        rc = cdc_buf_append_char(out, (char)(hi << 4 | lo));
+    }
+    return rc;
+}
+
 /* Standard base64, padding optional. */
 static int base64_bytes(const char *v, size_t len, struct cdc_buf *out,
                         struct cdc_err *err)
@@ -745,6 +787,9 @@ int sink__my_value(const char *source, const char *type, const char *value,
     case K_BASE64:
         *form = SINK_MY_BYTES;
         return base64_bytes(value, len, out, err);
+    case K_GEOMETRY:
+        *form = SINK_MY_BYTES;
+        return geometry_bytes(value, len, out, err);
     case K_ARRAY: {
         char elem[128];
         element_type(t, elem, sizeof(elem));

@@ -1750,6 +1750,19 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
     const struct cdc_event *ev = batch->events[i];
     if (covered(s, batch, ev))
         return CDC_OK;
+    if (ev->source == NULL || strcmp(ev->source, "postgres") != 0) {
+        /* another database's dialect: a person makes the change */
+        char what[96];
+        sink__one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
+        int rc = cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                             "schema changes of a %s source are not applied "
+                             "to PostgreSQL: make the change on the target "
+                             "by hand (%s, position %s)",
+                             ev->source ? ev->source : "unknown", what,
+                             ev->position);
+        err->index = i;
+        return rc;
+    }
     if (ev->table != NULL && is_blocked(s, ev))
         return blocked_error(ev, i, err);
     const char *sql = ev->ddl;

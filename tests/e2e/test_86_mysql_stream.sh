@@ -150,6 +150,17 @@ check "the schema change is a DDL event" grep -q '"op":"DDL".*ALTER TABLE' <<<"$
 check "TRUNCATE is a TRUNCATE event" grep -q '"op":"TRUNCATE"' <<<"$events"
 check "events name the source mysql" grep -q '"source":"mysql"' <<<"$events"
 check "positions are binlog file and offset" grep -qE '"position":"[^"]+\.[0-9]{6}:[0-9]+"' <<<"$events"
+check "the postgres worker sends the schema change to the dead letters" \
+    grep -q "schema changes of a mysql source are not applied to PostgreSQL: make the change on the target by hand (ALTER TABLE $s.ddl" "$TEST_TMP/wpg.err"
+check "so does the mysql worker" \
+    grep -q "schema changes are not applied to MySQL: make the change on the target by hand (ALTER TABLE $s.ddl" "$TEST_TMP/wmy.err"
+dl=$(nats_stream_msgs "TRIBUTARY_DLQ_$group")
+check_eq "the schema change is the one dead letter of each worker" 2 "$dl"
+if [ "$dl" != 2 ]; then
+    for k in postgres mysql; do
+        "$BIN/worker" $k --group "$group" --nats-url "$NATS_URL" --list-dead-letters 2>&1 | grep -o "\"error\":.*" | sed 's/^/#   /'
+    done
+fi
 if grep -q '"table":"other"' <<<"$events"; then
     not_ok "the table outside the group is not captured"
 else
