@@ -98,6 +98,10 @@ struct copy {
     struct crange *ranges;
     size_t nranges;
     char generation[SOURCE_COPY_GENERATION_MAX];
+    /* this run's tag in message ids: a range read again after an
+     * interruption holds other rows than before (a new snapshot), and its
+     * messages must not pass for the earlier run's duplicates */
+    char run[SOURCE_COPY_GENERATION_MAX];
     char position[SOURCE_COPY_POSITION_MAX];
     char snapshot[128];
     unsigned workers; /* the split's workers per table (the plan's) */
@@ -789,8 +793,8 @@ static int publish_all(struct copy *cp, struct cdc_js_pub *pub,
                 r->t->started_ms = cdc_now_ms();
             if (it.data != NULL) {
                 snprintf(msgid, sizeof(msgid),
-                         "%s/copy:%s:%" PRIu32 ":%" PRIu32 ":%" PRIu64,
-                         cp->env->group, cp->generation, r->t->oid,
+                         "%s/copy:%s:%s:%" PRIu32 ":%" PRIu32 ":%" PRIu64,
+                         cp->env->group, cp->generation, cp->run, r->t->oid,
                          r->r.first_block, r->chunks);
                 rc = cdc_js_pub_send(pub, r->t->subject, msgid, it.data, it.len,
                                      NULL, 0, &sent_seq, err);
@@ -1017,6 +1021,7 @@ int source__pg_copy(const struct source__pg_copy_args *a,
         goto out;
     }
     bool resume = found && !sp.done;
+    new_generation(cp.run, sizeof(cp.run));
     if (resume) {
         snprintf(cp.generation, sizeof(cp.generation), "%s", sp.generation);
         snprintf(cp.position, sizeof(cp.position), "%s", sp.position);
