@@ -181,6 +181,12 @@ void source__my_stmt_parse(const char *sql, size_t len, const char *default_db,
                            struct cdc_arena *arena,
                            struct source__my_stmt *out);
 
+/* The MySQL part of `replicator status` (see source_ops.status;
+ * status_mysql.c). */
+int source__my_status(const struct cdc_conf *cfg, const char *group,
+                      const char *saved, struct cdc_buf *out,
+                      struct cdc_err *err);
+
 /* What the initial copy needs from the source. */
 struct source__my_copy_args {
     const struct source__my_settings *settings;

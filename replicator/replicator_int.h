@@ -93,7 +93,8 @@ int source__pg_copy_range_read(struct cdc_js_kv *kv, uint32_t table_oid,
 /* The PostgreSQL part of `replicator status` (see source_ops.status;
  * status_postgres.c). */
 int source__pg_status(const struct cdc_conf *cfg, const char *group,
-                      struct cdc_buf *out, struct cdc_err *err);
+                      const char *saved, struct cdc_buf *out,
+                      struct cdc_err *err);
 
 /* ==== Schema changes (ddl_postgres.c) ==== */
 

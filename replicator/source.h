@@ -80,8 +80,7 @@ struct source_ops {
     /* The position a token stands for, as the state bucket keeps it and
      * open() takes it back (also shown in logs). Called for tokens not
      * yet passed to ack. */
-    void (*format_token)(void *state, uint64_t token, char *out,
-                         size_t outsz);
+    void (*format_token)(void *state, uint64_t token, char *out, size_t outsz);
     /* Optional (NULL: this source cannot copy). Copies the rows of the
      * group's tables as COPY events into the group's stream and returns
      * once JetStream has stored all of them; with then_stream, streaming
@@ -95,15 +94,16 @@ struct source_ops {
      * PostgreSQL: slot, publication, event triggers), logging each
      * removal; with dry_run only logs what it would remove. Runs instead
      * of open. */
-    int (*cleanup)(const struct cdc_conf *cfg, const char *group,
-                   bool dry_run, struct cdc_err *err);
+    int (*cleanup)(const struct cdc_conf *cfg, const char *group, bool dry_run,
+                   struct cdc_err *err);
     /* Optional. Appends the source's rows of `replicator status` to out,
      * one per line: cells separated by tabs ("label\tvalue"), a line
      * without a tab being a section title. Reads only; something missing
-     * (no slot...) is a row saying so. CDC_EIO when the source cannot be
-     * reached, CDC_ECONFIG for bad settings. */
+     * (no slot...) is a row saying so. saved is the group's saved
+     * position (NULL: none). CDC_EIO when the source cannot be reached,
+     * CDC_ECONFIG for bad settings. */
     int (*status)(const struct cdc_conf *cfg, const char *group,
-                  struct cdc_buf *out, struct cdc_err *err);
+                  const char *saved, struct cdc_buf *out, struct cdc_err *err);
     /* Says goodbye (final acknowledgement) and frees; NULL-safe. */
     void (*close)(void *state);
 };

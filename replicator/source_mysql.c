@@ -1208,6 +1208,6 @@ const struct source_ops source_mysql_ops = {
     .format_token = my_format_token,
     .copy = my_copy,
     .cleanup = NULL,
-    .status = NULL,
+    .status = source__my_status,
     .close = my_close,
 };

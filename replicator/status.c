@@ -171,71 +171,88 @@ static void render(const char *text, size_t len, FILE *f)
 
 /* ==== JetStream ==== */
 
+/* What the state bucket says of the group's position. */
+struct saved {
+    char bucket[CDC_NAME_MAX];
+    bool bucket_exists;
+    bool found;
+    char position[SOURCE_POSITION_MAX]; /* "" when it cannot be read */
+    char when[64];
+};
+
 /* The saved position: the key replicator.position of the state bucket,
  * {"position":"...","time":"..."} as main.c writes it. */
-static int saved_rows(struct cdc_js *js, const char *group, struct cdc_buf *out,
+static int read_saved(struct cdc_js *js, const char *group, struct saved *sv,
                       struct cdc_err *err)
 {
-    char bucket[CDC_NAME_MAX];
     char kvstream[CDC_NAME_MAX + 8];
     struct cdc_js_kv *kv = NULL;
     struct cdc_buf val;
+    memset(sv, 0, sizeof(*sv));
     cdc_buf_init(&val, 4096);
-    cdc_name_kv(group, bucket, sizeof(bucket));
-    snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
-    replicator_status_title(out, "replicator");
+    cdc_name_kv(group, sv->bucket, sizeof(sv->bucket));
+    snprintf(kvstream, sizeof(kvstream), "KV_%s", sv->bucket);
     int rc = cdc_js_stream_info(js, kvstream, NULL, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        replicator_status_row(out, "state bucket", "%s: does not exist",
-                              bucket);
-        replicator_status_row(out, "saved position", "none");
         rc = CDC_OK;
         goto out;
     }
-    if (rc == CDC_OK) {
-        replicator_status_row(out, "state bucket", "%s", bucket);
-        rc = cdc_js_kv_open(js, bucket, &kv, err);
-    }
+    sv->bucket_exists = rc == CDC_OK;
+    if (rc == CDC_OK)
+        rc = cdc_js_kv_open(js, sv->bucket, &kv, err);
     if (rc == CDC_OK)
         rc = cdc_js_kv_get(kv, "replicator.position", &val, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
-        replicator_status_row(out, "saved position", "none");
         rc = CDC_OK;
         goto out;
     }
     if (rc != CDC_OK)
         goto out;
-    char position[SOURCE_POSITION_MAX] = "";
-    char when[64] = "";
+    sv->found = true;
     const char *text = val.data != NULL ? val.data : "";
     const char *pos = strstr(text, "\"position\":\"");
     const char *at = strstr(text, "\"time\":\"");
     if (pos != NULL) {
         pos += strlen("\"position\":\"");
         size_t n = strcspn(pos, "\"");
-        if (n < sizeof(position)) {
-            memcpy(position, pos, n);
-            position[n] = '\0';
+        if (n < sizeof(sv->position)) {
+            memcpy(sv->position, pos, n);
+            sv->position[n] = '\0';
         }
     }
     if (at != NULL)
-        sscanf(at + strlen("\"time\":\""), "%63[^\"]", when);
-    int64_t us = 0;
-    char ago[96] = "";
-    if (when[0] != '\0' && cdc_time_parse_us(when, &us) == CDC_OK)
-        time_text(us, ago, sizeof(ago));
-    if (position[0] == '\0')
-        replicator_status_row(out, "saved position", "cannot be read");
-    else if (ago[0] != '\0')
-        replicator_status_row(out, "saved position", "%s at %s", position, ago);
-    else
-        replicator_status_row(out, "saved position", "%s", position);
+        sscanf(at + strlen("\"time\":\""), "%63[^\"]", sv->when);
 out:
     cdc_js_kv_close(kv);
     cdc_buf_release(&val);
     return rc;
+}
+
+static void saved_rows(const struct saved *sv, struct cdc_buf *out)
+{
+    replicator_status_title(out, "replicator");
+    if (!sv->bucket_exists) {
+        replicator_status_row(out, "state bucket", "%s: does not exist",
+                              sv->bucket);
+        replicator_status_row(out, "saved position", "none");
+        return;
+    }
+    replicator_status_row(out, "state bucket", "%s", sv->bucket);
+    int64_t us = 0;
+    char ago[96] = "";
+    if (sv->when[0] != '\0' && cdc_time_parse_us(sv->when, &us) == CDC_OK)
+        time_text(us, ago, sizeof(ago));
+    if (!sv->found)
+        replicator_status_row(out, "saved position", "none");
+    else if (sv->position[0] == '\0')
+        replicator_status_row(out, "saved position", "cannot be read");
+    else if (ago[0] != '\0')
+        replicator_status_row(out, "saved position", "%s at %s", sv->position,
+                              ago);
+    else
+        replicator_status_row(out, "saved position", "%s", sv->position);
 }
 
 static void consumer_rows(const struct cdc_js_consumer_state *cs, size_t n,
@@ -340,13 +357,18 @@ static int gather(const struct cdc_conf *cfg, const struct source_ops *ops,
     int rc = cdc_js_open(&jo, &js, err);
     if (rc != CDC_OK)
         goto out;
+    struct saved sv;
+    rc = read_saved(js, group, &sv, err);
+    if (rc != CDC_OK)
+        goto out;
     cdc_buf_printf(out, "%s source\n", ops->name);
     if (ops->status != NULL)
-        rc = ops->status(cfg, group, out, err);
+        rc = ops->status(cfg, group, sv.position[0] ? sv.position : NULL, out,
+                         err);
     else
         replicator_status_row(out, "state", "not available for this source");
     if (rc == CDC_OK)
-        rc = saved_rows(js, group, out, err);
+        saved_rows(&sv, out);
     if (rc == CDC_OK)
         rc = stream_rows(js, group, out, err);
     if (rc == CDC_OK)

@@ -387,8 +387,10 @@ out:
 /* ==== Entry ==== */
 
 int source__pg_status(const struct cdc_conf *cfg, const char *group,
-                      struct cdc_buf *out, struct cdc_err *err)
+                      const char *saved, struct cdc_buf *out,
+                      struct cdc_err *err)
 {
+    (void)saved; /* the slot's confirmed position says more */
     struct source__pg_settings st;
     struct source__pg_table *want = NULL;
     size_t nwant = 0;

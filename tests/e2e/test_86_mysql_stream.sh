@@ -277,6 +277,18 @@ check_eq "spot check: BIGINT UNSIGNED max" "18446744073709551615" \
 check_eq "after kill -9: every appended row exactly once" "301 301" \
     "$(tgt_psql "SELECT count(*) || ' ' || count(DISTINCT n) FROM $s.log")"
 
+# replicator status of the group
+rc=0
+"$BIN/replicator" status --source mysql --group "$group" --tables "$s.kv,$s.nothere" "${my_args[@]}" \
+    >"$TEST_TMP/st.out" 2>"$TEST_TMP/st.err" || rc=$?
+check_eq "replicator status exits 0" 0 "$rc"
+for want in "binlog_row_image  *FULL" "binlog now  *binlog\.[0-9]+:[0-9]+ gtid [0-9]+-[0-9]+-[0-9]+" \
+    "behind  *[0-9.]+ [KMG]?i?B of binlog after the saved position" "$s\.kv  *2 columns, key k" \
+    "$s\.nothere  *does not exist" "saved position  *binlog\.[0-9]+:[0-9]+ gtid" "binlog dumps  *[1-9]"; do
+    check "status shows /$want/" grep -qE "$want" "$TEST_TMP/st.out"
+done
+grep -qE "behind" "$TEST_TMP/st.out" || sed 's/^/#   /' "$TEST_TMP/st.out" "$TEST_TMP/st.err"
+
 rc=0; stop_bg repl || rc=$?
 check_eq "replicator exits 0" 0 "$rc"
 rc=0; stop_bg wpg || rc=$?
