@@ -1,6 +1,6 @@
 /*
  * test_copy_mysql_text.c: unit tests of replicator/copy_mysql_text.c: the
- * type names and value forms a copied MySQL row gets (the binlog
+ * type names and value forms a copied MySQL row receives (the binlog
  * decoder's), the select expression of a column, ENUM/SET members and
  * MariaDB's JSON check as information_schema writes them, the range
  * count, integer bounds and WHERE conditions of key ranges, the range's
