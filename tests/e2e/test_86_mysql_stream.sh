@@ -277,6 +277,38 @@ check_eq "spot check: BIGINT UNSIGNED max" "18446744073709551615" \
 check_eq "after kill -9: every appended row exactly once" "301 301" \
     "$(tgt_psql "SELECT count(*) || ' ' || count(DISTINCT n) FROM $s.log")"
 
+check "a table without a primary key travels with its unique NOT NULL key" \
+    grep -q '"table":"log".*"key":\["n"\]' <<<"$(stream_events "$group" | grep '"table":"log"' | head -n 3)"
+
+# ---- without column names in the binlog, and without checksums -------------------
+#
+# With binlog_row_metadata=MINIMAL the names come from information_schema
+# (and MariaDB's JSON column, a LONGTEXT in the binlog, is json again); a
+# schema change makes them read again. binlog_checksum=NONE starts a new
+# binlog file whose events carry no CRC32.
+g2=$(unique_name mysrc2-)
+my_sql "CREATE TABLE \`$s\`.meta (a INT NOT NULL, b VARCHAR(10), j JSON, UNIQUE KEY (a)) ENGINE=InnoDB"
+my_sql "SET GLOBAL binlog_row_metadata = 'MINIMAL'"
+start_bg repl2 "$BIN/replicator" --source mysql --group "$g2" --tables "$s.meta" "${my_args[@]}"
+wait_until 30 grep -q "streaming the binlog from" "$TEST_TMP/repl2.err" || not_ok "second replicator streams"
+my_sql "INSERT INTO \`$s\`.meta VALUES (1, 'one', '{\"k\": 1}')"
+my_sql "ALTER TABLE \`$s\`.meta ADD COLUMN c INT"
+my_sql "INSERT INTO \`$s\`.meta VALUES (2, 'two', NULL, 22)"
+my_sql "SET GLOBAL binlog_checksum = 'NONE'"
+my_sql "INSERT INTO \`$s\`.meta VALUES (3, 'three', '[]', 33)"
+my_sql "SET GLOBAL binlog_checksum = 'CRC32'" "SET GLOBAL binlog_row_metadata = 'FULL'"
+my_sql "UPDATE \`$s\`.meta SET b = 'THREE' WHERE a = 3"
+ev2() { stream_events "$g2" | grep '"table":"meta"'; }
+wait_until 30 eval '[ "$(ev2 | wc -l)" -ge 4 ]' || not_ok "the second group's events arrive"
+e2=$(ev2)
+check "names from information_schema, and the JSON column is json" grep -qE '"row":\{"a":1,"b":"one","j":\{"k": ?1\}\}' <<<"$e2"
+check "the unique key is the key" grep -q '"key":\["a"\]' <<<"$e2"
+check "after the schema change the new column has its name" grep -q '"row":{"a":2,"b":"two","j":null,"c":22}' <<<"$e2"
+check "events without checksums arrive" grep -q '"row":{"a":3,"b":"three","j":\[\],"c":33}' <<<"$e2"
+check "and with checksums again" grep -q '"op":"UPDATE".*"b":"THREE"' <<<"$e2"
+rc=0; stop_bg repl2 || rc=$?
+check_eq "second replicator exits 0" 0 "$rc"
+
 # replicator status of the group
 rc=0
 "$BIN/replicator" status --source mysql --group "$group" --tables "$s.kv,$s.nothere" "${my_args[@]}" \
