@@ -26,8 +26,8 @@
     "usage: replicator --group NAME [--tables T1,T2] [--host H] [--port P]\n"  \
     "                  [--dbname DB] [--user U] [--nats-url URL] [options]\n"  \
     "       replicator status --group NAME [options]   (the group's state)\n"  \
-    "Captures changes of a source database into the group's JetStream "        \
-    "stream.\n"
+    "Captures changes of a source database (--source postgres, or mysql for\n" \
+    "MySQL and MariaDB) into the group's JetStream stream.\n"
 
 /* Progress is logged this often while events flow. */
 #define PROGRESS_INTERVAL_MS 10000
@@ -750,8 +750,7 @@ static int confirm(struct repl *r, struct cdc_err *err)
     cdc_metric_set(r->m_inflight, NULL, (double)cdc_js_pub_inflight(r->pub));
     uint64_t token = 0;
     if (cpq_pop_upto(&r->cps, floor, &token)) {
-        r->ops->format_token(r->src, token, r->confirmed,
-                             sizeof(r->confirmed));
+        r->ops->format_token(r->src, token, r->confirmed, sizeof(r->confirmed));
         rc = r->ops->ack(r->src, token, err);
     }
     if (rc == CDC_OK)

@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+/* The connection options share their names (and, in --help, the
+ * postgres source's descriptions, which say both sources' defaults). */
 static const struct cdc_opt my_options[] = {
     {"host", CDC_OPT_STRING, NULL, 0, 0, 0,
      "source host (default: PGHOST or the local socket; mysql: localhost)"},

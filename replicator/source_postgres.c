@@ -19,11 +19,12 @@
 
 static const struct cdc_opt pg_options[] = {
     {"host", CDC_OPT_STRING, NULL, 0, 0, 0,
-     "source host (default: PGHOST or the local socket)"},
+     "source host (default: PGHOST or the local socket; mysql: localhost)"},
     {"port", CDC_OPT_INT, NULL, 1, 65535, 0,
-     "source port (default: PGPORT or 5432)"},
+     "source port (default: PGPORT or 5432; mysql: 3306)"},
     {"dbname", CDC_OPT_STRING, NULL, 0, 0, 0,
-     "source database, or a libpq connection string or URI"},
+     "source database, or a libpq connection string or URI (mysql: the "
+     "database of tables named without one)"},
     {"user", CDC_OPT_STRING, NULL, 0, 0, 0, "source user (default: PGUSER)"},
     {"password", CDC_OPT_STRING, NULL, 0, 0, CDC_OPT_SECRET,
      "source password (default: PGPASSWORD or ~/.pgpass)"},
@@ -31,7 +32,7 @@ static const struct cdc_opt pg_options[] = {
      "schema of the tables named without one"},
     {"tables", CDC_OPT_LIST, NULL, 0, 0, 0,
      "tables to capture (name or schema.name), comma-separated; "
-     "default: every table of --schema"},
+     "default: every table of --schema (mysql: required, db.name)"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
