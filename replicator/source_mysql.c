@@ -56,7 +56,7 @@ static const struct cdc_opt my_options[] = {
 
 /* Raw events waiting for the poll, at most this many and bytes. */
 #define FEED_MAX_EVENTS 8192
-#define FEED_MAX_BYTES (32u * 1024 * 1024)
+#define FEED_MAX_BYTES (8u * 1024 * 1024)
 /* The server sends a heartbeat after this long without events; a read
  * that waits READ_TIMEOUT_S finds the connection dead. */
 #define HEARTBEAT_NS "5000000000"
