@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ==== Constants ==== */
 
@@ -192,7 +193,6 @@ struct source_binlog {
     uint8_t header_len;
     uint8_t post_len[256]; /* 0xFF: not given, use the default */
     enum source_binlog_checksum checksum;
-    uint32_t crc_table[256];
     /* table maps by id: open addressing over an array of tables */
     struct bl_table **tabs;
     size_t ntabs;
@@ -261,24 +261,40 @@ static bool bit_set(const uint8_t *bits, size_t i)
     return (bits[i / 8] >> (i % 8)) & 1;
 }
 
-static void crc_init(uint32_t *table)
+/* The binlog's CRC32 is zlib's (the servers compute it with zlib). crc is
+ * the running value in its stored (final) form: 0 to start. */
+static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n)
 {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
+    while (n > 0) {
+        uInt k = n > (size_t)UINT32_MAX ? UINT32_MAX : (uInt)n;
+        crc = (uint32_t)crc32((uLong)crc, p, k);
+        p += k;
+        n -= k;
     }
+    return crc;
 }
 
-/* crc is the running value in its stored (final) form: 0 to start. */
-static uint32_t crc_update(const uint32_t *table, uint32_t crc,
-                           const uint8_t *p, size_t n)
+/* Decimal digits of v into s (room for 21), without a NUL; returns the
+ * length. snprintf costs more than the rest of a row's integers. */
+static size_t fmt_u64(char *s, uint64_t v)
 {
-    crc = ~crc;
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
     for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    return ~crc;
+        s[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t fmt_i64(char *s, int64_t v)
+{
+    if (v >= 0)
+        return fmt_u64(s, (uint64_t)v);
+    s[0] = '-';
+    return 1 + fmt_u64(s + 1, 0 - (uint64_t)v);
 }
 
 static const char b64_chars[] =
@@ -886,7 +902,6 @@ static void known_release(struct bl_known *k)
 struct source_binlog *source_binlog_new(void)
 {
     struct source_binlog *b = cdc_xcalloc(1, sizeof(*b));
-    crc_init(b->crc_table);
     cdc_buf_init(&b->tmp, 0);
     source_binlog_reset(b);
     return b;
@@ -1023,9 +1038,9 @@ static int decode_fde(struct dctx *c, struct source_binlog_event *out)
             /* computed with the "file in use" flag clear, since the
              * server clears it when it closes the file */
             uint8_t fl = (uint8_t)(c->ev[17] & ~BINLOG_HF_IN_USE);
-            uint32_t crc = crc_update(b->crc_table, 0, c->ev, 17);
-            crc = crc_update(b->crc_table, crc, &fl, 1);
-            crc = crc_update(b->crc_table, crc, c->ev + 18,
+            uint32_t crc = crc_update(0, c->ev, 17);
+            crc = crc_update(crc, &fl, 1);
+            crc = crc_update(crc, c->ev + 18,
                              full - CHECKSUM_LEN - 18);
             uint32_t want = le32(c->ev + full - CHECKSUM_LEN);
             if (crc != want)
@@ -2657,11 +2672,11 @@ static int decode_value(struct dctx *c, const struct bl_col *col, struct rd *r,
         NEED(w);
         uint64_t u = le_n(p, w);
         if (col->is_unsigned) {
-            sl = (size_t)snprintf(s, sizeof(s), "%llu", (unsigned long long)u);
+            sl = fmt_u64(s, u);
         } else {
             unsigned shift = (unsigned)(64 - 8 * w);
             int64_t v = (int64_t)(u << shift) >> shift;
-            sl = (size_t)snprintf(s, sizeof(s), "%lld", (long long)v);
+            sl = fmt_i64(s, v);
         }
         put(c, out, s, sl);
         return CDC_OK;
@@ -3173,13 +3188,13 @@ int source_binlog_decode(struct source_binlog *b, const void *data, size_t len,
     bool strip = b->checksum == BINLOG_CHECKSUM_CRC32;
     if (b->checksum == BINLOG_CHECKSUM_UNKNOWN &&
         len >= HEADER_LEN + CHECKSUM_LEN)
-        strip = crc_update(b->crc_table, 0, ev, len - CHECKSUM_LEN) ==
+        strip = crc_update(0, ev, len - CHECKSUM_LEN) ==
                 le32(ev + len - CHECKSUM_LEN);
     if (strip) {
         if (len < HEADER_LEN + CHECKSUM_LEN)
             return fail(&c, len, "event too short for its checksum");
         c.len = len - CHECKSUM_LEN;
-        uint32_t crc = crc_update(b->crc_table, 0, ev, c.len);
+        uint32_t crc = crc_update(0, ev, c.len);
         uint32_t want = le32(ev + c.len);
         if (crc != want)
             return fail(&c, c.len,

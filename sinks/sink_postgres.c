@@ -1294,6 +1294,10 @@ static int queue_event(struct pg_sink *s, const struct cdc_event *ev,
 /* ==== Connection ==== */
 
 static const char *const SETUP_SQL[] = {
+    /* workers of several groups starting together would otherwise race
+     * on the same catalog rows ("tuple concurrently updated") */
+    "BEGIN",
+    "SELECT pg_catalog.pg_advisory_xact_lock(7428164913016283)",
     "CREATE SCHEMA IF NOT EXISTS tributary",
     "CREATE TABLE IF NOT EXISTS tributary.positions ("
     " group_name text PRIMARY KEY, source text NOT NULL,"
@@ -1326,6 +1330,7 @@ static const char *const SETUP_SQL[] = {
     " IF NOT FOUND THEN RAISE EXCEPTION"
     " 'the applied position of group % moved under this session', g"
     " USING ERRCODE = '40001'; END IF; END IF; END $f$",
+    "COMMIT",
 };
 
 static const char *const MARK_SQL =
