@@ -9,13 +9,16 @@
 #   BENCH_TXNS     single-row transactions of the backlog workload (100000)
 #   BENCH_RUNS     runs of each pair (3)
 #   BENCH_ONLY     space-separated workloads to run (insert update backlog
-#                  capture latency rules copy); capture compares the replicator
-#                  alone with pg_recvlogical draining the same WAL with
-#                  pgoutput; latency measures commit -> visible on the
-#                  target at fixed rates; rules compares a worker file
-#                  draining the same events with and without a rules file;
-#                  copy compares --copy-and-stream into worker postgres with
-#                  a subscription's copy_data of the same rows
+#                  capture mysql_capture latency rules copy); capture compares
+#                  the replicator alone with pg_recvlogical draining the same
+#                  WAL with pgoutput; mysql_capture compares replicator
+#                  --source mysql draining a MariaDB binlog backlog into
+#                  JetStream with mariadb-binlog reading the same binlog
+#                  range from the server; latency measures commit ->
+#                  visible on the target at fixed rates; rules compares a
+#                  worker file draining the same events with and without a
+#                  rules file; copy compares --copy-and-stream into worker
+#                  postgres with a subscription's copy_data of the same rows
 #   BENCH_RATES    rows/s of the latency workload (1000 5000 10000)
 #   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
@@ -34,7 +37,7 @@ BIN=${TRIBUTARY_BIN:-$ROOT/build/default/bin}
 ROWS=${BENCH_ROWS:-1000000}
 TXNS=${BENCH_TXNS:-100000}
 RUNS=${BENCH_RUNS:-3}
-ONLY=${BENCH_ONLY:-insert update backlog capture latency rules copy}
+ONLY=${BENCH_ONLY:-insert update backlog capture mysql_capture latency rules copy}
 RATES=${BENCH_RATES:-1000 5000 10000}
 LAT_SECS=${BENCH_LAT_SECS:-5}
 OUT=${BENCH_OUT:-$ROOT/build/bench.json}
@@ -214,8 +217,136 @@ measure_capture() {
         'BEGIN { printf "%.3f %.2f 0 %.2f %.2f 0 0\n", b - a, r, n, s }'
 }
 
+# ---- mysql_capture: MariaDB binlog -> replicator --source mysql -> JetStream
+
+# my [SQL]: the mariadb client as root over TCP (tab-separated, no column
+# names); with no SQL it reads stdin
+my() {
+    local cmd=(mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$MY_PORT" -u root
+        --connect-timeout=10 --batch --silent --skip-column-names)
+    if [ $# -eq 0 ]; then "${cmd[@]}"; else "${cmd[@]}" -e "$1"; fi
+}
+my_args() {
+    printf '%s\n' --source mysql --tables bench_my.big --host 127.0.0.1 --port "$MY_PORT" \
+        --user app --nats-url "$NATS_URL"
+}
+
+# my_prepare: a fresh database and group; the group's replicator runs
+# until it has saved its start position and is stopped, then ROWS rows
+# go in; sets MY_GROUP and MY_RANGE (the binlog files and the start and
+# stop offsets of the load, for mariadb-binlog)
+MY_GROUP=
+MY_RANGE=()
+my_prepare() {
+    local args pos end files
+    command -v mariadb-binlog >/dev/null || { say "mysql_capture needs mariadb-binlog"; return 1; }
+    mapfile -t args < <(my_args)
+    # a new binlog file, and the old ones gone: the server keeps only this
+    # run's data (a row takes about 34 bytes of binlog, so one file of the
+    # default max_binlog_size, 1 GiB, holds some 30 million)
+    my "FLUSH BINARY LOGS" >/dev/null
+    my "PURGE BINARY LOGS TO '$(my "SHOW MASTER STATUS" | cut -f1)'" >/dev/null
+    my "DROP DATABASE IF EXISTS bench_my; CREATE DATABASE bench_my;
+        CREATE TABLE bench_my.big (id bigint PRIMARY KEY, pad varchar(32) NOT NULL,
+            v int NOT NULL) ENGINE=InnoDB" >/dev/null
+    group_seq=$((group_seq + 1))
+    MY_GROUP=bench$group_seq
+    "$BIN/replicator" "${args[@]}" --group "$MY_GROUP" --log-level info \
+        >"$LOGS/repl-$MY_GROUP-setup.log" 2>&1 &
+    REPL_PID=$!
+    local deadline=$(($(date +%s) + 60))
+    until grep -q "streaming the binlog from" "$LOGS/repl-$MY_GROUP-setup.log" &&
+        "$BIN/replicator" status "${args[@]}" --group "$MY_GROUP" 2>/dev/null |
+        grep -qE 'saved position +[^ ]+:[0-9]+'; do
+        if ! kill -0 "$REPL_PID" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+            say "replicator --source mysql did not start streaming, see $LOGS/repl-$MY_GROUP-setup.log"
+            tail -n 5 "$LOGS/repl-$MY_GROUP-setup.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    stop_all
+    pos=$(my "SHOW MASTER STATUS" | cut -f1,2)
+    # 100,000 rows (one transaction) per statement, from the sequence
+    # engine (whose tables are in the current database)
+    local a b
+    {
+        echo "USE bench_my;"
+        for ((a = 1; a <= ROWS; a += 100000)); do
+            b=$((a + 99999 > ROWS ? ROWS : a + 99999))
+            echo "INSERT INTO big SELECT seq, LEFT(MD5(seq), 20), seq % 1000 FROM seq_${a}_to_${b};"
+        done
+    } | my
+    end=$(my "SHOW MASTER STATUS" | cut -f1,2)
+    # the files from the first to the last, in case the load crossed one
+    files=$(my "SHOW BINARY LOGS" | cut -f1 | awk -v f="${pos%%$'\t'*}" -v l="${end%%$'\t'*}" \
+        '$1 == f { on = 1 } on { print } $1 == l { on = 0 }')
+    mapfile -t MY_RANGE < <(echo "--start-position=${pos#*$'\t'}"; echo "--stop-position=${end#*$'\t'}"; echo "$files")
+    # the row data as the binlog's row images hold it: bigint 8 bytes,
+    # varchar a length byte and its bytes, int 4
+    my "SELECT ROUND(SUM(8 + 1 + LENGTH(pad) + 4) / 1048576, 1) FROM bench_my.big" >"$DIR/mysql_capture.mib"
+}
+
+# my_cleanup: the group's stream and state bucket, and the database
+my_cleanup() {
+    local args
+    mapfile -t args < <(my_args)
+    "$BIN/replicator" "${args[@]}" --group "$MY_GROUP" --cleanup --yes \
+        >"$LOGS/repl-$MY_GROUP-cleanup.log" 2>&1 || say "could not remove group $MY_GROUP (see $LOGS/repl-$MY_GROUP-cleanup.log)"
+    my "DROP DATABASE IF EXISTS bench_my" >/dev/null
+    MY_GROUP=
+}
+
+# mysql_capture: the load of a run is prepared before its native half and
+# read by both: the timed part is mariadb-binlog reading the load's binlog
+# range from the server to /dev/null, or the replicator draining the same
+# rows from its saved position until JetStream has stored every event
+# (--max-events). The server column is the whole mariadbd (its binlog
+# dump thread and whatever it does in the background meanwhile).
+measure_mysql_capture() {
+    local sys=$1 t0 t1 c0n c0m cn cm cr=0 mr=0 rc=0 args myd
+    if [ "$sys" = native ] || [ -z "$MY_GROUP" ]; then
+        my_prepare
+    fi
+    mapfile -t args < <(my_args)
+    # GNU time: CPU seconds and peak resident KiB of the replicator
+    # (without it neither is measured, and both print 0)
+    local timer=(/usr/bin/time -o "$DIR/my-time" -f '%U %S %M')
+    [ -x /usr/bin/time ] || timer=()
+    echo "0 0 0" >"$DIR/my-time"
+    myd=$(tr -dc 0-9 <"$DIR/my/my.pid")
+    c0n=$(cpu "$(nats_pid)")
+    c0m=$(cpu "$myd")
+    t0=$(now)
+    if [ "$sys" = native ]; then
+        mariadb-binlog --no-defaults --read-from-remote-server --protocol=TCP --host 127.0.0.1 \
+            --port "$MY_PORT" --user root "${MY_RANGE[@]}" >/dev/null
+    else
+        "${timer[@]}" "$BIN/replicator" "${args[@]}" --group "$MY_GROUP" \
+            --max-events "$ROWS" --log-level info >"$LOGS/repl-$MY_GROUP.log" 2>&1 || rc=$?
+    fi
+    t1=$(now)
+    cn=$(awk -v a="$(cpu "$(nats_pid)")" -v b="$c0n" 'BEGIN { print a - b }')
+    cm=$(awk -v a="$(cpu "$myd")" -v b="$c0m" 'BEGIN { print a - b }')
+    if [ "$sys" = tributary ]; then
+        if [ "$rc" -ne 0 ]; then
+            say "replicator --source mysql failed (exit $rc), see $LOGS/repl-$MY_GROUP.log"
+            tail -n 5 "$LOGS/repl-$MY_GROUP.log" >&2
+            return 1
+        fi
+        read -r cr mr < <(awk '{ printf "%.2f %.1f\n", $1 + $2, $3 / 1024 }' "$DIR/my-time")
+        my_cleanup
+    fi
+    awk -v a="$t0" -v b="$t1" -v r="$cr" -v n="$cn" -v s="$cm" -v mr="$mr" \
+        'BEGIN { printf "%.3f %.2f 0 %.2f %.2f %s 0\n", b - a, r, n, s, mr }'
+}
+
 measure() { # measure SYSTEM WORKLOAD
     local sys=$1 wl=$2 t0 t1 c0n c1r=0 c1w=0 f
+    if [ "$wl" = mysql_capture ]; then
+        measure_mysql_capture "$sys"
+        return
+    fi
     reset_servers
     if [ "$wl" = capture ]; then
         measure_capture "$sys"
@@ -434,7 +565,7 @@ for wl in $ONLY; do
         continue
     fi
     case $wl in
-    insert | update | capture | copy) n=$ROWS ;;
+    insert | update | capture | mysql_capture | copy) n=$ROWS ;;
     backlog) n=$TXNS ;;
     *) say "unknown workload $wl"; exit 2 ;;
     esac
@@ -453,7 +584,11 @@ for wl in $ONLY; do
     copy) tbl=mixed ;;
     *) tbl=big ;;
     esac
-    mb=$(src "SELECT round(coalesce(sum(pg_column_size(x.*)), 0) / 1048576.0, 1) FROM $tbl x")
+    if [ "$wl" = mysql_capture ]; then
+        mb=$(cat "$DIR/mysql_capture.mib")
+    else
+        mb=$(src "SELECT round(coalesce(sum(pg_column_size(x.*)), 0) / 1048576.0, 1) FROM $tbl x")
+    fi
     tn=$(cut -d' ' -f1 "$DIR/$wl.native" | median)
     tt=$(cut -d' ' -f1 "$DIR/$wl.tributary" | median)
     cr=$(cut -d' ' -f2 "$DIR/$wl.tributary" | median)
@@ -467,10 +602,11 @@ for wl in $ONLY; do
     goal=1.0
     [ "$wl" = backlog ] && goal=0.8
     [ "$wl" = capture ] && goal=0.9
+    [ "$wl" = mysql_capture ] && goal=0.5
     [ "$wl" = copy ] && goal=1.0
     per_m() { awk -v c="$1" -v n="$n" 'BEGIN { printf "%.1f", c * 1000000 / n }'; }
     mbs() { awk -v m="$mb" -v t="$1" 'BEGIN { printf "%.1f", m / t }'; }
-    results+=("$(printf '%-8s %9d %9.2f %9.2f %8.0f %8.0f %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
+    results+=("$(printf '%-13s %9d %9.2f %9.2f %8.0f %8.0f %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s' "$wl" "$n" "$tn" "$tt" \
         "$(awk -v n="$n" -v t="$tn" 'BEGIN { print n / t }')" "$(awk -v n="$n" -v t="$tt" 'BEGIN { print n / t }')" \
         "$(mbs "$tn")" "$(mbs "$tt")" \
         "$ratio" "$goal" "$(per_m "$cr")" "$(per_m "$cw")" "$(per_m "$cn")" "$(per_m "$cs")" "$mr" "$mw")")
@@ -485,10 +621,10 @@ echo "$json" >"$OUT"
 if [ ${#results[@]} -gt 0 ]; then
     echo
     echo "tributary vs native logical replication, median of $RUNS runs each ($(nproc) cores, $(date -u +%Y-%m-%d))"
-    printf '%-8s %9s %9s %9s %8s %8s %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s natMB/s triMB/s ratio goal \
+    printf '%-13s %9s %9s %9s %8s %8s %6s %6s %6s %5s %7s %7s %7s %7s %6s %6s\n' workload rows native_s trib_s nat_r/s trib_r/s natMB/s triMB/s ratio goal \
         cpu/M:r w nats walsnd rssMB:r w
     for r in "${results[@]}"; do echo "$r"; done
-    echo "(ratio = native time / tributary time, higher is better; MB/s = MiB of row data (pg_column_size of the live rows) per second; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
+    echo "(ratio = native time / tributary time, higher is better; MB/s = MiB of row data (pg_column_size of the live rows) per second; cpu/M = CPU seconds per million rows of replicator, worker, NATS, walsender; capture: native is pg_recvlogical with pgoutput, and the WAL sender of a finished drain is not counted; mysql_capture: native is mariadb-binlog reading the same binlog range from the server and printing its row events, undecoded, to /dev/null, so the goal is 0.5 (the replicator decodes every row into an event and publishes it to JetStream with acknowledgements, mariadb-binlog only prints), its MB/s counts the column bytes of the binlog's row images, and walsnd is the whole mariadbd; rssMB = peak resident MiB of replicator and worker, goals 32 and 64)"
 fi
 if [ ${#lat_results[@]} -gt 0 ]; then
     echo
