@@ -30,49 +30,36 @@
  * a range read again holds other rows than the same range before, and
  * JetStream must not drop them as duplicates.
  *
- * Memory is bounded: readers block while QUEUE_MAX packs wait, and the
- * publisher keeps at most PUB_WINDOW messages unacknowledged.
+ * The reader threads, the publisher and the records of progress are
+ * copy_common.c's; this file plans the ranges, takes the snapshot and
+ * reads the rows.
  */
+#include "replicator/copy_common.h"
 #include "replicator/copy_mysql_text.h"
 #include "replicator/copy_text.h"
 #include "replicator/mysql_int.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-/* Rows and bytes of one message, as the PostgreSQL copy and the stream's
- * packs: a worker's batches look alike whatever their origin. */
-#define PACK_ROWS 500
-#define PACK_BYTES (60 * 1024)
-/* Packs waiting for the publisher, at most: with PUB_WINDOW this bounds a
- * copy's memory to a few MiB whatever the tables' sizes. */
-#define QUEUE_MAX 64
-#define PUB_WINDOW 256
-/* Readers in all, at most, whatever the tables and workers per table. */
-#define READERS_MAX 32
-/* A progress line per table this often. */
-#define PROGRESS_MS 5000
 /* Seconds FLUSH TABLES WITH READ LOCK may wait for running statements:
  * while it waits, writes wait behind it. */
 #define LOCK_WAIT_S 10
 /* Seconds the server waits for a reader to take more rows: a reader
  * blocks while the publisher is behind, which may take long. */
 #define NET_WRITE_TIMEOUT_S 3600
-/* max_payload counts a message's headers too (msgid, chunk header): well
- * under this. */
-#define HEADER_OVERHEAD 512
 /* Hex of one table's range bounds, and of the whole plan, at most: the
  * plan is one key-value entry, which NATS keeps under max_payload (1 MiB
  * by default). A table whose sampled bounds would pass it gets fewer,
  * larger ranges. */
 #define TABLE_BOUNDS_MAX (64 * 1024)
 #define PLAN_BOUNDS_MAX (512 * 1024)
+
+_Static_assert(SOURCE_MY_KEY_MAX <= SOURCE_COPY_RANGE_KEY_MAX,
+               "a range's key fits the shared copy's buffers");
 
 /* ==== State ==== */
 
@@ -84,105 +71,18 @@ struct ctable {
     enum source__my_lit *lits; /* of the key's columns */
     char *select;              /* "SELECT ... FROM `db`.`t`" */
     char *order;               /* " ORDER BY `k1`, ..." */
-    char *subject;
-    char *label; /* schema.name, the metrics' table label */
     const struct source__my_plan_table *pt;
-    unsigned active; /* readers on this table now */
-    /* progress: stored rows and bytes */
-    uint64_t rows;
-    uint64_t bytes;
-    size_t ranges_left;
-    int64_t started_ms;
-    int64_t done_ms;
-};
-
-struct crange {
-    struct ctable *t;
-    size_t index;      /* in its table: after bound index - 1, up to index */
-    bool done;         /* stored and recorded (or found recorded) */
-    bool taken;        /* a reader has it */
-    bool all_sent;     /* its last pack went to the publisher */
-    uint64_t last_seq; /* local publish sequence of its last message */
-    uint64_t chunks;
-    uint64_t rows;
-    uint64_t bytes;
-};
-
-/* A pack on its way from a reader to the publisher. */
-struct item {
-    struct crange *range;
-    char *data; /* NULL: only says the range is read whole */
-    size_t len;
-    uint64_t rows;
-    bool last;
-};
-
-struct reader {
-    struct copy *cp;
-    pthread_t th;
-    MYSQL *conn;
 };
 
 struct copy {
+    struct source__copy c; /* c.tables[i].src is &tables[i] */
     const struct source__my_copy_args *a;
-    const struct source_copy_env *env;
     bool mariadb;
     struct ctable *tables;
-    size_t ntables;
-    struct crange *ranges;
-    size_t nranges;
     struct source__my_plan plan;
     /* the rows' position: the plan's, less one */
     char position[SOURCE_MY_POS_MAX];
-    /* names this run's messages (see the file's comment) */
-    char run[20];
-
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* queue and range changes */
-    struct item queue[QUEUE_MAX];
-    size_t qhead, qlen;
-    unsigned readers_running;
-    bool failed; /* stop everything */
-    struct cdc_err first_err;
-    struct cdc_metric *m_rows;
-    struct cdc_metric *m_bytes;
-    struct cdc_metric *m_estimate;
-    struct cdc_metric *m_ranges_done;
-    struct cdc_metric *m_ranges;
 };
-
-static void copy_metrics(struct copy *cp)
-{
-    cp->m_rows = cdc_metric_counter(
-        "tributary_copy_rows_total",
-        "rows of the initial copy sent to JetStream", "table");
-    cp->m_bytes = cdc_metric_counter(
-        "tributary_copy_bytes_total",
-        "bytes of the initial copy's messages sent to JetStream", "table");
-    cp->m_estimate = cdc_metric_gauge(
-        "tributary_copy_bytes_estimate",
-        "size of the table on the source (information_schema DATA_LENGTH) "
-        "when its copy was planned",
-        "table");
-    cp->m_ranges_done =
-        cdc_metric_gauge("tributary_copy_ranges_done",
-                         "key ranges of the table copied and stored", "table");
-    cp->m_ranges =
-        cdc_metric_gauge("tributary_copy_ranges_total",
-                         "key ranges the table's copy is split into", "table");
-}
-
-static void copy_gauges(struct copy *cp)
-{
-    for (size_t i = 0; i < cp->ntables; i++) {
-        const struct ctable *t = &cp->tables[i];
-        size_t total = t->pt->nbounds + 1;
-        cdc_metric_set(cp->m_estimate, t->label, (double)t->info.est_bytes);
-        cdc_metric_set(cp->m_ranges, t->label, (double)total);
-        cdc_metric_set(cp->m_ranges_done, t->label,
-                       (double)(total - t->ranges_left));
-    }
-}
 
 static void table_free(struct ctable *t)
 {
@@ -193,8 +93,6 @@ static void table_free(struct ctable *t)
     cdc_free(t->lits);
     cdc_free(t->select);
     cdc_free(t->order);
-    cdc_free(t->subject);
-    cdc_free(t->label);
     source__my_tabinfo_free(&t->info);
 }
 
@@ -231,6 +129,7 @@ static int describe_table(struct copy *cp, MYSQL *co, size_t i,
 {
     const struct source__my_table *src = &cp->a->tables[i];
     struct ctable *t = &cp->tables[i];
+    struct source__copy_table *ct = &cp->c.tables[i];
     t->index = i;
     int rc = source__my_tabinfo_read(co, src->schema, src->name, &t->info, err);
     if (rc == CDC_ENOTFOUND)
@@ -273,16 +172,14 @@ static int describe_table(struct copy *cp, MYSQL *co, size_t i,
     if (t->order == NULL)
         t->order = cdc_xstrdup("");
 
-    cdc_buf_init(&b, 0);
-    rc = cdc_name_subject(cp->env->group, t->info.schema, t->info.name, &b);
-    if (rc != CDC_OK) {
-        cdc_buf_release(&b);
-        return cdc_err_set(err, rc, 0, "table name \"%s.%s\" is too long",
-                           t->info.schema, t->info.name);
-    }
-    t->subject = cdc_buf_detach(&b, NULL);
-    t->label = cdc_xasprintf("%s.%s", t->info.schema, t->info.name);
-    return CDC_OK;
+    *ct = (struct source__copy_table){
+        .schema = t->info.schema,
+        .name = t->info.name,
+        .id = i,
+        .est_bytes = t->info.est_bytes,
+        .src = t,
+    };
+    return source__copy_table_names(&cp->c, ct, err);
 }
 
 /* ==== Plan ==== */
@@ -417,11 +314,11 @@ static int bounds_by_sampling(struct ctable *t, MYSQL *co, size_t nranges,
  * changes later). */
 static int plan_new(struct copy *cp, MYSQL *co, struct cdc_err *err)
 {
-    unsigned workers = cp->env->workers_per_table;
+    unsigned workers = cp->c.env->workers_per_table;
     cp->plan.workers = workers ? workers : 1;
     size_t total = 0;
     int rc = CDC_OK;
-    for (size_t i = 0; i < cp->ntables && rc == CDC_OK; i++) {
+    for (size_t i = 0; i < cp->c.ntables && rc == CDC_OK; i++) {
         struct ctable *t = &cp->tables[i];
         size_t nranges = source__my_range_count(t->info.est_rows, workers);
         const struct source__my_colkind *first =
@@ -455,7 +352,7 @@ static int plan_new(struct copy *cp, MYSQL *co, struct cdc_err *err)
 /* Whether a saved plan is one of these tables with these keys. */
 static bool plan_fits(const struct copy *cp, const struct source__my_plan *pl)
 {
-    if (pl->ntables != cp->ntables)
+    if (pl->ntables != cp->c.ntables)
         return false;
     for (size_t i = 0; i < pl->ntables; i++) {
         const struct source__my_plan_table *pt = &pl->tables[i];
@@ -474,17 +371,20 @@ static bool plan_fits(const struct copy *cp, const struct source__my_plan *pl)
 static void make_ranges(struct copy *cp)
 {
     size_t n = 0;
-    for (size_t i = 0; i < cp->ntables; i++)
+    for (size_t i = 0; i < cp->c.ntables; i++)
         n += cp->plan.tables[i].nbounds + 1;
-    cp->ranges = cdc_xcalloc(n, sizeof(*cp->ranges));
-    for (size_t i = 0; i < cp->ntables; i++) {
+    cp->c.ranges = cdc_xcalloc(n ? n : 1, sizeof(*cp->c.ranges));
+    for (size_t i = 0; i < cp->c.ntables; i++) {
+        struct source__copy_table *ct = &cp->c.tables[i];
         struct ctable *t = &cp->tables[i];
         t->pt = &cp->plan.tables[i];
-        t->ranges_left = t->pt->nbounds + 1;
-        for (size_t k = 0; k <= t->pt->nbounds; k++) {
-            struct crange *r = &cp->ranges[cp->nranges++];
-            r->t = t;
+        ct->nranges = t->pt->nbounds + 1;
+        ct->ranges_left = ct->nranges;
+        for (size_t k = 0; k < ct->nranges; k++) {
+            struct source__copy_range *r = &cp->c.ranges[cp->c.nranges++];
+            r->t = ct;
             r->index = k;
+            r->id = k;
         }
     }
 }
@@ -495,24 +395,16 @@ static int read_plan(struct cdc_js_kv *kv, struct source__my_plan *pl,
     struct cdc_buf b;
     cdc_buf_init(&b, 0);
     memset(pl, 0, sizeof(*pl));
-    *found = false;
-    *rev = 0;
-    int rc = cdc_js_kv_get(kv, SOURCE_MY_PLAN_KEY, &b, rev, err);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        rc = CDC_OK;
-    } else if (rc == CDC_OK) {
-        *found = true;
-        if (source__my_plan_parse(b.data != NULL ? b.data : "", b.len, pl,
-                                  err) != CDC_OK)
-            rc = cdc_err_set(err, CDC_EPROTO, 0,
-                             "the copy plan in the state bucket (key \"%s\") "
-                             "cannot be read (%s); delete the key, or run "
-                             "with --resync, to copy again",
-                             SOURCE_MY_PLAN_KEY, err->msg);
-    } else {
+    int rc = source__copy_kv_read(kv, SOURCE_MY_PLAN_KEY, &b, found, rev, err);
+    if (rc != CDC_OK)
         cdc_err_prefix(err, "could not read the copy plan");
-    }
+    else if (*found && source__my_plan_parse(b.data != NULL ? b.data : "",
+                                             b.len, pl, err) != CDC_OK)
+        rc = cdc_err_prefix(err,
+                            "the copy plan in the state bucket (key \"%s\") "
+                            "cannot be read (delete the key, or run with "
+                            "--resync, to copy again)",
+                            SOURCE_MY_PLAN_KEY);
     cdc_buf_release(&b);
     return rc;
 }
@@ -524,170 +416,23 @@ static int write_plan(struct copy *cp, bool done, uint64_t *rev,
     cdc_buf_init(&b, 0);
     cp->plan.done = done;
     source__my_plan_format(&cp->plan, &b);
-    int rc = cdc_js_kv_put(cp->env->kv, SOURCE_MY_PLAN_KEY, b.data, b.len, *rev,
-                           rev, err);
+    int rc = source__copy_plan_put(&cp->c, SOURCE_MY_PLAN_KEY, &b, rev, err);
     cdc_buf_release(&b);
-    if (rc != CDC_OK)
-        cdc_err_prefix(err, "could not save the copy plan");
     return rc;
 }
 
-/* Marks the ranges that a previous run of this plan recorded as done. */
-static int load_done(struct copy *cp, struct cdc_err *err)
+static void range_key(const struct source__copy_range *r, char *out,
+                      size_t outsz)
 {
-    struct cdc_buf b;
-    cdc_buf_init(&b, 4096);
-    int rc = CDC_OK;
-    size_t done = 0;
-    for (size_t i = 0; i < cp->nranges && rc == CDC_OK; i++) {
-        struct crange *r = &cp->ranges[i];
-        char key[SOURCE_MY_KEY_MAX];
-        source__my_range_key(r->t->index, r->index, key, sizeof(key));
-        rc = cdc_js_kv_get(cp->env->kv, key, &b, NULL, err);
-        if (rc == CDC_ENOTFOUND) {
-            cdc_err_clear(err);
-            rc = CDC_OK;
-            continue;
-        }
-        uint64_t rows = 0;
-        if (rc == CDC_OK && b.data != NULL &&
-            source_copy_range_done(b.data, cp->plan.generation, &rows)) {
-            r->done = true;
-            r->t->ranges_left--;
-            r->t->rows += rows;
-            done++;
-        }
-    }
-    cdc_buf_release(&b);
-    if (rc != CDC_OK)
-        return cdc_err_prefix(err, "could not read the copy's progress");
-    if (done > 0)
-        cdc_log(CDC_LOG_INFO, "copy",
-                "resuming the copy: %zu of %zu ranges were done before", done,
-                cp->nranges);
-    return CDC_OK;
-}
-
-static int save_range(struct copy *cp, struct crange *r, struct cdc_err *err)
-{
-    char key[SOURCE_MY_KEY_MAX];
-    char val[SOURCE_COPY_VALUE_MAX];
-    source__my_range_key(r->t->index, r->index, key, sizeof(key));
-    source_copy_range_value(cp->plan.generation, r->rows, val, sizeof(val));
-    struct cdc_buf old;
-    cdc_buf_init(&old, 4096);
-    uint64_t rev = 0;
-    int rc = cdc_js_kv_get(cp->env->kv, key, &old, &rev, err);
-    cdc_buf_release(&old);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        rev = 0;
-        rc = CDC_OK;
-    }
-    if (rc == CDC_OK)
-        rc = cdc_js_kv_put(cp->env->kv, key, val, strlen(val), rev, NULL, err);
-    if (rc != CDC_OK)
-        return cdc_err_prefix(err, "could not record copy progress");
-    return CDC_OK;
+    source__my_range_key((size_t)r->t->id, r->index, out, outsz);
 }
 
 /* ==== Readers ==== */
 
-static void fail(struct copy *cp, const struct cdc_err *err)
-{
-    pthread_mutex_lock(&cp->mu);
-    if (!cp->failed) {
-        cp->failed = true;
-        cp->first_err = *err;
-    }
-    pthread_cond_broadcast(&cp->cv);
-    pthread_mutex_unlock(&cp->mu);
-}
-
-/* Hands a pack to the publisher, waiting while the queue is full. False
- * when the copy is being stopped (the pack is then freed). */
-static bool enqueue(struct copy *cp, const struct item *it)
-{
-    pthread_mutex_lock(&cp->mu);
-    while (cp->qlen == QUEUE_MAX && !cp->failed && !cdc_stop_requested)
-        pthread_cond_wait(&cp->cv, &cp->mu);
-    bool ok = !cp->failed && !cdc_stop_requested;
-    if (ok) {
-        cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX] = *it;
-        cp->qlen++;
-        pthread_cond_broadcast(&cp->cv);
-    }
-    pthread_mutex_unlock(&cp->mu);
-    if (!ok)
-        cdc_free(it->data);
-    return ok;
-}
-
-/* The next range to read: one of a table with room for another reader. */
-static struct crange *take_range(struct copy *cp)
-{
-    unsigned per_table = cp->env->workers_per_table;
-    struct crange *got = NULL;
-    pthread_mutex_lock(&cp->mu);
-    for (size_t i = 0; i < cp->nranges && !cp->failed; i++) {
-        struct crange *r = &cp->ranges[i];
-        if (r->done || r->taken || r->t->active >= per_table)
-            continue;
-        r->taken = true;
-        r->t->active++;
-        got = r;
-        break;
-    }
-    pthread_mutex_unlock(&cp->mu);
-    return got;
-}
-
-/* The pack being built by a reader. */
-struct pack {
-    struct cdc_buf buf;
-    struct cdc_event ev;
-    struct cdc_col *cols;
-    uint64_t rows;
-};
-
-static void pack_row(struct copy *cp, struct crange *r, struct pack *pk)
-{
-    struct ctable *t = r->t;
-    pk->ev.tx_index = (uint32_t)pk->rows;
-    if (pk->rows == 0) {
-        pk->ev.op = CDC_OP_COPY;
-        pk->ev.source = "mysql";
-        pk->ev.schema = t->info.schema;
-        pk->ev.table = t->info.name;
-        pk->ev.cols = pk->cols;
-        pk->ev.ncols = t->info.ncols;
-        pk->ev.key = (const char **)t->info.key;
-        pk->ev.nkey = t->info.nkey;
-        pk->ev.position = cp->position;
-        pk->ev.tx_end = true;
-        cdc_pack_begin(&pk->ev, &pk->buf);
-    }
-    cdc_pack_add(&pk->ev, pk->rows == 0, &pk->buf);
-    pk->rows++;
-}
-
-static bool pack_send(struct copy *cp, struct crange *r, struct pack *pk,
-                      bool last)
-{
-    struct item it = {.range = r, .last = last, .rows = pk->rows};
-    if (pk->rows > 0) {
-        cdc_pack_end(true, &pk->buf);
-        it.data = cdc_buf_detach(&pk->buf, &it.len);
-    }
-    pk->rows = 0;
-    cdc_buf_init(&pk->buf, 0);
-    return enqueue(cp, &it);
-}
-
 /* The SELECT of range r. */
-static void range_sql(const struct crange *r, struct cdc_buf *sql)
+static void range_sql(const struct source__copy_range *r, struct cdc_buf *sql)
 {
-    const struct ctable *t = r->t;
+    const struct ctable *t = r->t->src;
     const struct source__my_plan_table *pt = t->pt;
     cdc_buf_append_str(sql, t->select);
     if (pt->nbounds == 0)
@@ -729,15 +474,16 @@ static int conn_error(MYSQL *conn, const struct ctable *t, struct cdc_err *err)
 /* Reads one range and hands its rows on in packs. On a stop or a failure
  * in the middle of the rows the connection is cut (reading the rest
  * would read the whole range), and *broken is set. */
-static int read_range(struct copy *cp, MYSQL *conn, struct crange *r,
-                      struct cdc_arena *arena, bool *broken,
-                      struct cdc_err *err)
+static int read_range(struct source__copy *c, void *conn_arg,
+                      struct source__copy_range *r, struct cdc_arena *arena,
+                      bool *broken, struct cdc_err *err)
 {
-    struct ctable *t = r->t;
+    MYSQL *conn = conn_arg;
+    const struct ctable *t = r->t->src;
     struct cdc_buf sql;
     cdc_buf_init(&sql, 0);
     range_sql(r, &sql);
-    cdc_log(CDC_LOG_DEBUG, "copy", "%s range %zu: %s", t->label, r->index,
+    cdc_log(CDC_LOG_DEBUG, "copy", "%s range %zu: %s", r->t->label, r->index,
             sql.data);
     int q = mysql_real_query(conn, sql.data, (unsigned long)sql.len);
     cdc_buf_release(&sql);
@@ -745,11 +491,10 @@ static int read_range(struct copy *cp, MYSQL *conn, struct crange *r,
     if (res == NULL)
         return conn_error(conn, t, err);
 
-    struct pack pk;
-    memset(&pk, 0, sizeof(pk));
-    cdc_buf_init(&pk.buf, 0);
+    struct source__copy_pack pk;
     size_t n = t->info.ncols;
-    pk.cols = cdc_xcalloc(n, sizeof(*pk.cols));
+    source__copy_pack_init(&pk, c, r, n, (const char **)t->info.key,
+                           t->info.nkey);
     for (size_t i = 0; i < n; i++) {
         pk.cols[i].name = t->info.cols[i].name;
         pk.cols[i].type = t->types[i];
@@ -773,13 +518,11 @@ static int read_range(struct copy *cp, MYSQL *conn, struct crange *r,
         }
         if (rc != CDC_OK)
             break;
-        pack_row(cp, r, &pk);
+        bool more = source__copy_pack_add(c, r, &pk, arena);
         cdc_arena_reset(arena);
-        if (pk.rows >= PACK_ROWS || pk.buf.len >= PACK_BYTES) {
-            if (!pack_send(cp, r, &pk, false)) {
-                stopped = true;
-                break;
-            }
+        if (!more) {
+            stopped = true;
+            break;
         }
     }
     if (rc == CDC_OK && !stopped && mysql_errno(conn) != 0)
@@ -791,46 +534,13 @@ static int read_range(struct copy *cp, MYSQL *conn, struct crange *r,
         *broken = true;
     }
     mysql_free_result(res);
-    if (rc == CDC_OK && !stopped && !pack_send(cp, r, &pk, true))
+    if (rc == CDC_OK && !stopped && !source__copy_pack_end(c, r, &pk))
         stopped = true;
-    cdc_buf_release(&pk.buf);
-    cdc_free(pk.cols);
+    source__copy_pack_release(&pk);
     cdc_arena_reset(arena);
     if (rc == CDC_OK && stopped)
         rc = CDC_ESTOP;
     return rc;
-}
-
-static void *reader_main(void *arg)
-{
-    struct reader *rd = arg;
-    struct copy *cp = rd->cp;
-    struct cdc_err err;
-    struct cdc_arena arena;
-    cdc_err_clear(&err);
-    cdc_arena_init(&arena);
-    int rc = CDC_OK;
-    bool broken = false;
-    while (!broken) {
-        struct crange *r = take_range(cp);
-        if (r == NULL)
-            break;
-        rc = read_range(cp, rd->conn, r, &arena, &broken, &err);
-        pthread_mutex_lock(&cp->mu);
-        r->t->active--;
-        pthread_cond_broadcast(&cp->cv);
-        pthread_mutex_unlock(&cp->mu);
-        if (rc != CDC_OK)
-            break;
-    }
-    if (rc != CDC_OK && rc != CDC_ESTOP)
-        fail(cp, &err);
-    cdc_arena_release(&arena);
-    pthread_mutex_lock(&cp->mu);
-    cp->readers_running--;
-    pthread_cond_broadcast(&cp->cv);
-    pthread_mutex_unlock(&cp->mu);
-    return NULL;
 }
 
 /* A reader's connection, ready to start its snapshot: repeatable read,
@@ -923,9 +633,9 @@ static int snapshot_gtid(MYSQL *co, struct source__my_pos *snap,
  * co, held only while they do. Without the lock MariaDB goes on with one
  * reader: *nreaders may shrink (the others are closed).
  */
-static int take_snapshot(struct copy *cp, MYSQL *co, struct reader *readers,
-                         size_t *nreaders, struct source__my_pos *snap,
-                         struct cdc_err *err)
+static int take_snapshot(struct copy *cp, MYSQL *co,
+                         struct source__copy_reader *readers, size_t *nreaders,
+                         struct source__my_pos *snap, struct cdc_err *err)
 {
     memset(snap, 0, sizeof(*snap));
     bool locked = false;
@@ -990,292 +700,26 @@ static int take_snapshot(struct copy *cp, MYSQL *co, struct reader *readers,
     return CDC_OK;
 }
 
-/* ==== Publishing ==== */
-
-/* One table's progress line: a log line, or on a terminal one line that
- * is rewritten. A finished table gets a last log line. */
-static void progress_table(const struct ctable *t, bool tty)
-{
-    char line[256];
-    bool done = t->ranges_left == 0;
-    int64_t end = done ? t->done_ms : cdc_now_ms();
-    source_copy_progress_format(
-        t->label, t->rows, t->bytes, done ? 0 : t->info.est_bytes,
-        (double)(end - t->started_ms) / 1000.0, line, sizeof(line));
-    if (tty && !done) {
-        fprintf(stderr, "\r\033[Kcopy %s", line);
-        fflush(stderr);
-    } else {
-        if (tty)
-            fprintf(stderr, "\r\033[K");
-        cdc_log(CDC_LOG_INFO, "copy", "%s%s", line, done ? " (done)" : "");
-    }
-}
-
-static void progress(struct copy *cp, bool tty)
-{
-    for (size_t i = 0; i < cp->ntables; i++) {
-        const struct ctable *t = &cp->tables[i];
-        if (t->started_ms != 0 && t->ranges_left > 0)
-            progress_table(t, tty);
-    }
-}
-
-/* Sends one pack, as chunks when it is over the server's max_payload. */
-static int send_pack(struct copy *cp, struct cdc_js_pub *pub,
-                     const struct crange *r, const struct item *it,
-                     uint64_t *seq, struct cdc_err *err)
-{
-    char msgid[CDC_NAME_MAX + 128];
-    snprintf(msgid, sizeof(msgid), "%s/copy:%s:%s:%zu:%zu:%" PRIu64,
-             cp->env->group, cp->plan.generation, cp->run, r->t->index,
-             r->index, r->chunks);
-    int64_t maxp = cdc_js_max_payload(cp->env->js);
-    size_t limit = maxp > HEADER_OVERHEAD + 2 * (int64_t)sizeof(msgid)
-                       ? (size_t)maxp - HEADER_OVERHEAD - 2 * sizeof(msgid)
-                       : 0;
-    if (maxp <= 0 || it->len <= limit)
-        return cdc_js_pub_send(pub, r->t->subject, msgid, it->data, it->len,
-                               NULL, 0, seq, err);
-    uint32_t k = 0;
-    if (limit < 1024 || cdc_chunk_count(it->len, limit, &k) != CDC_OK)
-        return cdc_err_set(err, CDC_ETOOBIG, 0,
-                           "copied rows of \"%s\".\"%s\" make a message of "
-                           "%zu bytes that the NATS server's max_payload of "
-                           "%" PRId64 " bytes cannot carry, even in chunks",
-                           r->t->info.schema, r->t->info.name, it->len, maxp);
-    for (uint32_t i = 1; i <= k; i++) {
-        char chunk[CDC_CHUNK_SUFFIX_MAX];
-        char id[sizeof(msgid) + CDC_CHUNK_SUFFIX_MAX];
-        size_t off = 0;
-        size_t n = 0;
-        cdc_chunk_slice(it->len, k, i, &off, &n);
-        snprintf(chunk, sizeof(chunk), "%u/%u", (unsigned)i, (unsigned)k);
-        snprintf(id, sizeof(id), "%s#%s", msgid, chunk);
-        struct cdc_js_hdr h = {CDC_CHUNK_HEADER, chunk};
-        int rc = cdc_js_pub_send(pub, r->t->subject, id, it->data + off, n, &h,
-                                 1, seq, err);
-        if (rc != CDC_OK)
-            return rc;
-    }
-    return CDC_OK;
-}
-
-/* Records the ranges whose messages are all stored. */
-static int save_stored(struct copy *cp, uint64_t floor, bool tty,
-                       struct cdc_err *err)
-{
-    for (size_t i = 0; i < cp->nranges; i++) {
-        struct crange *r = &cp->ranges[i];
-        if (r->done || !r->all_sent || r->last_seq > floor)
-            continue;
-        int rc = save_range(cp, r, err);
-        if (rc != CDC_OK)
-            return rc;
-        pthread_mutex_lock(&cp->mu);
-        r->done = true;
-        pthread_mutex_unlock(&cp->mu);
-        r->t->rows += r->rows;
-        r->t->bytes += r->bytes;
-        r->t->ranges_left--;
-        copy_gauges(cp);
-        if (r->t->ranges_left == 0) {
-            r->t->done_ms = cdc_now_ms();
-            if (r->t->started_ms == 0)
-                r->t->started_ms = r->t->done_ms;
-            progress_table(r->t, tty);
-        }
-    }
-    return CDC_OK;
-}
-
-/* Publishes packs until every range is stored, saving each range as it
- * completes. */
-static int publish_all(struct copy *cp, struct cdc_js_pub *pub,
-                       struct cdc_err *err)
-{
-    bool tty = isatty(STDERR_FILENO) != 0;
-    int64_t last_progress = cdc_now_ms();
-    uint64_t sent_seq = 0;
-    uint64_t floor = 0;
-    int rc = CDC_OK;
-    for (;;) {
-        struct item it = {0};
-        bool have = false;
-        pthread_mutex_lock(&cp->mu);
-        if (cp->qlen == 0 && cp->readers_running > 0 && !cp->failed &&
-            !cdc_stop_requested) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&cp->cv, &cp->mu, &ts);
-        }
-        if (cp->qlen > 0) {
-            it = cp->queue[cp->qhead];
-            cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
-            cp->qlen--;
-            have = true;
-            pthread_cond_broadcast(&cp->cv);
-        }
-        bool readers_done = cp->readers_running == 0 && cp->qlen == 0;
-        bool failed = cp->failed;
-        pthread_mutex_unlock(&cp->mu);
-        if (failed) {
-            cdc_free(it.data);
-            *err = cp->first_err;
-            return err->code != 0 ? err->code : CDC_EIO;
-        }
-        if (have) {
-            struct crange *r = it.range;
-            if (r->t->started_ms == 0)
-                r->t->started_ms = cdc_now_ms();
-            if (it.data != NULL) {
-                rc = send_pack(cp, pub, r, &it, &sent_seq, err);
-                r->chunks++;
-                r->rows += it.rows;
-                r->bytes += it.len;
-                cdc_metric_add(cp->m_rows, r->t->label, it.rows);
-                cdc_metric_add(cp->m_bytes, r->t->label, it.len);
-                cdc_free(it.data);
-                if (rc != CDC_OK)
-                    return rc;
-            }
-            if (it.last) {
-                r->all_sent = true;
-                r->last_seq = sent_seq;
-            }
-        }
-        /* on a stop, readers give up at their next pack; what was sent
-         * is still recorded */
-        rc = cdc_js_pub_poll(pub, &floor, err);
-        if (rc == CDC_OK)
-            rc = save_stored(cp, floor, tty, err);
-        if (rc != CDC_OK)
-            return rc;
-        if (cdc_now_ms() - last_progress >= PROGRESS_MS) {
-            progress(cp, tty);
-            last_progress = cdc_now_ms();
-        }
-        if (readers_done && !have) {
-            if (cdc_js_pub_inflight(pub) == 0) {
-                bool all = true;
-                for (size_t i = 0; i < cp->nranges; i++)
-                    all = all && cp->ranges[i].done;
-                return all ? CDC_OK : CDC_ESTOP;
-            }
-            rc = cdc_js_pub_drain(pub, cp->env->ack_timeout_ms, err);
-            if (rc != CDC_OK)
-                return rc;
-        }
-    }
-}
-
-/*
- * --resync: before any copied row, a TRUNCATE event of each table, so the
- * targets lose the rows deleted while the group could not capture. They
- * share the rows' position, ordered before every change streamed from
- * the snapshot.
- */
-static int publish_truncates(struct copy *cp, struct cdc_err *err)
-{
-    struct cdc_buf data;
-    char msgid[CDC_NAME_MAX + 96];
-    cdc_buf_init(&data, 0);
-    int rc = CDC_OK;
-    for (size_t i = 0; i < cp->ntables && rc == CDC_OK; i++) {
-        const struct ctable *t = &cp->tables[i];
-        struct cdc_event ev = {
-            .op = CDC_OP_TRUNCATE,
-            .source = "mysql",
-            .schema = t->info.schema,
-            .table = t->info.name,
-            .position = cp->position,
-            .tx_index = (uint32_t)i,
-            .tx_end = i + 1 == cp->ntables,
-        };
-        cdc_buf_reset(&data);
-        rc = cdc_event_encode(&ev, &data);
-        if (rc != CDC_OK) {
-            cdc_err_set(err, rc, 0, "could not encode a TRUNCATE event");
-            break;
-        }
-        snprintf(msgid, sizeof(msgid), "%s/copy:%s:truncate:%zu",
-                 cp->env->group, cp->plan.generation, i);
-        rc = cdc_js_publish_sync(cp->env->js, t->subject, msgid, data.data,
-                                 data.len, NULL, 0, err);
-        if (rc == CDC_OK)
-            cdc_log(CDC_LOG_INFO, "copy",
-                    "%s: its rows on the targets go first (--resync)",
-                    t->label);
-    }
-    cdc_buf_release(&data);
-    return rc;
-}
-
 /* ==== The copy ==== */
 
-static void new_name(char *out, size_t outsz, unsigned salt)
-{
-    uint64_t v = (uint64_t)cdc_wall_us() ^ ((uint64_t)getpid() << 40) ^
-                 ((uint64_t)salt << 20);
-    snprintf(out, outsz, "%016" PRIx64, v);
-}
+static const struct source__copy_ops my_copy_ops = {
+    .source = "mysql",
+    .estimate_help = "size of the table on the source (information_schema "
+                     "DATA_LENGTH) when its copy was planned",
+    .ranges_done_help = "key ranges of the table copied and stored",
+    .ranges_help = "key ranges the table's copy is split into",
+    .chunked = true,
+    .range_key = range_key,
+    .read_range = read_range,
+};
 
 static void copy_release(struct copy *cp)
 {
-    for (size_t i = 0; i < cp->ntables; i++)
+    for (size_t i = 0; i < cp->c.ntables; i++)
         table_free(&cp->tables[i]);
     cdc_free(cp->tables);
-    cdc_free(cp->ranges);
-    for (size_t i = 0; i < cp->qlen; i++)
-        cdc_free(cp->queue[(cp->qhead + i) % QUEUE_MAX].data);
     source__my_plan_release(&cp->plan);
-    pthread_mutex_destroy(&cp->mu);
-    pthread_cond_destroy(&cp->cv);
-}
-
-/* Readers to start: up to workers_per_table on each table with ranges to
- * do, READERS_MAX in all. */
-static size_t readers_wanted(const struct copy *cp)
-{
-    size_t want = 0;
-    for (size_t i = 0; i < cp->ntables; i++) {
-        size_t left = cp->tables[i].ranges_left;
-        unsigned per =
-            cp->env->workers_per_table ? cp->env->workers_per_table : 1;
-        want += left < per ? left : per;
-    }
-    return want > READERS_MAX ? READERS_MAX : want;
-}
-
-/* Runs the readers and publishes what they read. */
-static int run_readers(struct copy *cp, struct reader *readers, size_t nreaders,
-                       struct cdc_err *err)
-{
-    struct cdc_js_pub *pub = NULL;
-    int rc = cdc_js_pub_new(cp->env->js, PUB_WINDOW, cp->env->ack_timeout_ms,
-                            &pub, err);
-    if (rc != CDC_OK)
-        return rc;
-    cp->readers_running = (unsigned)nreaders;
-    for (size_t i = 0; i < nreaders; i++) {
-        readers[i].cp = cp;
-        if (pthread_create(&readers[i].th, NULL, reader_main, &readers[i]) != 0)
-            CDC_BUG("could not start a copy reader thread");
-    }
-    rc = publish_all(cp, pub, err);
-    if (rc != CDC_OK) {
-        struct cdc_err e = *err;
-        fail(cp, &e);
-    }
-    for (size_t i = 0; i < nreaders; i++)
-        pthread_join(readers[i].th, NULL);
-    cdc_js_pub_free(pub);
-    return rc;
+    source__copy_release(&cp->c);
 }
 
 int source__my_copy(const struct source__my_copy_args *a,
@@ -1284,19 +728,17 @@ int source__my_copy(const struct source__my_copy_args *a,
 {
     struct copy cp;
     memset(&cp, 0, sizeof(cp));
+    source__copy_init(&cp.c, env, &my_copy_ops, cp.plan.generation,
+                      cp.position);
     cp.a = a;
-    cp.env = env;
-    pthread_mutex_init(&cp.mu, NULL);
-    pthread_cond_init(&cp.cv, NULL);
     memset(start, 0, sizeof(*start));
     struct source__my_plan saved;
     memset(&saved, 0, sizeof(saved));
     bool found = false;
     uint64_t plan_rev = 0;
     MYSQL *co = NULL;
-    struct reader *readers = NULL;
+    struct source__copy_reader *readers = NULL;
     size_t nreaders = 0;
-    new_name(cp.run, sizeof(cp.run), 1);
 
     int rc = read_plan(env->kv, &saved, &found, &plan_rev, err);
     if (rc != CDC_OK)
@@ -1316,9 +758,11 @@ int source__my_copy(const struct source__my_copy_args *a,
         goto out;
     cp.mariadb = is_mariadb(co);
     cp.tables = cdc_xcalloc(a->ntables ? a->ntables : 1, sizeof(*cp.tables));
+    cp.c.tables =
+        cdc_xcalloc(a->ntables ? a->ntables : 1, sizeof(*cp.c.tables));
     for (size_t i = 0; i < a->ntables && rc == CDC_OK; i++) {
         rc = describe_table(&cp, co, i, err);
-        cp.ntables = i + 1;
+        cp.c.ntables = i + 1;
     }
     if (rc != CDC_OK)
         goto out;
@@ -1338,22 +782,27 @@ int source__my_copy(const struct source__my_copy_args *a,
         cp.plan = saved;
         memset(&saved, 0, sizeof(saved));
     } else {
-        new_name(cp.plan.generation, sizeof(cp.plan.generation), 0);
+        source__copy_new_name(cp.plan.generation, sizeof(cp.plan.generation),
+                              0);
         rc = plan_new(&cp, co, err);
         if (rc != CDC_OK)
             goto out;
     }
     make_ranges(&cp);
     if (resume) {
-        rc = load_done(&cp, err);
-        if (rc != CDC_OK)
+        rc = source__copy_load_done(&cp.c, err);
+        if (rc != CDC_OK) {
+            cdc_err_prefix(err, "could not read the copy's progress");
             goto out;
+        }
     }
 
-    size_t want = readers_wanted(&cp);
+    size_t want = source__copy_readers_wanted(&cp.c);
     readers = cdc_xcalloc(want ? want : 1, sizeof(*readers));
     for (size_t i = 0; i < want && rc == CDC_OK; i++) {
-        rc = reader_open(&cp, &readers[i].conn, err);
+        MYSQL *conn = NULL;
+        rc = reader_open(&cp, &conn, err);
+        readers[i].conn = conn;
         if (rc == CDC_OK)
             nreaders++;
     }
@@ -1379,40 +828,26 @@ int source__my_copy(const struct source__my_copy_args *a,
     source__my_pos_before(pos.file, pos.offset, cp.position,
                           sizeof(cp.position));
     if (!resume && env->truncate_first)
-        rc = publish_truncates(&cp, err);
+        rc = source__copy_publish_truncates(&cp.c, cp.position, err);
     if (rc == CDC_OK && !resume)
         rc = write_plan(&cp, false, &plan_rev, err);
     if (rc != CDC_OK)
         goto out;
-    copy_metrics(&cp);
-    copy_gauges(&cp);
-
-    size_t left = 0;
-    for (size_t i = 0; i < cp.nranges; i++)
-        left += !cp.ranges[i].done;
-    cdc_log(CDC_LOG_INFO, "copy",
-            "copying %zu tables in %zu ranges (%zu to do) with %zu readers "
-            "at %s",
-            cp.ntables, cp.nranges, left, nreaders, cp.plan.position);
+    source__copy_metrics(&cp.c);
+    source__copy_log_start(&cp.c, nreaders, cp.plan.position);
     /* every reader holds its snapshot: the coordinator is done */
     mysql_close(co);
     co = NULL;
     if (nreaders > 0)
-        rc = run_readers(&cp, readers, nreaders, err);
+        rc = source__copy_run(&cp.c, readers, nreaders, err);
     if (rc == CDC_OK) {
         rc = write_plan(&cp, true, &plan_rev, err);
         if (rc == CDC_OK) {
-            uint64_t rows = 0;
-            for (size_t i = 0; i < cp.ntables; i++)
-                rows += cp.tables[i].rows;
-            cdc_log(CDC_LOG_INFO, "copy",
-                    "copied %" PRIu64 " rows of %zu tables (as of %s)", rows,
-                    cp.ntables, cp.plan.position);
+            source__copy_log_done(&cp.c, cp.plan.position);
             *start = pos;
         }
-    } else if (rc == CDC_ESTOP || cdc_stop_requested) {
-        rc = cdc_err_set(err, CDC_ESTOP, 0,
-                         "copy stopped; it resumes with the ranges not done");
+    } else {
+        rc = source__copy_stopped(rc, err);
     }
 out:
     for (size_t i = 0; i < nreaders; i++)

@@ -18,32 +18,17 @@
  * exact again once the stream has caught up, because every row change is
  * applied by key (tables without a key may get a row twice then).
  *
- * Memory is bounded: readers block while QUEUE_MAX packs wait, and the
- * publisher keeps at most PUB_WINDOW messages unacknowledged.
+ * The reader threads, the publisher and the records of progress are
+ * copy_common.c's; this file plans the ranges, takes the snapshot and
+ * reads the rows.
  */
+#include "replicator/copy_common.h"
 #include "replicator/copy_text.h"
 #include "replicator/replicator_int.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-/* Rows and bytes of one message: the stream's packs are of this size too,
- * so a worker's batches look alike whatever their origin. */
-#define PACK_ROWS 500
-#define PACK_BYTES (60 * 1024)
-/* Packs waiting for the publisher, at most: with PUB_WINDOW this bounds a
- * copy's memory to a few MiB whatever the tables' sizes. */
-#define QUEUE_MAX 64
-#define PUB_WINDOW 256
-/* Readers in all, at most, whatever the tables and workers per table. */
-#define READERS_MAX 32
-/* A progress line per table this often (a terminal gets one line that is
- * rewritten). */
-#define PROGRESS_MS 5000
 
 struct ctable {
     uint32_t oid;
@@ -51,113 +36,24 @@ struct ctable {
     char *name;
     bool partitioned; /* no blocks of its own: read whole */
     uint64_t nblocks;
-    uint64_t est_bytes;
     char **cols; /* names, quoted for SQL in sql_cols */
     char **types;
     size_t ncols;
     char **key;
     size_t nkey;
-    char *sql_cols; /* "a", "b", ... */
-    char *subject;
-    char *label;     /* schema.name, the metrics' table label */
-    unsigned active; /* readers on this table now */
-    /* progress, stored rows and bytes */
-    uint64_t rows;
-    uint64_t bytes;
-    size_t ranges_left;
-    int64_t started_ms;
-    int64_t done_ms;
-};
-
-struct crange {
-    struct ctable *t;
-    struct source_copy_range r;
-    bool done;         /* stored and recorded (or found recorded) */
-    bool taken;        /* a reader has it */
-    bool all_sent;     /* its last pack went to the publisher */
-    uint64_t last_seq; /* local publish sequence of its last message */
-    uint64_t chunks;
-    uint64_t rows;
-    uint64_t bytes;
-};
-
-/* A pack on its way from a reader to the publisher. */
-struct item {
-    struct crange *range;
-    char *data; /* NULL: only says the range is read whole */
-    size_t len;
-    uint64_t rows;
-    bool last;
+    char *sql_cols;                   /* "a", "b", ... */
+    struct source_copy_range *blocks; /* of its ranges, in order */
 };
 
 struct copy {
+    struct source__copy c; /* c.tables[i].src is &tables[i] */
     const struct source__pg_copy_args *a;
-    const struct source_copy_env *env;
     struct ctable *tables;
-    size_t ntables;
-    struct crange *ranges;
-    size_t nranges;
     char generation[SOURCE_COPY_GENERATION_MAX];
-    /* this run's tag in message ids: a range read again after an
-     * interruption holds other rows than before (a new snapshot), and its
-     * messages must not pass for the earlier run's duplicates */
-    char run[SOURCE_COPY_GENERATION_MAX];
     char position[SOURCE_COPY_POSITION_MAX];
     char snapshot[128];
     unsigned workers; /* the split's workers per table (the plan's) */
-
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* queue and range changes */
-    struct item queue[QUEUE_MAX];
-    size_t qhead, qlen;
-    unsigned readers_running;
-    unsigned imported; /* readers that took the snapshot */
-    bool failed;       /* stop everything */
-    struct cdc_err first_err;
-    struct cdc_metric *m_rows;
-    struct cdc_metric *m_bytes;
-    struct cdc_metric *m_estimate;
-    struct cdc_metric *m_ranges_done;
-    struct cdc_metric *m_ranges;
 };
-
-static void copy_metrics(struct copy *cp)
-{
-    cp->m_rows = cdc_metric_counter(
-        "tributary_copy_rows_total",
-        "rows of the initial copy sent to JetStream", "table");
-    cp->m_bytes = cdc_metric_counter(
-        "tributary_copy_bytes_total",
-        "bytes of the initial copy's messages sent to JetStream", "table");
-    cp->m_estimate = cdc_metric_gauge(
-        "tributary_copy_bytes_estimate",
-        "size of the table on the source (pg_relation_size) when its copy "
-        "was planned",
-        "table");
-    cp->m_ranges_done = cdc_metric_gauge("tributary_copy_ranges_done",
-                                         "block ranges of the table copied and "
-                                         "stored",
-                                         "table");
-    cp->m_ranges = cdc_metric_gauge("tributary_copy_ranges_total",
-                                    "block ranges the table's copy is split "
-                                    "into",
-                                    "table");
-}
-
-/* The ranges' progress of every table as gauges. */
-static void copy_gauges(struct copy *cp)
-{
-    for (size_t i = 0; i < cp->ntables; i++) {
-        const struct ctable *t = &cp->tables[i];
-        size_t total = 0;
-        for (size_t k = 0; k < cp->nranges; k++)
-            total += cp->ranges[k].t == t;
-        cdc_metric_set(cp->m_estimate, t->label, (double)t->est_bytes);
-        cdc_metric_set(cp->m_ranges, t->label, (double)total);
-        cdc_metric_set(cp->m_ranges_done, t->label,
-                       (double)(total - t->ranges_left));
-    }
-}
 
 /* ==== Plan ==== */
 
@@ -175,16 +71,16 @@ static void table_free(struct ctable *t)
         cdc_free(t->key[i]);
     cdc_free(t->key);
     cdc_free(t->sql_cols);
-    cdc_free(t->subject);
-    cdc_free(t->label);
+    cdc_free(t->blocks);
 }
 
 /* Columns (not dropped, not generated: those are not in the stream
  * either) with their type names as pgoutput gives them, and the key the
  * stream uses: the replica identity index, else the primary key. */
-static int describe_table(PGconn *conn, const struct source_copy_env *env,
-                          struct ctable *t, struct cdc_err *err)
+static int describe_table(PGconn *conn, const struct source__copy *c,
+                          struct source__copy_table *ct, struct cdc_err *err)
 {
+    struct ctable *t = ct->src;
     char oid[16];
     snprintf(oid, sizeof(oid), "%" PRIu32, t->oid);
     const char *p[1] = {oid};
@@ -233,19 +129,7 @@ static int describe_table(PGconn *conn, const struct source_copy_env *env,
         t->key[i] = cdc_xstrdup(PQgetvalue(res, (int)i, 0));
     t->nkey = n;
     PQclear(res);
-
-    cdc_buf_init(&b, 0);
-    int rc = cdc_name_subject(env->group, t->schema, t->name, &b);
-    if (rc != CDC_OK) {
-        cdc_buf_release(&b);
-        return cdc_err_set(err, rc, 0, "table name \"%s.%s\" is too long",
-                           t->schema, t->name);
-    }
-    t->subject = cdc_buf_detach(&b, NULL);
-    cdc_buf_init(&b, 0);
-    cdc_buf_printf(&b, "%s.%s", t->schema, t->name);
-    t->label = cdc_buf_detach(&b, NULL);
-    return CDC_OK;
+    return source__copy_table_names(c, ct, err);
 }
 
 /* The publication's tables (oid, names, kind, size), in the snapshot. */
@@ -268,9 +152,11 @@ static int list_tables(struct copy *cp, PGconn *conn, struct cdc_err *err)
                               cp->a->publication);
     size_t n = (size_t)PQntuples(res);
     cp->tables = cdc_xcalloc(n ? n : 1, sizeof(*cp->tables));
+    cp->c.tables = cdc_xcalloc(n ? n : 1, sizeof(*cp->c.tables));
     int rc = CDC_OK;
     for (size_t i = 0; i < n && rc == CDC_OK; i++) {
-        struct ctable *t = &cp->tables[cp->ntables++];
+        struct source__copy_table *ct = &cp->c.tables[cp->c.ntables];
+        struct ctable *t = &cp->tables[cp->c.ntables++];
         int64_t v = 0;
         rc = cdc_parse_int(PQgetvalue(res, (int)i, 0), 0, UINT32_MAX, &v);
         t->oid = (uint32_t)v;
@@ -282,14 +168,20 @@ static int list_tables(struct copy *cp, PGconn *conn, struct cdc_err *err)
         t->nblocks = (uint64_t)v;
         if (rc == CDC_OK)
             rc = cdc_parse_int(PQgetvalue(res, (int)i, 5), 0, INT64_MAX, &v);
-        t->est_bytes = (uint64_t)v;
+        *ct = (struct source__copy_table){
+            .schema = t->schema,
+            .name = t->name,
+            .id = t->oid,
+            .est_bytes = (uint64_t)v,
+            .src = t,
+        };
     }
     PQclear(res);
     if (rc != CDC_OK)
         return cdc_err_set(err, CDC_EPROTO, 0,
                            "unexpected answer listing the tables to copy");
-    for (size_t i = 0; i < cp->ntables && rc == CDC_OK; i++)
-        rc = describe_table(conn, cp->env, &cp->tables[i], err);
+    for (size_t i = 0; i < cp->c.ntables && rc == CDC_OK; i++)
+        rc = describe_table(conn, &cp->c, &cp->c.tables[i], err);
     return rc;
 }
 
@@ -297,44 +189,43 @@ static int list_tables(struct copy *cp, PGconn *conn, struct cdc_err *err)
  * whole through its partitions). */
 static void plan_ranges(struct copy *cp, unsigned workers)
 {
-    size_t cap = 0;
-    for (size_t i = 0; i < cp->ntables; i++)
-        cap += workers * SOURCE_COPY_RANGES_PER_WORKER + 1;
-    cp->ranges = cdc_xcalloc(cap ? cap : 1, sizeof(*cp->ranges));
-    struct source_copy_range *tmp =
-        cdc_xcalloc(workers * SOURCE_COPY_RANGES_PER_WORKER + 1, sizeof(*tmp));
-    for (size_t i = 0; i < cp->ntables; i++) {
+    size_t max = workers * SOURCE_COPY_RANGES_PER_WORKER + 1;
+    cp->c.ranges = cdc_xcalloc(cp->c.ntables ? cp->c.ntables * max : 1,
+                               sizeof(*cp->c.ranges));
+    for (size_t i = 0; i < cp->c.ntables; i++) {
+        struct source__copy_table *ct = &cp->c.tables[i];
         struct ctable *t = &cp->tables[i];
+        t->blocks = cdc_xcalloc(max, sizeof(*t->blocks));
         size_t n = 1;
         if (t->partitioned)
-            tmp[0] = (struct source_copy_range){.open_end = true};
+            t->blocks[0] = (struct source_copy_range){.open_end = true};
         else
-            n = source_copy_plan(t->nblocks, workers, tmp,
-                                 workers * SOURCE_COPY_RANGES_PER_WORKER + 1);
+            n = source_copy_plan(t->nblocks, workers, t->blocks, max);
         for (size_t k = 0; k < n; k++) {
-            struct crange *r = &cp->ranges[cp->nranges++];
-            r->t = t;
-            r->r = tmp[k];
+            struct source__copy_range *r = &cp->c.ranges[cp->c.nranges++];
+            r->t = ct;
+            r->index = k;
+            r->id = t->blocks[k].first_block;
         }
-        t->ranges_left = n;
+        ct->nranges = n;
+        ct->ranges_left = n;
     }
-    cdc_free(tmp);
 }
 
 /* The plan in the state bucket (see struct source_copy_saved_plan). */
 static void plan_text(const struct copy *cp, bool done, struct cdc_buf *b)
 {
+    size_t n = cp->c.ntables;
     struct source_copy_saved_plan pl = {
         .workers = cp->workers,
         .done = done,
-        .oids = cdc_xcalloc(cp->ntables ? cp->ntables : 1, sizeof(*pl.oids)),
-        .nblocks =
-            cdc_xcalloc(cp->ntables ? cp->ntables : 1, sizeof(*pl.nblocks)),
-        .ntables = cp->ntables,
+        .oids = cdc_xcalloc(n ? n : 1, sizeof(*pl.oids)),
+        .nblocks = cdc_xcalloc(n ? n : 1, sizeof(*pl.nblocks)),
+        .ntables = n,
     };
     snprintf(pl.generation, sizeof(pl.generation), "%s", cp->generation);
     snprintf(pl.position, sizeof(pl.position), "%s", cp->position);
-    for (size_t i = 0; i < cp->ntables; i++) {
+    for (size_t i = 0; i < n; i++) {
         pl.oids[i] = cp->tables[i].oid;
         pl.nblocks[i] = cp->tables[i].nblocks;
     }
@@ -350,21 +241,15 @@ static int read_plan(struct cdc_js_kv *kv, struct source_copy_saved_plan *sp,
     struct cdc_buf b;
     cdc_buf_init(&b, 1 << 20);
     memset(sp, 0, sizeof(*sp));
-    *found = false;
-    *rev = 0;
-    int rc = cdc_js_kv_get(kv, SOURCE_COPY_PLAN_KEY, &b, rev, err);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        rc = CDC_OK;
-    } else if (rc == CDC_OK) {
-        *found = true;
-        if (source_copy_saved_plan_parse(b.data != NULL ? b.data : "", sp,
-                                         err) != CDC_OK)
-            rc = cdc_err_set(err, CDC_EPROTO, 0,
-                             "the copy plan in the state bucket (key \"%s\") "
-                             "cannot be read; delete the key to copy again",
-                             SOURCE_COPY_PLAN_KEY);
-    }
+    int rc =
+        source__copy_kv_read(kv, SOURCE_COPY_PLAN_KEY, &b, found, rev, err);
+    if (rc == CDC_OK && *found &&
+        source_copy_saved_plan_parse(b.data != NULL ? b.data : "", sp, err) !=
+            CDC_OK)
+        rc = cdc_err_set(err, CDC_EPROTO, 0,
+                         "the copy plan in the state bucket (key \"%s\") "
+                         "cannot be read; delete the key to copy again",
+                         SOURCE_COPY_PLAN_KEY);
     cdc_buf_release(&b);
     return rc;
 }
@@ -375,11 +260,8 @@ static int write_plan(struct copy *cp, bool done, uint64_t *rev,
     struct cdc_buf b;
     cdc_buf_init(&b, 0);
     plan_text(cp, done, &b);
-    int rc = cdc_js_kv_put(cp->env->kv, SOURCE_COPY_PLAN_KEY, b.data, b.len,
-                           *rev, rev, err);
+    int rc = source__copy_plan_put(&cp->c, SOURCE_COPY_PLAN_KEY, &b, rev, err);
     cdc_buf_release(&b);
-    if (rc != CDC_OK)
-        cdc_err_prefix(err, "could not save the copy plan");
     return rc;
 }
 
@@ -392,170 +274,41 @@ int source__pg_copy_range_read(struct cdc_js_kv *kv, uint32_t table_oid,
     source_copy_range_key(table_oid, r, key, sizeof(key));
     *done = false;
     *rows = 0;
-    int rc = cdc_js_kv_get(kv, key, val, NULL, err);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        return CDC_OK;
-    }
-    if (rc == CDC_OK && val->data != NULL)
+    bool found = false;
+    int rc = source__copy_kv_read(kv, key, val, &found, NULL, err);
+    if (rc == CDC_OK && found && val->data != NULL)
         *done = source_copy_range_done(val->data, generation, rows);
     return rc;
 }
 
-/* Marks the ranges that a previous run of this plan recorded as done. */
-static int load_done(struct copy *cp, struct cdc_err *err)
+static void range_key(const struct source__copy_range *r, char *out,
+                      size_t outsz)
 {
-    struct cdc_buf b;
-    cdc_buf_init(&b, 4096);
-    int rc = CDC_OK;
-    size_t done = 0;
-    for (size_t i = 0; i < cp->nranges && rc == CDC_OK; i++) {
-        struct crange *r = &cp->ranges[i];
-        bool range_done = false;
-        uint64_t rows = 0;
-        rc = source__pg_copy_range_read(cp->env->kv, r->t->oid, &r->r,
-                                        cp->generation, &b, &range_done, &rows,
-                                        err);
-        if (rc == CDC_OK && range_done) {
-            r->done = true;
-            r->t->ranges_left--;
-            r->t->rows += rows;
-            done++;
-        }
-    }
-    cdc_buf_release(&b);
-    if (rc == CDC_OK && done > 0)
-        cdc_log(CDC_LOG_INFO, "copy",
-                "resuming the copy: %zu of %zu ranges were done before", done,
-                cp->nranges);
-    return rc;
-}
-
-static int save_range(struct copy *cp, struct crange *r, struct cdc_err *err)
-{
-    char key[SOURCE_COPY_KEY_MAX];
-    char val[SOURCE_COPY_VALUE_MAX];
-    source_copy_range_key(r->t->oid, &r->r, key, sizeof(key));
-    source_copy_range_value(cp->generation, r->rows, val, sizeof(val));
-    struct cdc_buf old;
-    cdc_buf_init(&old, 4096);
-    uint64_t rev = 0;
-    int rc = cdc_js_kv_get(cp->env->kv, key, &old, &rev, err);
-    cdc_buf_release(&old);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        rev = 0;
-        rc = CDC_OK;
-    }
-    if (rc == CDC_OK)
-        rc = cdc_js_kv_put(cp->env->kv, key, val, strlen(val), rev, NULL, err);
-    if (rc != CDC_OK)
-        return cdc_err_prefix(err, "could not record copy progress");
-    return CDC_OK;
+    const struct ctable *t = r->t->src;
+    source_copy_range_key(t->oid, &t->blocks[r->index], out, outsz);
 }
 
 /* ==== Readers ==== */
 
-static void fail(struct copy *cp, const struct cdc_err *err)
+/* The failure of a COPY as an error. */
+static int copy_error(PGconn *conn, const struct ctable *t, struct cdc_err *err)
 {
-    pthread_mutex_lock(&cp->mu);
-    if (!cp->failed) {
-        cp->failed = true;
-        cp->first_err = *err;
-    }
-    pthread_cond_broadcast(&cp->cv);
-    pthread_mutex_unlock(&cp->mu);
-}
-
-/* Hands a pack to the publisher, waiting while the queue is full. False
- * when the copy is being stopped (the pack is then freed). */
-static bool enqueue(struct copy *cp, const struct item *it)
-{
-    pthread_mutex_lock(&cp->mu);
-    while (cp->qlen == QUEUE_MAX && !cp->failed && !cdc_stop_requested)
-        pthread_cond_wait(&cp->cv, &cp->mu);
-    bool ok = !cp->failed && !cdc_stop_requested;
-    if (ok) {
-        cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX] = *it;
-        cp->qlen++;
-        pthread_cond_broadcast(&cp->cv);
-    }
-    pthread_mutex_unlock(&cp->mu);
-    if (!ok)
-        cdc_free(it->data);
-    return ok;
-}
-
-/* The next range to read: one of a table with room for another reader. */
-static struct crange *take_range(struct copy *cp, unsigned per_table)
-{
-    struct crange *got = NULL;
-    pthread_mutex_lock(&cp->mu);
-    for (size_t i = 0; i < cp->nranges && !cp->failed; i++) {
-        struct crange *r = &cp->ranges[i];
-        if (r->done || r->taken || r->t->active >= per_table)
-            continue;
-        r->taken = true;
-        r->t->active++;
-        got = r;
-        break;
-    }
-    pthread_mutex_unlock(&cp->mu);
-    return got;
-}
-
-/* The pack being built by a reader. */
-struct pack {
-    struct cdc_buf buf;
-    struct cdc_event ev;
-    struct cdc_col *cols;
-    uint64_t rows;
-};
-
-static void pack_row(struct copy *cp, struct crange *r, struct pack *pk,
-                     const char **values, const size_t *lens)
-{
-    struct ctable *t = r->t;
-    for (size_t i = 0; i < t->ncols; i++) {
-        pk->cols[i].value = values[i];
-        pk->cols[i].value_len = lens[i];
-    }
-    pk->ev.tx_index = (uint32_t)pk->rows;
-    if (pk->rows == 0) {
-        pk->ev.op = CDC_OP_COPY;
-        pk->ev.source = "postgres";
-        pk->ev.schema = t->schema;
-        pk->ev.table = t->name;
-        pk->ev.cols = pk->cols;
-        pk->ev.ncols = t->ncols;
-        pk->ev.key = (const char **)t->key;
-        pk->ev.nkey = t->nkey;
-        pk->ev.position = cp->position;
-        pk->ev.tx_end = true;
-        cdc_pack_begin(&pk->ev, &pk->buf);
-    }
-    cdc_pack_add(&pk->ev, pk->rows == 0, &pk->buf);
-    pk->rows++;
-}
-
-static bool pack_send(struct copy *cp, struct crange *r, struct pack *pk,
-                      bool last)
-{
-    struct item it = {.range = r, .last = last, .rows = pk->rows};
-    if (pk->rows > 0) {
-        cdc_pack_end(true, &pk->buf);
-        it.data = cdc_buf_detach(&pk->buf, &it.len);
-    }
-    pk->rows = 0;
-    cdc_buf_init(&pk->buf, 0);
-    return enqueue(cp, &it);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+    msg[strcspn(msg, "\n")] = '\0';
+    return cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
+                       "could not copy table \"%s.%s\": %s", t->schema, t->name,
+                       msg);
 }
 
 /* Reads one range with COPY and hands its rows on in packs. */
-static int read_range(struct copy *cp, PGconn *conn, struct crange *r,
-                      struct cdc_arena *arena, struct cdc_err *err)
+static int read_range(struct source__copy *c, void *conn_arg,
+                      struct source__copy_range *r, struct cdc_arena *arena,
+                      bool *broken, struct cdc_err *err)
 {
-    struct ctable *t = r->t;
+    (void)broken;
+    PGconn *conn = conn_arg;
+    const struct ctable *t = r->t->src;
     struct cdc_buf sql;
     cdc_buf_init(&sql, 0);
     cdc_buf_append_str(&sql, "COPY (SELECT ");
@@ -565,25 +318,19 @@ static int read_range(struct copy *cp, PGconn *conn, struct crange *r,
     cdc_buf_append_char(&sql, '.');
     source__pg_append_ident(&sql, conn, t->name);
     cdc_buf_append_str(&sql, " WHERE ");
-    source_copy_range_where(&r->r, &sql);
+    source_copy_range_where(&t->blocks[r->index], &sql);
     cdc_buf_append_str(&sql, ") TO STDOUT");
     PGresult *res = PQexec(conn, sql.data);
     cdc_buf_release(&sql);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-        msg[strcspn(msg, "\n")] = '\0';
+        int rc = copy_error(conn, t, err);
         PQclear(res);
-        return cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
-                           "could not copy table \"%s.%s\": %s", t->schema,
-                           t->name, msg);
+        return rc;
     }
     PQclear(res);
 
-    struct pack pk;
-    memset(&pk, 0, sizeof(pk));
-    cdc_buf_init(&pk.buf, 0);
-    pk.cols = cdc_xcalloc(t->ncols ? t->ncols : 1, sizeof(*pk.cols));
+    struct source__copy_pack pk;
+    source__copy_pack_init(&pk, c, r, t->ncols, (const char **)t->key, t->nkey);
     for (size_t i = 0; i < t->ncols; i++) {
         pk.cols[i].name = t->cols[i];
         pk.cols[i].type = t->types[i];
@@ -605,13 +352,13 @@ static int read_range(struct copy *cp, PGconn *conn, struct crange *r,
                            t->name);
             break;
         }
-        pack_row(cp, r, &pk, values, lens);
-        if (pk.rows >= PACK_ROWS || pk.buf.len >= PACK_BYTES) {
-            if (!pack_send(cp, r, &pk, false)) {
-                stopped = true;
-                break;
-            }
-            cdc_arena_reset(arena);
+        for (size_t i = 0; i < t->ncols; i++) {
+            pk.cols[i].value = values[i];
+            pk.cols[i].value_len = lens[i];
+        }
+        if (!source__copy_pack_add(c, r, &pk, arena)) {
+            stopped = true;
+            break;
         }
     }
     /* drain what COPY still sends after a stop, then its result */
@@ -621,64 +368,19 @@ static int read_range(struct copy *cp, PGconn *conn, struct crange *r,
             PQfreemem(line);
     }
     while ((res = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == CDC_OK &&
-            !stopped) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-            msg[strcspn(msg, "\n")] = '\0';
-            rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
-                             "could not copy table \"%s.%s\": %s", t->schema,
-                             t->name, msg);
-        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == CDC_OK && !stopped)
+            rc = copy_error(conn, t, err);
         PQclear(res);
     }
-    if (rc == CDC_OK && !stopped && !pack_send(cp, r, &pk, true))
+    if (rc == CDC_OK && !stopped && !source__copy_pack_end(c, r, &pk))
         stopped = true;
-    cdc_buf_release(&pk.buf);
-    cdc_free(pk.cols);
+    source__copy_pack_release(&pk);
     cdc_free(values);
     cdc_free(lens);
     cdc_arena_reset(arena);
     if (rc == CDC_OK && stopped)
         rc = CDC_ESTOP;
     return rc;
-}
-
-struct reader {
-    struct copy *cp;
-    pthread_t th;
-    PGconn *conn;
-};
-
-static void *reader_main(void *arg)
-{
-    struct reader *rd = arg;
-    struct copy *cp = rd->cp;
-    struct cdc_err err;
-    struct cdc_arena arena;
-    cdc_err_clear(&err);
-    cdc_arena_init(&arena);
-    int rc = CDC_OK;
-    for (;;) {
-        struct crange *r = take_range(cp, cp->env->workers_per_table);
-        if (r == NULL)
-            break;
-        rc = read_range(cp, rd->conn, r, &arena, &err);
-        pthread_mutex_lock(&cp->mu);
-        r->t->active--;
-        pthread_cond_broadcast(&cp->cv);
-        pthread_mutex_unlock(&cp->mu);
-        if (rc != CDC_OK)
-            break;
-    }
-    if (rc != CDC_OK && rc != CDC_ESTOP)
-        fail(cp, &err);
-    cdc_arena_release(&arena);
-    pthread_mutex_lock(&cp->mu);
-    cp->readers_running--;
-    pthread_cond_broadcast(&cp->cv);
-    pthread_mutex_unlock(&cp->mu);
-    return NULL;
 }
 
 /* Opens a reader's connection inside the snapshot. */
@@ -711,149 +413,19 @@ static int reader_open(struct copy *cp, PGconn **out, struct cdc_err *err)
     return CDC_OK;
 }
 
-/* ==== Publishing ==== */
+static const struct source__copy_ops pg_copy_ops = {
+    .source = "postgres",
+    .estimate_help = "size of the table on the source (pg_relation_size) when "
+                     "its copy was planned",
+    .ranges_done_help = "block ranges of the table copied and stored",
+    .ranges_help = "block ranges the table's copy is split into",
+    .chunked = false,
+    .range_key = range_key,
+    .read_range = read_range,
+};
 
-/* One table's progress line: a log line, or on a terminal one line that
- * is rewritten. A finished table gets a last log line. */
-static void progress_table(const struct ctable *t, bool tty)
-{
-    char name[200];
-    char line[256];
-    snprintf(name, sizeof(name), "%s.%s", t->schema, t->name);
-    bool done = t->ranges_left == 0;
-    int64_t end = done ? t->done_ms : cdc_now_ms();
-    source_copy_progress_format(
-        name, t->rows, t->bytes, done ? 0 : t->est_bytes,
-        (double)(end - t->started_ms) / 1000.0, line, sizeof(line));
-    if (tty && !done) {
-        fprintf(stderr, "\r\033[Kcopy %s", line);
-        fflush(stderr);
-    } else {
-        if (tty)
-            fprintf(stderr, "\r\033[K");
-        cdc_log(CDC_LOG_INFO, "copy", "%s%s", line, done ? " (done)" : "");
-    }
-}
-
-static void progress(struct copy *cp, bool tty)
-{
-    for (size_t i = 0; i < cp->ntables; i++) {
-        const struct ctable *t = &cp->tables[i];
-        if (t->started_ms != 0 && t->ranges_left > 0)
-            progress_table(t, tty);
-    }
-}
-
-/* Publishes packs until every range is stored, saving each range as it
- * completes. */
-static int publish_all(struct copy *cp, struct cdc_js_pub *pub,
-                       struct cdc_err *err)
-{
-    bool tty = isatty(STDERR_FILENO) != 0;
-    int64_t last_progress = cdc_now_ms();
-    uint64_t sent_seq = 0;
-    uint64_t floor = 0;
-    int rc = CDC_OK;
-    char msgid[CDC_NAME_MAX + 96];
-    for (;;) {
-        struct item it = {0};
-        bool have = false;
-        bool readers_done = false;
-        pthread_mutex_lock(&cp->mu);
-        if (cp->qlen == 0 && cp->readers_running > 0 && !cp->failed &&
-            !cdc_stop_requested) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&cp->cv, &cp->mu, &ts);
-        }
-        if (cp->qlen > 0) {
-            it = cp->queue[cp->qhead];
-            cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
-            cp->qlen--;
-            have = true;
-            pthread_cond_broadcast(&cp->cv);
-        }
-        readers_done = cp->readers_running == 0 && cp->qlen == 0;
-        bool failed = cp->failed;
-        pthread_mutex_unlock(&cp->mu);
-        if (failed) {
-            if (have)
-                cdc_free(it.data);
-            *err = cp->first_err;
-            return err->code != 0 ? err->code : CDC_EIO;
-        }
-        if (have) {
-            struct crange *r = it.range;
-            if (r->t->started_ms == 0)
-                r->t->started_ms = cdc_now_ms();
-            if (it.data != NULL) {
-                snprintf(msgid, sizeof(msgid),
-                         "%s/copy:%s:%s:%" PRIu32 ":%" PRIu32 ":%" PRIu64,
-                         cp->env->group, cp->generation, cp->run, r->t->oid,
-                         r->r.first_block, r->chunks);
-                rc = cdc_js_pub_send(pub, r->t->subject, msgid, it.data, it.len,
-                                     NULL, 0, &sent_seq, err);
-                r->chunks++;
-                r->rows += it.rows;
-                r->bytes += it.len;
-                cdc_metric_add(cp->m_rows, r->t->label, it.rows);
-                cdc_metric_add(cp->m_bytes, r->t->label, it.len);
-                cdc_free(it.data);
-                if (rc != CDC_OK)
-                    return rc;
-            }
-            if (it.last) {
-                r->all_sent = true;
-                r->last_seq = sent_seq;
-            }
-        }
-        /* on a stop, readers give up at their next pack; what was sent
-         * is still recorded below */
-        rc = cdc_js_pub_poll(pub, &floor, err);
-        if (rc != CDC_OK)
-            return rc;
-        for (size_t i = 0; i < cp->nranges; i++) {
-            struct crange *r = &cp->ranges[i];
-            if (r->done || !r->all_sent || r->last_seq > floor)
-                continue;
-            rc = save_range(cp, r, err);
-            if (rc != CDC_OK)
-                return rc;
-            pthread_mutex_lock(&cp->mu);
-            r->done = true;
-            pthread_mutex_unlock(&cp->mu);
-            r->t->rows += r->rows;
-            r->t->bytes += r->bytes;
-            r->t->ranges_left--;
-            copy_gauges(cp);
-            if (r->t->ranges_left == 0) {
-                r->t->done_ms = cdc_now_ms();
-                progress_table(r->t, tty);
-            }
-        }
-        if (cdc_now_ms() - last_progress >= PROGRESS_MS) {
-            progress(cp, tty);
-            last_progress = cdc_now_ms();
-        }
-        if (readers_done && !have) {
-            if (cdc_js_pub_inflight(pub) == 0) {
-                bool all = true;
-                for (size_t i = 0; i < cp->nranges; i++)
-                    all = all && cp->ranges[i].done;
-                return all ? CDC_OK : CDC_ESTOP;
-            }
-            rc = cdc_js_pub_drain(pub, cp->env->ack_timeout_ms, err);
-            if (rc != CDC_OK)
-                return rc;
-        }
-    }
-}
-
+_Static_assert(SOURCE_COPY_KEY_MAX <= SOURCE_COPY_RANGE_KEY_MAX,
+               "a range's key fits the shared copy's buffers");
 /* ==== The copy ==== */
 
 /* A snapshot to copy in: a new slot's (exported as it is created, on a
@@ -926,11 +498,9 @@ static int take_snapshot(struct copy *cp, bool create_slot, PGconn **holder,
 }
 
 /*
- * --resync: before any copied row, a TRUNCATE event of each table, so the
- * targets lose the rows deleted while the group could not capture. They
- * are one transaction just before the copy's position (the slot's start),
- * ordered before every change the slot streams, and after anything the
- * group captured before its slot was lost.
+ * --resync: the TRUNCATE events go just before the copy's position (the
+ * slot's start), ordered before every change the slot streams, and after
+ * anything the group captured before its slot was lost.
  */
 static int publish_truncates(struct copy *cp, struct cdc_err *err)
 {
@@ -941,56 +511,15 @@ static int publish_truncates(struct copy *cp, struct cdc_err *err)
                            cp->position);
     char position[32];
     cdc_lsn_format(lsn - 1, position, sizeof(position));
-    struct cdc_buf data;
-    char msgid[CDC_NAME_MAX + 96];
-    cdc_buf_init(&data, 0);
-    int rc = CDC_OK;
-    for (size_t i = 0; i < cp->ntables && rc == CDC_OK; i++) {
-        const struct ctable *t = &cp->tables[i];
-        struct cdc_event ev = {
-            .op = CDC_OP_TRUNCATE,
-            .source = "postgres",
-            .schema = t->schema,
-            .table = t->name,
-            .position = position,
-            .tx_index = (uint32_t)i,
-            .tx_end = i + 1 == cp->ntables,
-        };
-        cdc_buf_reset(&data);
-        rc = cdc_event_encode(&ev, &data);
-        if (rc != CDC_OK) {
-            cdc_err_set(err, rc, 0, "could not encode a TRUNCATE event");
-            break;
-        }
-        snprintf(msgid, sizeof(msgid), "%s/copy:%s:truncate:%" PRIu32,
-                 cp->env->group, cp->generation, t->oid);
-        rc = cdc_js_publish_sync(cp->env->js, t->subject, msgid, data.data,
-                                 data.len, NULL, 0, err);
-        if (rc == CDC_OK)
-            cdc_log(CDC_LOG_INFO, "copy",
-                    "%s.%s: its rows on the targets go first (--resync)",
-                    t->schema, t->name);
-    }
-    cdc_buf_release(&data);
-    return rc;
-}
-
-static void new_generation(char *out, size_t outsz)
-{
-    uint64_t v = (uint64_t)cdc_wall_us() ^ ((uint64_t)getpid() << 40);
-    snprintf(out, outsz, "%016" PRIx64, v);
+    return source__copy_publish_truncates(&cp->c, position, err);
 }
 
 static void copy_release(struct copy *cp)
 {
-    for (size_t i = 0; i < cp->ntables; i++)
+    for (size_t i = 0; i < cp->c.ntables; i++)
         table_free(&cp->tables[i]);
     cdc_free(cp->tables);
-    cdc_free(cp->ranges);
-    for (size_t i = 0; i < cp->qlen; i++)
-        cdc_free(cp->queue[(cp->qhead + i) % QUEUE_MAX].data);
-    pthread_mutex_destroy(&cp->mu);
-    pthread_cond_destroy(&cp->cv);
+    source__copy_release(&cp->c);
 }
 
 int source__pg_copy(const struct source__pg_copy_args *a,
@@ -998,17 +527,14 @@ int source__pg_copy(const struct source__pg_copy_args *a,
 {
     struct copy cp;
     memset(&cp, 0, sizeof(cp));
+    source__copy_init(&cp.c, env, &pg_copy_ops, cp.generation, cp.position);
     cp.a = a;
-    cp.env = env;
-    pthread_mutex_init(&cp.mu, NULL);
-    pthread_cond_init(&cp.cv, NULL);
     struct source_copy_saved_plan sp;
     bool found = false;
-    struct reader *readers = NULL;
+    struct source__copy_reader *readers = NULL;
     size_t nreaders = 0;
     PGconn *holder = NULL;
     PGconn *plan_conn = NULL;
-    struct cdc_js_pub *pub = NULL;
     uint64_t plan_rev = 0;
 
     int rc = read_plan(env->kv, &sp, &found, &plan_rev, err);
@@ -1021,19 +547,18 @@ int source__pg_copy(const struct source__pg_copy_args *a,
         goto out;
     }
     bool resume = found && !sp.done;
-    new_generation(cp.run, sizeof(cp.run));
     if (resume) {
         snprintf(cp.generation, sizeof(cp.generation), "%s", sp.generation);
         snprintf(cp.position, sizeof(cp.position), "%s", sp.position);
     } else {
-        new_generation(cp.generation, sizeof(cp.generation));
+        source__copy_new_name(cp.generation, sizeof(cp.generation), 0);
     }
     bool create_slot = env->then_stream && !a->slot_exists;
     if (resume && create_slot) {
         /* the slot of the plan is gone: its position means nothing now */
         resume = false;
         cp.position[0] = '\0';
-        new_generation(cp.generation, sizeof(cp.generation));
+        source__copy_new_name(cp.generation, sizeof(cp.generation), 0);
     }
     if (!resume && env->then_stream && a->slot_exists)
         cdc_log(CDC_LOG_WARN, "copy",
@@ -1053,8 +578,8 @@ int source__pg_copy(const struct source__pg_copy_args *a,
         goto out;
     if (resume) {
         /* the same split as before: sizes and workers of the plan */
-        bool same = sp.ntables == cp.ntables;
-        for (size_t i = 0; i < cp.ntables && same; i++) {
+        bool same = sp.ntables == cp.c.ntables;
+        for (size_t i = 0; i < cp.c.ntables && same; i++) {
             same = sp.oids[i] == cp.tables[i].oid;
             cp.tables[i].nblocks = sp.nblocks[i];
         }
@@ -1063,41 +588,29 @@ int source__pg_copy(const struct source__pg_copy_args *a,
                     "the tables changed since the interrupted copy began: "
                     "copying everything again");
             resume = false;
-            new_generation(cp.generation, sizeof(cp.generation));
+            source__copy_new_name(cp.generation, sizeof(cp.generation), 0);
         }
     }
     unsigned workers = resume ? sp.workers : env->workers_per_table;
     cp.workers = workers;
     plan_ranges(&cp, workers);
     if (resume)
-        rc = load_done(&cp, err);
+        rc = source__copy_load_done(&cp.c, err);
     else if (env->truncate_first)
         rc = publish_truncates(&cp, err);
     if (rc == CDC_OK && !resume)
         rc = write_plan(&cp, false, &plan_rev, err);
     if (rc != CDC_OK)
         goto out;
-    copy_metrics(&cp);
-    copy_gauges(&cp);
+    source__copy_metrics(&cp.c);
 
-    /* readers: up to workers_per_table per table, READERS_MAX in all */
-    size_t want = 0;
-    for (size_t i = 0; i < cp.ntables; i++) {
-        size_t left = cp.tables[i].ranges_left;
-        want += left < env->workers_per_table ? left : env->workers_per_table;
-    }
-    if (want > READERS_MAX)
-        want = READERS_MAX;
-    size_t left = 0;
-    for (size_t i = 0; i < cp.nranges; i++)
-        left += !cp.ranges[i].done;
-    cdc_log(CDC_LOG_INFO, "copy",
-            "copying %zu tables in %zu ranges (%zu to do) with %zu readers "
-            "at %s",
-            cp.ntables, cp.nranges, left, want, cp.position);
+    size_t want = source__copy_readers_wanted(&cp.c);
+    source__copy_log_start(&cp.c, want, cp.position);
     readers = cdc_xcalloc(want ? want : 1, sizeof(*readers));
     for (size_t i = 0; i < want && rc == CDC_OK; i++) {
-        rc = reader_open(&cp, &readers[i].conn, err);
+        PGconn *conn = NULL;
+        rc = reader_open(&cp, &conn, err);
+        readers[i].conn = conn;
         if (rc == CDC_OK)
             nreaders++;
     }
@@ -1116,36 +629,13 @@ int source__pg_copy(const struct source__pg_copy_args *a,
     }
     if (rc != CDC_OK)
         goto out;
-    rc = cdc_js_pub_new(env->js, PUB_WINDOW, env->ack_timeout_ms, &pub, err);
-    if (rc != CDC_OK)
-        goto out;
-    cp.readers_running = (unsigned)nreaders;
-    for (size_t i = 0; i < nreaders; i++) {
-        readers[i].cp = &cp;
-        if (pthread_create(&readers[i].th, NULL, reader_main, &readers[i]) != 0)
-            CDC_BUG("could not start a copy reader thread");
-    }
-    rc = publish_all(&cp, pub, err);
-    if (rc != CDC_OK) {
-        struct cdc_err e = *err;
-        fail(&cp, &e);
-    }
-    for (size_t i = 0; i < nreaders; i++)
-        pthread_join(readers[i].th, NULL);
+    rc = source__copy_run(&cp.c, readers, nreaders, err);
     if (rc == CDC_OK) {
         rc = write_plan(&cp, true, &plan_rev, err);
-        if (rc == CDC_OK) {
-            uint64_t rows = 0;
-            for (size_t i = 0; i < cp.ntables; i++)
-                rows += cp.tables[i].rows;
-            cdc_log(CDC_LOG_INFO, "copy",
-                    "copied %" PRIu64 " rows of %zu tables (as of %s)", rows,
-                    cp.ntables, cp.position);
-        }
-    } else if (rc == CDC_ESTOP || cdc_stop_requested) {
-        rc = CDC_ESTOP;
-        cdc_err_set(err, CDC_ESTOP, 0,
-                    "copy stopped; it resumes with the ranges not done");
+        if (rc == CDC_OK)
+            source__copy_log_done(&cp.c, cp.position);
+    } else {
+        rc = source__copy_stopped(rc, err);
     }
 out:
     for (size_t i = 0; i < nreaders; i++)
@@ -1155,7 +645,6 @@ out:
         PQfinish(plan_conn);
     if (holder != NULL)
         PQfinish(holder);
-    cdc_js_pub_free(pub);
     source_copy_saved_plan_release(&sp);
     copy_release(&cp);
     return rc;

@@ -38,47 +38,6 @@ enum kind {
     K_GEOMETRY, /* MySQL geometry: hex WKB, maybe after "SRID=n;" */
 };
 
-/* The type name in lower case without its modifiers ("(10,2)") and
- * without repeated spaces: "timestamp(3) with time zone" becomes
- * "timestamp with time zone". False when it does not fit. */
-static bool norm_type(const char *type, char *out, size_t outsz)
-{
-    size_t n = 0;
-    int depth = 0;
-    for (const char *p = type; *p; p++) {
-        char c = *p;
-        if (c == '(') {
-            depth++;
-            continue;
-        }
-        if (c == ')') {
-            depth -= depth > 0;
-            continue;
-        }
-        if (depth > 0)
-            continue;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c == ' ' && (n == 0 || out[n - 1] == ' '))
-            continue;
-        if (n + 1 >= outsz)
-            return false;
-        out[n++] = c;
-    }
-    while (n > 0 && out[n - 1] == ' ')
-        n--;
-    out[n] = '\0';
-    return true;
-}
-
-static bool is_one_of(const char *s, const char *const *names)
-{
-    for (; *names != NULL; names++)
-        if (strcmp(s, *names) == 0)
-            return true;
-    return false;
-}
-
 static const char *const BOOL_TYPES[] = {"bool", "boolean", NULL};
 static const char *const INT_TYPES[] = {
     "int2",
@@ -107,11 +66,6 @@ static const char *const FLOAT_TYPES[] = {
 };
 static const char *const NUMERIC_TYPES[] = {"numeric", "decimal",
                                             "decimal unsigned", NULL};
-/* MySQL's binary strings (base64 on the bus); its geometry types travel
- * as hex WKB instead */
-static const char *const MYSQL_BINARY_TYPES[] = {
-    "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", NULL,
-};
 static const char *const MYSQL_GEOMETRY_TYPES[] = {
     "geometry",   "point",           "linestring",   "polygon",
     "multipoint", "multilinestring", "multipolygon", "geometrycollection",
@@ -128,30 +82,30 @@ static enum kind kind_of(const char *source, const char *t)
     size_t len = strlen(t);
     if (t[0] == '_' || (len > 2 && strcmp(t + len - 2, "[]") == 0))
         return K_ARRAY;
-    if (is_one_of(t, BOOL_TYPES))
+    if (sink__is_one_of(t, BOOL_TYPES))
         return K_BOOL;
-    if (is_one_of(t, INT_TYPES))
+    if (sink__is_one_of(t, INT_TYPES))
         return K_INT;
-    if (is_one_of(t, FLOAT_TYPES))
+    if (sink__is_one_of(t, FLOAT_TYPES))
         return K_FLOAT;
-    if (is_one_of(t, NUMERIC_TYPES))
+    if (sink__is_one_of(t, NUMERIC_TYPES))
         return K_NUMERIC;
-    if (is_one_of(t, JSON_TYPES))
+    if (sink__is_one_of(t, JSON_TYPES))
         return K_JSON;
-    if (is_one_of(t, TIMETZ_TYPES))
+    if (sink__is_one_of(t, TIMETZ_TYPES))
         return K_TIMETZ;
     if (strcmp(t, "date") == 0)
         return K_DATE;
     if (strncmp(t, "timestamp", 9) == 0 || strncmp(t, "datetime", 8) == 0)
         return K_DATETIME;
-    if (is_one_of(t, BIT_TYPES))
+    if (sink__is_one_of(t, BIT_TYPES))
         return K_BITS;
     bool mysql = source != NULL && strcmp(source, "mysql") == 0;
     if (!mysql && strcmp(t, "bytea") == 0)
         return K_BYTEA;
-    if (mysql && is_one_of(t, MYSQL_BINARY_TYPES))
+    if (mysql && sink__is_one_of(t, sink__mysql_binary_types))
         return K_BASE64;
-    if (mysql && is_one_of(t, MYSQL_GEOMETRY_TYPES))
+    if (mysql && sink__is_one_of(t, MYSQL_GEOMETRY_TYPES))
         return K_GEOMETRY;
     return K_OTHER;
 }
@@ -189,11 +143,11 @@ enum sink_my_class sink__my_class(const char *data_type)
     static const char *const temporals[] = {"date", "datetime", "timestamp",
                                             NULL};
     char t[64];
-    if (!norm_type(data_type, t, sizeof(t)))
+    if (!sink__norm_type(data_type, t, sizeof(t)))
         return SINK_MY_OTHER;
-    if (is_one_of(t, numbers))
+    if (sink__is_one_of(t, numbers))
         return SINK_MY_NUMBER;
-    if (is_one_of(t, temporals))
+    if (sink__is_one_of(t, temporals))
         return SINK_MY_TEMPORAL;
     if (strcmp(t, "bit") == 0)
         return SINK_MY_BIT;
@@ -265,20 +219,6 @@ static int hexval(char c)
     return -1;
 }
 
-/* Reads exactly n digits at *p into *out. */
-static bool digits(const char **p, const char *end, int n, int64_t *out)
-{
-    int64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        if (*p >= end || **p < '0' || **p > '9')
-            return false;
-        v = v * 10 + (**p - '0');
-        (*p)++;
-    }
-    *out = v;
-    return true;
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (any year). */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
@@ -322,18 +262,18 @@ static bool parse_zone(const char *p, const char *end, bool *found,
     int64_t hh = 0;
     int64_t mm = 0;
     int64_t ss = 0;
-    if (!digits(&p, end, 2, &hh))
+    if (!sink__digits(&p, end, 2, &hh))
         return false;
     if (p < end && *p == ':') {
         p++;
-        if (!digits(&p, end, 2, &mm))
+        if (!sink__digits(&p, end, 2, &mm))
             return false;
         if (p < end && *p == ':') {
             p++;
-            if (!digits(&p, end, 2, &ss))
+            if (!sink__digits(&p, end, 2, &ss))
                 return false;
         }
-    } else if (p < end && !digits(&p, end, 2, &mm)) {
+    } else if (p < end && !sink__digits(&p, end, 2, &mm)) {
         return false;
     }
     if (p != end || hh > 15 || mm > 59 || ss > 59)
@@ -349,15 +289,15 @@ static bool parse_date(const char **p, const char *end, int64_t *y, int64_t *m,
     size_t ylen = 0;
     while (*p + ylen < end && (*p)[ylen] >= '0' && (*p)[ylen] <= '9')
         ylen++;
-    if (ylen < 4 || ylen > 6 || !digits(p, end, (int)ylen, y))
+    if (ylen < 4 || ylen > 6 || !sink__digits(p, end, (int)ylen, y))
         return false;
     if (*p >= end || **p != '-')
         return false;
     (*p)++;
-    if (!digits(p, end, 2, m) || *p >= end || **p != '-')
+    if (!sink__digits(p, end, 2, m) || *p >= end || **p != '-')
         return false;
     (*p)++;
-    if (!digits(p, end, 2, d))
+    if (!sink__digits(p, end, 2, d))
         return false;
     return *m >= 1 && *m <= 12 && *d >= 1 && *d <= 31;
 }
@@ -370,13 +310,13 @@ static bool parse_time(const char **p, const char *end, int64_t *secs,
     int64_t hh = 0;
     int64_t mi = 0;
     int64_t ss = 0;
-    if (!digits(p, end, 2, &hh) || *p >= end || **p != ':')
+    if (!sink__digits(p, end, 2, &hh) || *p >= end || **p != ':')
         return false;
     (*p)++;
-    if (!digits(p, end, 2, &mi) || *p >= end || **p != ':')
+    if (!sink__digits(p, end, 2, &mi) || *p >= end || **p != ':')
         return false;
     (*p)++;
-    if (!digits(p, end, 2, &ss))
+    if (!sink__digits(p, end, 2, &ss))
         return false;
     if (hh > 24 || mi > 59 || ss > 60)
         return false;
@@ -393,13 +333,6 @@ static bool parse_time(const char **p, const char *end, int64_t *secs,
 
 /* ==== Conversions ==== */
 
-static int refuse(struct cdc_err *err, const char *what, const char *v,
-                  size_t len)
-{
-    return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON, "%s: \"%.*s\"", what,
-                       (int)(len > 40 ? 40 : len), v);
-}
-
 /* A timestamp with a zone becomes the same instant in UTC without a
  * zone; one without a zone stays as it is. */
 static int datetime_utc(const char *v, size_t len, enum sink_my_class cls,
@@ -409,8 +342,8 @@ static int datetime_utc(const char *v, size_t len, enum sink_my_class cls,
     if (ieq(v, len, "infinity") || ieq(v, len, "-infinity") ||
         (len > 3 && strncmp(end - 3, " BC", 3) == 0)) {
         if (cls == SINK_MY_TEMPORAL)
-            return refuse(err, "MySQL cannot store an infinite or BC timestamp",
-                          v, len);
+            return sink__refuse(
+                err, "MySQL cannot store an infinite or BC timestamp", v, len);
         return cdc_buf_append(out, v, len);
     }
     const char *p = v;
@@ -468,7 +401,7 @@ static int bytea_bytes(const char *v, size_t len, struct cdc_buf *out,
 {
     if (len >= 2 && v[0] == '\\' && v[1] == 'x') {
         if ((len - 2) % 2 != 0)
-            return refuse(err, "malformed bytea value", v, len);
+            return sink__refuse(err, "malformed bytea value", v, len);
         int rc = cdc_buf_reserve(out, (len - 2) / 2);
         if (rc != CDC_OK)
             return rc;
@@ -476,7 +409,7 @@ static int bytea_bytes(const char *v, size_t len, struct cdc_buf *out,
             int hi = hexval(v[i]);
             int lo = hexval(v[i + 1]);
             if (hi < 0 || lo < 0)
-                return refuse(err, "malformed bytea value", v, len);
+                return sink__refuse(err, "malformed bytea value", v, len);
             cdc_buf_append_char(out, (char)(hi << 4 | lo));
         }
         return CDC_OK;
@@ -494,30 +427,15 @@ static int bytea_bytes(const char *v, size_t len, struct cdc_buf *out,
         int o = 0;
         for (size_t k = 1; k <= 3; k++) {
             if (i + k >= len || v[i + k] < '0' || v[i + k] > '7')
-                return refuse(err, "malformed bytea value", v, len);
+                return sink__refuse(err, "malformed bytea value", v, len);
             o = o * 8 + (v[i + k] - '0');
         }
         if (o > 255)
-            return refuse(err, "malformed bytea value", v, len);
+            return sink__refuse(err, "malformed bytea value", v, len);
         cdc_buf_append_char(out, (char)o);
         i += 3;
     }
     return CDC_OK;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
 }
 
 /* A geometry as the source wrote it ("SRID=4326;0101..." or "0101...")
@@ -534,13 +452,13 @@ static int geometry_bytes(const char *v, size_t len, struct cdc_buf *out,
         while (at < len && v[at] >= '0' && v[at] <= '9' && n <= UINT32_MAX)
             n = n * 10 + (uint64_t)(v[at++] - '0');
         if (at == 5 || at >= len || v[at] != ';' || n > UINT32_MAX)
-            return refuse(err, "malformed geometry", v, len);
+            return sink__refuse(err, "malformed geometry", v, len);
         srid = (uint32_t)n;
         at++;
     }
     size_t hex = len - at;
     if (hex == 0 || hex % 2 != 0)
-        return refuse(err, "malformed geometry", v, len);
+        return sink__refuse(err, "malformed geometry", v, len);
     uint8_t le[4] = {(uint8_t)srid, (uint8_t)(srid >> 8), (uint8_t)(srid >> 16),
                      (uint8_t)(srid >> 24)};
     int rc = cdc_buf_append(out, le, sizeof(le));
@@ -548,37 +466,20 @@ static int geometry_bytes(const char *v, size_t len, struct cdc_buf *out,
         int hi = hexval(v[i]);
         int lo = hexval(v[i + 1]);
         if (hi < 0 || lo < 0)
-            return refuse(err, "malformed geometry", v, len);
+            return sink__refuse(err, "malformed geometry", v, len);
         rc = cdc_buf_append_char(out, (char)(hi << 4 | lo));
     }
     return rc;
 }
 
-/* Standard base64, padding optional. */
+/* Standard base64, padding optional. A refused value is shown without
+ * its padding. */
 static int base64_bytes(const char *v, size_t len, struct cdc_buf *out,
                         struct cdc_err *err)
 {
     while (len > 0 && v[len - 1] == '=')
         len--;
-    if (len % 4 == 1)
-        return refuse(err, "malformed base64 value", v, len);
-    int rc = cdc_buf_reserve(out, len / 4 * 3 + 3);
-    if (rc != CDC_OK)
-        return rc;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int x = b64val(v[i]);
-        if (x < 0)
-            return refuse(err, "malformed base64 value", v, len);
-        acc = (acc << 6) | (uint32_t)x;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            cdc_buf_append_char(out, (char)((acc >> bits) & 0xff));
-        }
-    }
-    return CDC_OK;
+    return sink__base64_decode(v, len, false, out, err);
 }
 
 /* ==== Arrays ==== */
@@ -732,7 +633,7 @@ static int array_json(const char *source, const char *elem_type, const char *v,
         out->len = at;
         if (out->data != NULL)
             out->data[at] = '\0';
-        return refuse(err, "malformed array value", v, len);
+        return sink__refuse(err, "malformed array value", v, len);
     }
     return CDC_OK;
 }
@@ -743,7 +644,7 @@ int sink__my_value(const char *source, const char *type, const char *value,
 {
     char t[128];
     *form = SINK_MY_STRING;
-    if (type == NULL || !norm_type(type, t, sizeof(t)))
+    if (type == NULL || !sink__norm_type(type, t, sizeof(t)))
         return cdc_buf_append(out, value, len);
     switch (kind_of(source, t)) {
     case K_BOOL:
@@ -759,23 +660,23 @@ int sink__my_value(const char *source, const char *type, const char *value,
             return cdc_buf_append(out, value, len);
         for (size_t i = 0; i < len; i++)
             if (value[i] != '0' && value[i] != '1')
-                return refuse(err, "malformed bit string", value, len);
+                return sink__refuse(err, "malformed bit string", value, len);
         *form = SINK_MY_BITS;
         return cdc_buf_append(out, value, len);
     case K_FLOAT:
     case K_NUMERIC:
         if (cls == SINK_MY_NUMBER && not_finite(value, len))
-            return refuse(err,
-                          "MySQL cannot store NaN or an infinity in a "
-                          "number column",
-                          value, len);
+            return sink__refuse(err,
+                                "MySQL cannot store NaN or an infinity in a "
+                                "number column",
+                                value, len);
         return cdc_buf_append(out, value, len);
     case K_DATE:
         if (cls == SINK_MY_TEMPORAL &&
             (ieq(value, len, "infinity") || ieq(value, len, "-infinity") ||
              (len > 3 && strncmp(value + len - 3, " BC", 3) == 0)))
-            return refuse(err, "MySQL cannot store an infinite or BC date",
-                          value, len);
+            return sink__refuse(
+                err, "MySQL cannot store an infinite or BC date", value, len);
         return cdc_buf_append(out, value, len);
     case K_DATETIME:
         return datetime_utc(value, len, cls, out, err);

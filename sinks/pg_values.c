@@ -113,46 +113,6 @@ enum kind {
     K_TIME,     /* "[-]HH:MM:SS[.f]", hours up to 838 */
 };
 
-/* The type name in lower case without modifiers ("(10,2)") and without
- * repeated spaces; false when it does not fit. */
-static bool norm_type(const char *type, char *out, size_t outsz)
-{
-    size_t n = 0;
-    int depth = 0;
-    for (const char *p = type; *p; p++) {
-        char c = *p;
-        if (c == '(') {
-            depth++;
-            continue;
-        }
-        if (c == ')') {
-            depth -= depth > 0;
-            continue;
-        }
-        if (depth > 0)
-            continue;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c == ' ' && (n == 0 || out[n - 1] == ' '))
-            continue;
-        if (n + 1 >= outsz)
-            return false;
-        out[n++] = c;
-    }
-    while (n > 0 && out[n - 1] == ' ')
-        n--;
-    out[n] = '\0';
-    return true;
-}
-
-static bool is_one_of(const char *s, const char *const *names)
-{
-    for (; *names != NULL; names++)
-        if (strcmp(s, *names) == 0)
-            return true;
-    return false;
-}
-
 static const char *const INT_TYPES[] = {
     "tinyint",
     "smallint",
@@ -167,9 +127,6 @@ static const char *const INT_TYPES[] = {
     "integer unsigned",
     "bigint unsigned",
     NULL,
-};
-static const char *const BINARY_TYPES[] = {
-    "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", NULL,
 };
 static const char *const GEOMETRY_TYPES[] = {
     "geometry",
@@ -188,19 +145,19 @@ static const char *const DATE_TYPES[] = {"date", "datetime", "timestamp", NULL};
 static enum kind kind_of(const char *type)
 {
     char t[TYPE_NAME_MAX];
-    if (!norm_type(type, t, sizeof(t)))
+    if (!sink__norm_type(type, t, sizeof(t)))
         return K_OTHER;
-    if (is_one_of(t, INT_TYPES))
+    if (sink__is_one_of(t, INT_TYPES))
         return K_INT;
     if (strcmp(t, "year") == 0)
         return K_YEAR;
     if (strcmp(t, "bit") == 0)
         return K_BITS;
-    if (is_one_of(t, BINARY_TYPES))
+    if (sink__is_one_of(t, sink__mysql_binary_types))
         return K_BASE64;
-    if (is_one_of(t, GEOMETRY_TYPES))
+    if (sink__is_one_of(t, GEOMETRY_TYPES))
         return K_GEOMETRY;
-    if (is_one_of(t, DATE_TYPES))
+    if (sink__is_one_of(t, DATE_TYPES))
         return K_DATE;
     if (strcmp(t, "time") == 0)
         return K_TIME;
@@ -208,68 +165,6 @@ static enum kind kind_of(const char *type)
 }
 
 /* ==== Conversions ==== */
-
-/* How much of a refused value a message shows. */
-#define SHOWN(len) ((int)((len) > 40 ? 40 : (len)))
-
-static int refuse(struct cdc_err *err, const char *what, const char *v,
-                  size_t len)
-{
-    return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON, "%s: \"%.*s\"", what,
-                       SHOWN(len), v);
-}
-
-static const char HEX[] = "0123456789abcdef";
-
-static void append_hex_byte(struct cdc_buf *out, unsigned byte)
-{
-    cdc_buf_append_char(out, HEX[(byte >> 4) & 0xf]);
-    cdc_buf_append_char(out, HEX[byte & 0xf]);
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (padding optional) as bytea's hex input, "\x...". */
-static int base64_bytea(const char *v, size_t len, struct cdc_buf *out,
-                        struct cdc_err *err)
-{
-    size_t n = len;
-    while (n > 0 && v[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return refuse(err, "malformed base64 value", v, len);
-    int rc = cdc_buf_reserve(out, 2 + (n / 4 * 3 + 2) * 2);
-    if (rc != CDC_OK)
-        return rc;
-    cdc_buf_append(out, "\\x", 2);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int x = b64val(v[i]);
-        if (x < 0)
-            return refuse(err, "malformed base64 value", v, len);
-        acc = (acc << 6) | (uint32_t)x;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            append_hex_byte(out, (acc >> bits) & 0xff);
-        }
-    }
-    return CDC_OK;
-}
 
 /* Hex WKB, maybe after "SRID=<n>;", as bytea's hex input: the WKB bytes
  * only (a bytea column has no place for the SRID; a PostGIS geometry
@@ -306,7 +201,7 @@ static int bits_bytea(const char *v, size_t len, struct cdc_buf *out,
                       struct cdc_err *err)
 {
     if (!is_bits(v, len))
-        return refuse(err, "malformed bit string", v, len);
+        return sink__refuse(err, "malformed bit string", v, len);
     int rc = cdc_buf_reserve(out, 2 + (len + 7) / 8 * 2);
     if (rc != CDC_OK)
         return rc;
@@ -316,7 +211,7 @@ static int bits_bytea(const char *v, size_t len, struct cdc_buf *out,
     for (size_t i = 0; i < len; i++) {
         byte = byte << 1 | (unsigned)(v[i] - '0');
         if (i + 1 == head || (i + 1 > head && (i + 1 - head) % 8 == 0)) {
-            append_hex_byte(out, byte);
+            sink__append_hex_byte(out, byte);
             byte = 0;
         }
     }
@@ -328,36 +223,22 @@ static int bits_number(const char *v, size_t len, struct cdc_buf *out,
                        struct cdc_err *err)
 {
     if (!is_bits(v, len))
-        return refuse(err, "malformed bit string", v, len);
+        return sink__refuse(err, "malformed bit string", v, len);
     if (len > MAX_NUMBER_BITS)
         return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
                            "the bit string \"%.*s\" has more than 64 bits, "
                            "too many for a number",
-                           SHOWN(len), v);
+                           SINK_SHOWN(len), v);
     uint64_t n = 0;
     for (size_t i = 0; i < len; i++)
         n = n << 1 | (uint64_t)(v[i] - '0');
     return cdc_buf_append_uint(out, n);
 }
 
-/* Reads exactly n digits at *p. */
-static bool digits(const char **p, const char *end, int n, int *out)
+static int64_t days_in_month(int64_t y, int64_t m)
 {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (*p >= end || **p < '0' || **p > '9')
-            return false;
-        v = v * 10 + (**p - '0');
-        (*p)++;
-    }
-    *out = v;
-    return true;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30,
-                                 31, 31, 30, 31, 30, 31};
+    static const int64_t days[12] = {31, 28, 31, 30, 31, 30,
+                                     31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return m == 2 && leap ? 29 : days[m - 1];
 }
@@ -371,12 +252,12 @@ static int check_date(const char *v, size_t len, struct cdc_err *err)
 {
     const char *p = v;
     const char *end = v + len;
-    int y = 0;
-    int m = 0;
-    int d = 0;
-    if (!digits(&p, end, 4, &y) || p >= end || *p++ != '-' ||
-        !digits(&p, end, 2, &m) || p >= end || *p++ != '-' ||
-        !digits(&p, end, 2, &d) || (p < end && *p >= '0' && *p <= '9'))
+    int64_t y = 0;
+    int64_t m = 0;
+    int64_t d = 0;
+    if (!sink__digits(&p, end, 4, &y) || p >= end || *p++ != '-' ||
+        !sink__digits(&p, end, 2, &m) || p >= end || *p++ != '-' ||
+        !sink__digits(&p, end, 2, &d) || (p < end && *p >= '0' && *p <= '9'))
         return CDC_OK;
     const char *why = NULL;
     if (y == 0 && m == 0 && d == 0)
@@ -391,7 +272,7 @@ static int check_date(const char *v, size_t len, struct cdc_err *err)
         return CDC_OK;
     return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
                        "PostgreSQL cannot store the date \"%.*s\" (%s)",
-                       SHOWN(len), v, why);
+                       SINK_SHOWN(len), v, why);
 }
 
 /* Refuses a MySQL time that a PostgreSQL time cannot hold: negative, or
@@ -408,10 +289,11 @@ static int check_time(const char *v, size_t len, struct cdc_err *err)
     const char *from = p;
     while (p < end && *p >= '0' && *p <= '9' && p - from < 4)
         hours = hours * 10 + (*p++ - '0');
-    int mi = 0;
-    int ss = 0;
-    if (p == from || p >= end || *p++ != ':' || !digits(&p, end, 2, &mi) ||
-        p >= end || *p++ != ':' || !digits(&p, end, 2, &ss))
+    int64_t mi = 0;
+    int64_t ss = 0;
+    if (p == from || p >= end || *p++ != ':' ||
+        !sink__digits(&p, end, 2, &mi) || p >= end || *p++ != ':' ||
+        !sink__digits(&p, end, 2, &ss))
         return CDC_OK;
     bool nonzero_fraction = false;
     if (p < end && *p == '.') {
@@ -427,7 +309,7 @@ static int check_time(const char *v, size_t len, struct cdc_err *err)
                            "a PostgreSQL time cannot hold \"%.*s\" (it holds "
                            "00:00:00 to 24:00:00; an interval column holds "
                            "any MySQL time)",
-                           SHOWN(len), v);
+                           SINK_SHOWN(len), v);
     return CDC_OK;
 }
 
@@ -444,7 +326,7 @@ int sink__pg_value(const char *source, const char *type, const char *value,
     case SINK_PG_BYTEA:
         if (k == K_BASE64) {
             *changed = true;
-            return base64_bytea(value, len, out, err);
+            return sink__base64_decode(value, len, true, out, err);
         }
         if (k == K_GEOMETRY) {
             *changed = true;
@@ -472,7 +354,7 @@ int sink__pg_value(const char *source, const char *type, const char *value,
             return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
                                "a PostgreSQL boolean cannot hold \"%.*s\" "
                                "(only 0 and 1)",
-                               SHOWN(len), value);
+                               SINK_SHOWN(len), value);
         return CDC_OK;
     case SINK_PG_TIME:
         return k == K_TIME ? check_time(value, len, err) : CDC_OK;

@@ -40,6 +40,40 @@ bool sink__same_shape(const struct cdc_event *a, const struct cdc_event *b);
 /* Copies in (may be NULL) into out as one line. */
 void sink__one_line(const char *in, char *out, size_t outsz);
 
+/* ==== What the value conversions share (values_common.c) ==== */
+
+/* How many bytes of a refused value a message shows, at most, as an int
+ * for "%.*s". */
+#define SINK_SHOWN(len) ((int)((len) > 40 ? 40 : (len)))
+
+/* MySQL's binary string types, normalised, NULL-terminated (base64 in
+ * events; its geometry types travel as hex WKB instead). */
+extern const char *const sink__mysql_binary_types[];
+
+/* Writes type to out in lower case, without its modifiers ("(10,2)") and
+ * without repeated spaces: "timestamp(3) with time zone" becomes
+ * "timestamp with time zone". False when it does not fit outsz. */
+bool sink__norm_type(const char *type, char *out, size_t outsz);
+/* Whether s is one of the NULL-terminated names. */
+bool sink__is_one_of(const char *s, const char *const *names);
+/* Reads exactly n decimal digits at *p (before end) into *out and moves
+ * *p past them; false, with *p somewhere among them, when there are
+ * fewer. */
+bool sink__digits(const char **p, const char *end, int n, int64_t *out);
+/* Sets err to CDC_EPROTO flagged CDC_ERR_POISON, "what: "<value>"" with
+ * the first SINK_SHOWN bytes of v, and returns CDC_EPROTO. */
+int sink__refuse(struct cdc_err *err, const char *what, const char *v,
+                 size_t len);
+/* Appends byte as two lower-case hex digits. */
+void sink__append_hex_byte(struct cdc_buf *out, unsigned byte);
+/* Appends the bytes that standard base64 v (len bytes, padding optional)
+ * encodes: as they are, or with bytea_hex as bytea's hex input ("\x" and
+ * two hex digits a byte). CDC_EPROTO flagged CDC_ERR_POISON for malformed
+ * base64 (err shows v), CDC_ETOOBIG when out would pass its limit; on
+ * failure out may hold part of the value. */
+int sink__base64_decode(const char *v, size_t len, bool bytea_hex,
+                        struct cdc_buf *out, struct cdc_err *err);
+
 /* ==== Values for MySQL and MariaDB (mysql_values.c) ==== */
 
 /* What a target column is, as far as turning a value into it cares. */

@@ -224,6 +224,18 @@ kill9_bg() {
     return 0
 }
 
+# throttle PID: lets the process run a tenth of the time (stopped 90 ms,
+# running 10 ms), as on a busy machine, until it is gone or this is killed;
+# run it in the background, so that a kill lands in the middle of work that
+# would otherwise be over at once.
+throttle() {
+    while kill -STOP "$1" 2>/dev/null; do
+        sleep 0.09
+        kill -CONT "$1" 2>/dev/null || break
+        sleep 0.01
+    done
+}
+
 # dump_bg NAME: the end of a background process's output, as comments.
 dump_bg() {
     local f

@@ -314,16 +314,8 @@ CREATE TABLE \`$s\`.kill (id INT PRIMARY KEY, n INT, v VARCHAR(120)) ENGINE=Inno
 INSERT INTO \`$s\`.kill SELECT seq, seq % 100, CONCAT(MD5(seq), REPEAT('k', 80)) FROM seq_1_to_100000;
 ANALYZE TABLE \`$s\`.kill;" >/dev/null
 repl rC "$gC" "$s.kill" --copy-and-stream --max-copy-workers-per-table 2
-# the copy takes a few seconds here: the replicator runs a tenth of the
-# time (stopped 90 ms, running 10 ms), as on a busy machine, so that the
-# kill lands in the middle of it
-throttle() {
-    while kill -STOP "$1" 2>/dev/null; do
-        sleep 0.09
-        kill -CONT "$1" 2>/dev/null || break
-        sleep 0.01
-    done
-}
+# the copy takes a few seconds here: throttled, the replicator is killed
+# in the middle of it
 throttle "$(cat "$TEST_TMP/rC.pid")" &
 throttle_pid=$!
 msgs_ge() { [ "$(nats_stream_msgs "TRIBUTARY_$gC")" -ge "$1" ]; }
