@@ -101,13 +101,11 @@ static bool transient(unsigned code)
     }
 }
 
-/* The message of the connection's last error on one line. */
+/* msg, cut to outsz, on one line. */
 static void one_line(const char *msg, char *out, size_t outsz)
 {
-    size_t n = 0;
-    for (const char *p = msg; *p && n + 1 < outsz; p++)
-        out[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
-    out[n] = '\0';
+    snprintf(out, outsz, "%s", msg);
+    cdc_one_line(out);
 }
 
 int source__my_connect(const struct source__my_settings *st, MYSQL **out,
@@ -240,4 +238,34 @@ void source__my_tables_free(struct source__my_table *t, size_t n)
         cdc_free(t[i].name);
     }
     cdc_free(t);
+}
+
+int source__my_binlogs_read(MYSQL *conn, const struct source__my_pos *pos,
+                            struct source__my_binlogs *out, struct cdc_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    MYSQL_RES *res = NULL;
+    int rc = source__my_query(conn, "SHOW BINARY LOGS", &res, err);
+    if (rc == CDC_OK && res == NULL)
+        rc = cdc_err_set(err, CDC_EPROTO, 0,
+                         "source MySQL listed no binary logs");
+    if (rc != CDC_OK)
+        return rc;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        if (row[0] == NULL)
+            continue;
+        uint64_t size = row[1] != NULL ? strtoull(row[1], NULL, 10) : 0;
+        if (out->files++ == 0)
+            snprintf(out->oldest, sizeof(out->oldest), "%s", row[0]);
+        out->bytes += size;
+        if (out->has_pos) {
+            out->behind += size;
+        } else if (pos != NULL && strcmp(row[0], pos->file) == 0) {
+            out->has_pos = true;
+            out->behind = size > pos->offset ? size - pos->offset : 0;
+        }
+    }
+    mysql_free_result(res);
+    return CDC_OK;
 }

@@ -125,6 +125,22 @@ int source__my_tabinfo_read(MYSQL *conn, const char *schema, const char *name,
 /* NULL-safe; leaves *t zeroed. */
 void source__my_tabinfo_free(struct source__my_tabinfo *t);
 
+/* The binlog files the server keeps (SHOW BINARY LOGS), against a
+ * position. */
+struct source__my_binlogs {
+    char oldest[SOURCE_MY_FILE_MAX]; /* "" when there is none */
+    uint64_t files;
+    uint64_t bytes;  /* of every file */
+    bool has_pos;    /* the position's file is among them */
+    uint64_t behind; /* bytes after the position, when has_pos */
+};
+
+/* Lists the binlog files into *out; pos may be NULL. CDC_EPROTO when the
+ * server lists none, else what source__my_query returns. */
+int source__my_binlogs_read(MYSQL *conn, const struct source__my_pos *pos,
+                            struct source__my_binlogs *out,
+                            struct cdc_err *err);
+
 /* The binlog position and GTID state the server is at now (SHOW MASTER
  * STATUS and @@gtid_binlog_pos). CDC_ECONFIG when binary logging is off. */
 int source__my_current_pos(MYSQL *conn, struct source__my_pos *out,

@@ -784,41 +784,16 @@ static int server_checks(struct my_src *s, struct cdc_err *err)
     return rc;
 }
 
-/* The binlog files the server has, with their sizes; the caller frees
- * the result. */
-static int binlog_files(struct my_src *s, MYSQL_RES **res, struct cdc_err *err)
-{
-    int rc = sql_ready(s, err);
-    if (rc == CDC_OK)
-        rc = source__my_query(s->sql, "SHOW BINARY LOGS", res, err);
-    if (rc == CDC_OK && *res == NULL)
-        rc = cdc_err_set(err, CDC_EPROTO, 0,
-                         "source MySQL listed no binary logs");
-    return rc;
-}
-
 /* The position to resume from must still be in the binlog: a file that
  * was purged is an error naming the gap, never a silent jump. */
 static int check_not_purged(struct my_src *s, struct cdc_err *err)
 {
-    MYSQL_RES *res = NULL;
-    int rc = binlog_files(s, &res, err);
-    if (rc != CDC_OK)
+    struct source__my_binlogs bl;
+    int rc = sql_ready(s, err);
+    if (rc == CDC_OK)
+        rc = source__my_binlogs_read(s->sql, &s->start, &bl, err);
+    if (rc != CDC_OK || bl.has_pos)
         return rc;
-    bool found = false;
-    char oldest[SOURCE_MY_FILE_MAX] = "";
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        if (row[0] == NULL)
-            continue;
-        if (oldest[0] == '\0')
-            snprintf(oldest, sizeof(oldest), "%s", row[0]);
-        if (strcmp(row[0], s->start.file) == 0)
-            found = true;
-    }
-    mysql_free_result(res);
-    if (found)
-        return CDC_OK;
     char at[SOURCE_POSITION_MAX];
     source__my_pos_format(&s->start, at, sizeof(at));
     return cdc_err_set(err, CDC_ESTATE, 0,
@@ -826,7 +801,7 @@ static int check_not_purged(struct my_src *s, struct cdc_err *err)
                        "confirmed %s, and the source's oldest binlog is now "
                        "%s, so the changes in between cannot be captured; run "
                        "with --resync to copy the tables again",
-                       at, oldest[0] ? oldest : "(none)");
+                       at, bl.oldest[0] ? bl.oldest : "(none)");
 }
 
 static uint32_t derive_server_id(const char *group)
@@ -940,28 +915,16 @@ static void measure_lag(struct my_src *s, int64_t now)
     s->last_lag_ms = now;
     struct cdc_err err;
     cdc_err_clear(&err);
-    MYSQL_RES *res = NULL;
-    if (binlog_files(s, &res, &err) != CDC_OK) {
+    struct source__my_binlogs bl;
+    int rc = sql_ready(s, &err);
+    if (rc == CDC_OK)
+        rc = source__my_binlogs_read(s->sql, &s->start, &bl, &err);
+    if (rc != CDC_OK) {
         cdc_log(CDC_LOG_DEBUG, "mysql", "could not measure the lag: %s",
                 err.msg);
         return;
     }
-    uint64_t lag = 0;
-    bool after = false;
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res)) != NULL) {
-        if (row[0] == NULL || row[1] == NULL)
-            continue;
-        uint64_t size = strtoull(row[1], NULL, 10);
-        if (after) {
-            lag += size;
-        } else if (strcmp(row[0], s->start.file) == 0) {
-            after = true;
-            lag += size > s->start.offset ? size - s->start.offset : 0;
-        }
-    }
-    mysql_free_result(res);
-    cdc_metric_set(s->m_lag, NULL, (double)lag);
+    cdc_metric_set(s->m_lag, NULL, (double)bl.behind);
 }
 
 /* ==== Interface ==== */

@@ -90,41 +90,20 @@ static int binlog_rows(MYSQL *conn, const char *saved, struct cdc_buf *out,
     char at[SOURCE_MY_POS_MAX];
     source__my_pos_format(&now, at, sizeof(at));
     replicator_status_row(out, "binlog now", "%s", at);
-    MYSQL_RES *res = NULL;
-    rc = source__my_query(conn, "SHOW BINARY LOGS", &res, err);
-    if (rc != CDC_OK)
-        return rc;
     struct source__my_pos sp;
     struct cdc_err perr;
     bool have_saved =
         saved != NULL && source__my_pos_parse(saved, &sp, &perr) == CDC_OK;
-    char oldest[SOURCE_MY_FILE_MAX] = "";
-    uint64_t files = 0;
-    uint64_t total = 0;
-    uint64_t behind = 0;
-    bool after = false;
-    MYSQL_ROW row;
-    while (res != NULL && (row = mysql_fetch_row(res)) != NULL) {
-        if (row[0] == NULL)
-            continue;
-        uint64_t size = row[1] ? strtoull(row[1], NULL, 10) : 0;
-        if (files++ == 0)
-            snprintf(oldest, sizeof(oldest), "%s", row[0]);
-        total += size;
-        if (after) {
-            behind += size;
-        } else if (have_saved && strcmp(row[0], sp.file) == 0) {
-            after = true;
-            behind += size > sp.offset ? size - sp.offset : 0;
-        }
-    }
-    mysql_free_result(res);
+    struct source__my_binlogs bl;
+    rc = source__my_binlogs_read(conn, have_saved ? &sp : NULL, &bl, err);
+    if (rc != CDC_OK)
+        return rc;
     char human[32];
-    cdc_size_format(total, human, sizeof(human));
+    cdc_size_format(bl.bytes, human, sizeof(human));
     replicator_status_row(out, "binlog files", "%" PRIu64 ", from %s, %s",
-                          files, oldest[0] ? oldest : "-", human);
-    if (have_saved && after) {
-        cdc_size_format(behind, human, sizeof(human));
+                          bl.files, bl.oldest[0] ? bl.oldest : "-", human);
+    if (have_saved && bl.has_pos) {
+        cdc_size_format(bl.behind, human, sizeof(human));
         replicator_status_row(out, "behind",
                               "%s of binlog after the saved "
                               "position",
