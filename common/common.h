@@ -181,6 +181,18 @@ char *cdc_arena_strdup(struct cdc_arena *a, const char *s);
 
 /* ==== Parsing helpers ==== */
 
+/* The value of the hex digit c (either case), or -1. */
+static inline int cdc_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Whole-string integer with range check. */
 int cdc_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int cdc_parse_bool(const char *s, bool *out);

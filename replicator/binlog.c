@@ -1040,8 +1040,7 @@ static int decode_fde(struct dctx *c, struct source_binlog_event *out)
             uint8_t fl = (uint8_t)(c->ev[17] & ~BINLOG_HF_IN_USE);
             uint32_t crc = crc_update(0, c->ev, 17);
             crc = crc_update(crc, &fl, 1);
-            crc = crc_update(crc, c->ev + 18,
-                             full - CHECKSUM_LEN - 18);
+            crc = crc_update(crc, c->ev + 18, full - CHECKSUM_LEN - 18);
             uint32_t want = le32(c->ev + full - CHECKSUM_LEN);
             if (crc != want)
                 return fail(c, full - CHECKSUM_LEN,
@@ -1252,6 +1251,7 @@ static int decode_mysql_gtid(struct dctx *c, struct rd *r,
     snprintf(s + o, sizeof(s) - o, ":%llu", (unsigned long long)gno);
     out->kind = BINLOG_GTID;
     out->gtid.mysql = true;
+    memcpy(out->gtid.uuid, p + 1, 16);
     out->gtid.flags = p[0];
     out->gtid.seq_no = gno;
     out->gtid.text = cdc_arena_strdup(c->arena, s);

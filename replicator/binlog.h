@@ -177,6 +177,7 @@ struct source_binlog_event {
             uint64_t seq_no;    /* MariaDB sequence number or MySQL gno */
             uint8_t flags;      /* MariaDB: BINLOG_GTID_*; MySQL: its own */
             uint64_t commit_id; /* MariaDB with BINLOG_GTID_GROUP_COMMIT */
+            uint8_t uuid[16];   /* MySQL: the server's uuid */
         } gtid;
         struct {
             const char *text; /* "0-1-17,1-2-5"; "" for an empty list */

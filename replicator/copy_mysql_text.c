@@ -724,17 +724,6 @@ void source__my_plan_format(const struct source__my_plan *pl,
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes len hex digits at p into a new string; NULL when they are not
  * hex or odd in number. */
 static char *unhex(const char *p, size_t len, size_t *outlen)
@@ -743,8 +732,8 @@ static char *unhex(const char *p, size_t len, size_t *outlen)
         return NULL;
     char *s = cdc_xmalloc(len / 2 + 1);
     for (size_t i = 0; i < len; i += 2) {
-        int a = hexval(p[i]);
-        int b = hexval(p[i + 1]);
+        int a = cdc_hex_digit(p[i]);
+        int b = cdc_hex_digit(p[i + 1]);
         if (a < 0 || b < 0) {
             cdc_free(s);
             return NULL;

@@ -27,18 +27,6 @@ static bool is_octal(unsigned char c)
     return c >= '0' && c <= '7';
 }
 
-/* The value of a hex digit, or -1. */
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Returns the end of the memchr search, or end when c is not there. */
 static const char *find(const char *p, const char *end, char c)
 {
@@ -87,10 +75,10 @@ static int unescape_field(const char **pp, const char *end, const char *tab,
                 return nul_error(err);
             break;
         case 'x':
-            if (p < end && hex_value((unsigned char)*p) >= 0) {
-                val = (unsigned)hex_value((unsigned char)*p++);
-                if (p < end && hex_value((unsigned char)*p) >= 0)
-                    val = (val << 4) + (unsigned)hex_value((unsigned char)*p++);
+            if (p < end && cdc_hex_digit((unsigned char)*p) >= 0) {
+                val = (unsigned)cdc_hex_digit((unsigned char)*p++);
+                if (p < end && cdc_hex_digit((unsigned char)*p) >= 0)
+                    val = (val << 4) + (unsigned)cdc_hex_digit((unsigned char)*p++);
                 if (val == 0)
                     return nul_error(err);
             }

@@ -241,9 +241,14 @@ void source__my_tables_free(struct source__my_table *t, size_t n)
 }
 
 int source__my_binlogs_read(MYSQL *conn, const struct source__my_pos *pos,
-                            struct source__my_binlogs *out, struct cdc_err *err)
+                            struct source__my_binlogs *out, char ***names,
+                            size_t *nnames, struct cdc_err *err)
 {
     memset(out, 0, sizeof(*out));
+    if (names != NULL) {
+        *names = NULL;
+        *nnames = 0;
+    }
     MYSQL_RES *res = NULL;
     int rc = source__my_query(conn, "SHOW BINARY LOGS", &res, err);
     if (rc == CDC_OK && res == NULL)
@@ -256,6 +261,10 @@ int source__my_binlogs_read(MYSQL *conn, const struct source__my_pos *pos,
         if (row[0] == NULL)
             continue;
         uint64_t size = row[1] != NULL ? strtoull(row[1], NULL, 10) : 0;
+        if (names != NULL) {
+            *names = cdc_xrealloc(*names, (*nnames + 1) * sizeof(**names));
+            (*names)[(*nnames)++] = cdc_xstrdup(row[0]);
+        }
         if (out->files++ == 0)
             snprintf(out->oldest, sizeof(out->oldest), "%s", row[0]);
         out->bytes += size;

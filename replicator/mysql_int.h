@@ -12,8 +12,9 @@
  * rows of an initial copy carry the snapshot's position less one, so
  * they sort before every change streamed after the snapshot. A resume
  * position (what the state bucket keeps) is "<file>:<offset>", where the
- * next transaction starts, followed by " gtid <state>" (MariaDB's
- * "domain-server-seq" list) when the server has GTIDs.
+ * next transaction starts, followed by " gtid <state>" when the server
+ * has GTIDs: MariaDB's "domain-server-seq" list, or MySQL's GTID set
+ * ("uuid:1-5,...", gtid_mode ON).
  */
 #ifndef REPLICATOR_MYSQL_INT_H
 #define REPLICATOR_MYSQL_INT_H
@@ -135,16 +136,77 @@ struct source__my_binlogs {
     uint64_t behind; /* bytes after the position, when has_pos */
 };
 
-/* Lists the binlog files into *out; pos may be NULL. CDC_EPROTO when the
- * server lists none, else what source__my_query returns. */
+/* Lists the binlog files into *out; pos may be NULL. With names
+ * non-NULL, *names receives their names oldest first (*nnames of them;
+ * the caller frees each and the array). CDC_EPROTO when the server lists
+ * none, else what source__my_query returns. */
 int source__my_binlogs_read(MYSQL *conn, const struct source__my_pos *pos,
-                            struct source__my_binlogs *out,
-                            struct cdc_err *err);
+                            struct source__my_binlogs *out, char ***names,
+                            size_t *nnames, struct cdc_err *err);
 
 /* The binlog position and GTID state the server is at now (SHOW MASTER
  * STATUS and @@gtid_binlog_pos). CDC_ECONFIG when binary logging is off. */
 int source__my_current_pos(MYSQL *conn, struct source__my_pos *out,
                            struct cdc_err *err);
+
+/* ==== MySQL GTID sets (mysql_gtid.c) ==== */
+
+/*
+ * A MySQL GTID set, "uuid:1-5:7,uuid2:3": per server uuid (in byte
+ * order) its transaction numbers as intervals [lo, hi], sorted, apart
+ * (intervals that touch are one). MariaDB's GTIDs are another thing:
+ * source_mysql.c keeps its "domain-server-seq" state itself.
+ */
+struct source__my_gtid_iv {
+    uint64_t lo;
+    uint64_t hi;
+};
+
+struct source__my_gtid_sid {
+    uint8_t uuid[16];
+    struct source__my_gtid_iv *iv;
+    size_t n;
+    size_t cap;
+};
+
+struct source__my_gtid_set {
+    struct source__my_gtid_sid *sid;
+    size_t n;
+    size_t cap;
+};
+
+void source__my_gtid_set_init(struct source__my_gtid_set *s);
+void source__my_gtid_set_free(struct source__my_gtid_set *s);
+/* Reads MySQL's text form (spaces and line breaks around the commas, as
+ * the server prints it, allowed; "" is the empty set) into *s, which it
+ * initialises. CDC_EPROTO naming the fault and its byte for anything
+ * else, including tagged GTIDs (MySQL 8.3's uuid:tag:n), which this
+ * source does not follow; *s is then empty. */
+int source__my_gtid_set_parse(const char *text, struct source__my_gtid_set *s,
+                              struct cdc_err *err);
+/* Writes s as MySQL would ("" for the empty set); false (and "") when it
+ * does not fit in outsz. */
+bool source__my_gtid_set_format(const struct source__my_gtid_set *s, char *out,
+                                size_t outsz);
+void source__my_gtid_set_add(struct source__my_gtid_set *s,
+                             const uint8_t uuid[16], uint64_t gno);
+bool source__my_gtid_set_has(const struct source__my_gtid_set *s,
+                             const uint8_t uuid[16], uint64_t gno);
+/* Whether every GTID of a is in b. */
+bool source__my_gtid_set_subset(const struct source__my_gtid_set *a,
+                                const struct source__my_gtid_set *b);
+
+/*
+ * Where a MySQL dump resumes from the GTID set have_text: the newest
+ * binlog file whose Previous_gtids lies within the set (offset 4; the
+ * source passes over the transactions the set has), so the group can
+ * resume on any server of the topology, as a replica with
+ * MASTER_AUTO_POSITION does. Refused with one line: gtid_mode not ON
+ * (CDC_ECONFIG); a server that lacks transactions of the set, or purged
+ * some that are not in it (CDC_ESTATE).
+ */
+int source__my_gtid_resume(MYSQL *conn, const char *have_text,
+                           struct source__my_pos *out, struct cdc_err *err);
 
 /* ==== Statements of QUERY events (mysql_ddl.c) ==== */
 

@@ -392,6 +392,22 @@ static int master_status(MYSQL *conn, struct source__my_pos *out,
         memcpy(out->file, row[0], flen + 1);
         out->offset = off;
     }
+    /* MySQL says its GTID set there too (Executed_Gtid_Set, with line
+     * breaks): kept in its canonical form */
+    if (rc == CDC_OK && mysql_num_fields(res) >= 5 && !is_mariadb(conn) &&
+        row[4] != NULL) {
+        struct source__my_gtid_set set;
+        rc = source__my_gtid_set_parse(row[4], &set, err);
+        if (rc == CDC_OK &&
+            !source__my_gtid_set_format(&set, out->gtid, sizeof(out->gtid)))
+            rc = cdc_err_set(err, CDC_ETOOBIG, 0,
+                             "the source's GTID set is longer than %zu bytes: "
+                             "run with --gtid=false",
+                             sizeof(out->gtid) - 1);
+        source__my_gtid_set_free(&set);
+        if (rc != CDC_OK)
+            memset(out, 0, sizeof(*out));
+    }
     mysql_free_result(res);
     return rc;
 }

@@ -1,7 +1,10 @@
 /*
  * source_mysql.c: the MySQL/MariaDB source. It reads the binlog as a
  * replica would (COM_BINLOG_DUMP through Connector/C's mariadb_rpl, from
- * a binlog file and offset, or from a GTID state on MariaDB), decodes its
+ * a binlog file and offset, from a GTID state on MariaDB, or on MySQL
+ * from the newest binlog file within a GTID set, passing over the
+ * transactions the set has, as the server does for MASTER_AUTO_POSITION
+ * replicas), decodes its
  * events with binlog.c and turns the row events of the group's tables
  * into events, TRUNCATE statements into TRUNCATE events and schema changes
  * of those tables into DDL events, in binlog order.
@@ -49,8 +52,8 @@ static const struct cdc_opt my_options[] = {
      "mysql: server id the replicator reads the binlog as, unique among "
      "the source's replicas (0: derived from the group's name)"},
     {"gtid", CDC_OPT_BOOL, "true", 0, 0, 0,
-     "mysql: resume by GTID when the server has GTIDs (MariaDB); false: "
-     "by binlog file and offset"},
+     "mysql: resume by GTID when the server has GTIDs (MariaDB, or MySQL "
+     "with gtid_mode ON); false: by binlog file and offset"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -328,8 +331,17 @@ struct my_src {
 
     /* where reading stands */
     char cur_file[SOURCE_MY_FILE_MAX];
-    struct gtid_state gtids;
-    bool have_gtids; /* the server has them: positions carry the state */
+    struct gtid_state gtids;            /* MariaDB */
+    struct source__my_gtid_set mygtids; /* MySQL */
+    bool have_gtids;     /* the server has them: positions carry the state */
+    bool gtids_too_long; /* MySQL's set no longer fits a position */
+    /* MySQL: the transaction's GTID, added to mygtids at its end; a
+     * transaction the set already has (a resume by GTID reads the binlog
+     * from the start of a file) is passed over */
+    bool tx_gtid;
+    uint8_t tx_uuid[16];
+    uint64_t tx_gno;
+    bool skip_group;
     /* the event group (transaction) being read */
     bool in_group;
     bool began; /* BEGIN seen (or implied): ends with XID or COMMIT */
@@ -358,15 +370,25 @@ struct my_src {
     struct cdc_metric *m_lag;
 };
 
-static void pos_text(const struct my_src *s, const char *file, uint64_t off,
+static void pos_text(struct my_src *s, const char *file, uint64_t off,
                      char *out, size_t outsz)
 {
     struct source__my_pos p;
     memset(&p, 0, sizeof(p));
     snprintf(p.file, sizeof(p.file), "%s", file);
     p.offset = off;
-    if (s->have_gtids)
+    if (s->have_gtids && s->mariadb) {
         gtid_format(&s->gtids, p.gtid, sizeof(p.gtid));
+    } else if (s->have_gtids && !source__my_gtid_set_format(&s->mygtids, p.gtid,
+                                                            sizeof(p.gtid))) {
+        /* the position then resumes by file and offset */
+        if (!s->gtids_too_long)
+            cdc_log(CDC_LOG_WARN, "mysql",
+                    "the source's GTID set no longer fits in %zu bytes: "
+                    "positions are saved as binlog file and offset only",
+                    sizeof(p.gtid) - 1);
+        s->gtids_too_long = true;
+    }
     source__my_pos_format(&p, out, outsz);
 }
 
@@ -545,6 +567,12 @@ static void group_close(struct my_src *s, struct source_batch *b,
 {
     release_held(s, b, true);
     s->in_group = false;
+    s->skip_group = false;
+    if (s->tx_gtid) {
+        source__my_gtid_set_add(&s->mygtids, s->tx_uuid, s->tx_gno);
+        s->have_gtids = true;
+        s->tx_gtid = false;
+    }
     if (h->log_pos == 0)
         return;
     char text[SOURCE_POSITION_MAX];
@@ -576,6 +604,8 @@ static struct cdc_event *new_event(struct my_src *s, enum cdc_op op,
 static int rows_events(struct my_src *s, struct source_batch *b,
                        const struct source_binlog_event *e, struct cdc_err *err)
 {
+    if (s->skip_group)
+        return CDC_OK;
     if (e->rows.absent || e->rows.names_missing)
         return cdc_err_set(
             err, CDC_EPROTO, 0,
@@ -639,6 +669,8 @@ static int query_event(struct my_src *s, struct source_batch *b,
             if (t == NULL)
                 continue;
             table_forget(s, t);
+            if (s->skip_group)
+                break;
             struct cdc_event *ev =
                 new_event(s,
                           st.kind == SOURCE_MY_STMT_TRUNCATE ? CDC_OP_TRUNCATE
@@ -686,10 +718,18 @@ static int handle_event(struct my_src *s, struct source_batch *b,
         snprintf(s->cur_file, sizeof(s->cur_file), "%s", e->rotate.file);
         return CDC_OK;
     case BINLOG_GTID:
-        if (s->in_group) /* a group cut short: what it had stands */
+        if (s->in_group) { /* a group cut short: what it had stands */
             release_held(s, b, true);
+            if (s->tx_gtid)
+                source__my_gtid_set_add(&s->mygtids, s->tx_uuid, s->tx_gno);
+        }
         if (e->gtid.mysql) {
             group_open(s, &e->hdr, false);
+            s->skip_group = source__my_gtid_set_has(&s->mygtids, e->gtid.uuid,
+                                                    e->gtid.seq_no);
+            s->tx_gtid = !s->skip_group;
+            memcpy(s->tx_uuid, e->gtid.uuid, 16);
+            s->tx_gno = e->gtid.seq_no;
         } else {
             group_open(s, &e->hdr,
                        (e->gtid.flags & BINLOG_GTID_STANDALONE) == 0);
@@ -791,7 +831,7 @@ static int check_not_purged(struct my_src *s, struct cdc_err *err)
     struct source__my_binlogs bl;
     int rc = sql_ready(s, err);
     if (rc == CDC_OK)
-        rc = source__my_binlogs_read(s->sql, &s->start, &bl, err);
+        rc = source__my_binlogs_read(s->sql, &s->start, &bl, NULL, NULL, err);
     if (rc != CDC_OK || bl.has_pos)
         return rc;
     char at[SOURCE_POSITION_MAX];
@@ -838,14 +878,25 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
     int rc = source__my_connect(&st, &f->conn, err);
     if (rc != CDC_OK)
         return rc;
-    bool by_gtid = s->use_gtid && s->start.gtid[0] != '\0' && s->mariadb;
+    bool by_gtid = s->use_gtid && s->start.gtid[0] != '\0';
+    /* MySQL: from the start of the newest binlog within the saved set */
+    struct source__my_pos from = s->start;
+    if (by_gtid && !s->mariadb) {
+        rc = sql_ready(s, err);
+        if (rc == CDC_OK)
+            rc = source__my_gtid_resume(s->sql, s->start.gtid, &from, err);
+        if (rc != CDC_OK) {
+            feed_stop(f);
+            return rc;
+        }
+    }
     char sql[SOURCE_MY_GTID_MAX + 256];
     snprintf(sql, sizeof(sql),
              "SET @master_binlog_checksum = @@global.binlog_checksum, "
              "@mariadb_slave_capability = 4, @master_heartbeat_period = %s",
              HEARTBEAT_NS);
     rc = source__my_query(f->conn, sql, NULL, err);
-    if (rc == CDC_OK && by_gtid) {
+    if (rc == CDC_OK && by_gtid && s->mariadb) {
         char *esc = cdc_xmalloc(strlen(s->start.gtid) * 2 + 1);
         mysql_real_escape_string(f->conn, esc, s->start.gtid,
                                  (unsigned long)strlen(s->start.gtid));
@@ -867,8 +918,9 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
         return cdc_err_set(err, CDC_ENOMEM, CDC_ERR_RETRIABLE,
                            "could not set up the binlog dump");
     }
-    const char *file = by_gtid ? "" : s->start.file;
-    unsigned long start = by_gtid ? 4 : (unsigned long)s->start.offset;
+    const char *file = by_gtid && s->mariadb ? "" : from.file;
+    unsigned long start =
+        by_gtid && s->mariadb ? 4 : (unsigned long)from.offset;
     mariadb_rpl_optionsv(f->rpl, MARIADB_RPL_FILENAME, file, strlen(file));
     mariadb_rpl_optionsv(f->rpl, MARIADB_RPL_START, start);
     mariadb_rpl_optionsv(f->rpl, MARIADB_RPL_SERVER_ID, s->server_id);
@@ -896,14 +948,31 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
     /* the decoder and the event group start again with the dump */
     source_binlog_reset(s->dec);
     source_binlog_set_checksum(s->dec, s->checksum);
-    snprintf(s->cur_file, sizeof(s->cur_file), "%s", s->start.file);
+    snprintf(s->cur_file, sizeof(s->cur_file), "%s", from.file);
     s->in_group = false;
-    gtid_parse(s->start.gtid, &s->gtids);
+    s->skip_group = false;
+    s->tx_gtid = false;
     s->have_gtids = s->start.gtid[0] != '\0';
+    if (s->mariadb) {
+        gtid_parse(s->start.gtid, &s->gtids);
+    } else {
+        struct cdc_err perr;
+        cdc_err_clear(&perr);
+        source__my_gtid_set_free(&s->mygtids);
+        if (source__my_gtid_set_parse(s->start.gtid, &s->mygtids, &perr) !=
+            CDC_OK)
+            s->have_gtids = false; /* checked when the position was read */
+    }
     char at[SOURCE_POSITION_MAX];
     source__my_pos_format(&s->start, at, sizeof(at));
-    cdc_log(CDC_LOG_INFO, "mysql", "streaming the binlog from %s (by %s)", at,
-            by_gtid ? "GTID" : "file and offset");
+    if (by_gtid && !s->mariadb)
+        cdc_log(CDC_LOG_INFO, "mysql",
+                "streaming the binlog from %s:%" PRIu64
+                " (by GTID: the transactions of %s are passed over)",
+                from.file, from.offset, at);
+    else
+        cdc_log(CDC_LOG_INFO, "mysql", "streaming the binlog from %s (by %s)",
+                at, by_gtid ? "GTID" : "file and offset");
     return CDC_OK;
 }
 
@@ -918,7 +987,7 @@ static void measure_lag(struct my_src *s, int64_t now)
     struct source__my_binlogs bl;
     int rc = sql_ready(s, &err);
     if (rc == CDC_OK)
-        rc = source__my_binlogs_read(s->sql, &s->start, &bl, &err);
+        rc = source__my_binlogs_read(s->sql, &s->start, &bl, NULL, NULL, &err);
     if (rc != CDC_OK) {
         cdc_log(CDC_LOG_DEBUG, "mysql", "could not measure the lag: %s",
                 err.msg);
@@ -990,7 +1059,12 @@ static int my_open(const struct cdc_conf *cfg, const char *group,
                     "key: its rows are matched on every column",
                     s->tables[i].t.schema, s->tables[i].t.name);
     }
-    if (rc == CDC_OK && s->have_saved) {
+    if (rc == CDC_OK && s->have_saved && s->use_gtid && !s->mariadb &&
+        s->start.gtid[0] != '\0') {
+        /* by GTID on MySQL: the file may be another server's */
+        struct source__my_pos from;
+        rc = source__my_gtid_resume(s->sql, s->start.gtid, &from, err);
+    } else if (rc == CDC_OK && s->have_saved) {
         rc = check_not_purged(s, err);
     } else if (rc == CDC_OK) {
         rc = source__my_current_pos(s->sql, &s->start, err);
@@ -1158,6 +1232,7 @@ static void my_close(void *state)
     }
     cdc_free(s->tables);
     source_binlog_free(s->dec);
+    source__my_gtid_set_free(&s->mygtids);
     cdc_arena_release(&s->batch_arena);
     cdc_arena_release(&s->hold_arena);
     cdc_free(s);

@@ -95,7 +95,8 @@ static int binlog_rows(MYSQL *conn, const char *saved, struct cdc_buf *out,
     bool have_saved =
         saved != NULL && source__my_pos_parse(saved, &sp, &perr) == CDC_OK;
     struct source__my_binlogs bl;
-    rc = source__my_binlogs_read(conn, have_saved ? &sp : NULL, &bl, err);
+    rc = source__my_binlogs_read(conn, have_saved ? &sp : NULL, &bl, NULL, NULL,
+                                 err);
     if (rc != CDC_OK)
         return rc;
     char human[32];

@@ -577,16 +577,6 @@ static bool read_time(const char *v, size_t len, int64_t *out)
 
 /* ==== UUIDs ==== */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* 32 hex digits, a hyphen allowed after the 8th, 12th, 16th and 20th,
  * the whole optionally in braces. */
 static bool read_uuid(const char *v, size_t len, unsigned char out[16])
@@ -605,7 +595,7 @@ static bool read_uuid(const char *v, size_t len, unsigned char out[16])
                 return false;
             continue;
         }
-        int h = hex_value(v[i]);
+        int h = cdc_hex_digit(v[i]);
         if (h < 0 || nd == 32)
             return false;
         if (nd % 2 == 0)

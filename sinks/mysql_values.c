@@ -208,17 +208,6 @@ static bool json_number(const char *v, size_t len)
     return i == len;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (any year). */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
@@ -406,8 +395,8 @@ static int bytea_bytes(const char *v, size_t len, struct cdc_buf *out,
         if (rc != CDC_OK)
             return rc;
         for (size_t i = 2; i < len; i += 2) {
-            int hi = hexval(v[i]);
-            int lo = hexval(v[i + 1]);
+            int hi = cdc_hex_digit(v[i]);
+            int lo = cdc_hex_digit(v[i + 1]);
             if (hi < 0 || lo < 0)
                 return sink__refuse(err, "malformed bytea value", v, len);
             cdc_buf_append_char(out, (char)(hi << 4 | lo));
@@ -463,8 +452,8 @@ static int geometry_bytes(const char *v, size_t len, struct cdc_buf *out,
                      (uint8_t)(srid >> 24)};
     int rc = cdc_buf_append(out, le, sizeof(le));
     for (size_t i = at; rc == CDC_OK && i < len; i += 2) {
-        int hi = hexval(v[i]);
-        int lo = hexval(v[i + 1]);
+        int hi = cdc_hex_digit(v[i]);
+        int lo = cdc_hex_digit(v[i + 1]);
         if (hi < 0 || lo < 0)
             return sink__refuse(err, "malformed geometry", v, len);
         rc = cdc_buf_append_char(out, (char)(hi << 4 | lo));

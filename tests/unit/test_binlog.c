@@ -1482,6 +1482,7 @@ static void test_gtids(void **state)
     assert_string_equal(fx.out.gtid.text,
                         "3e11fa47-71ca-11e1-9e33-c80aa9429562:23");
     assert_int_equal(fx.out.gtid.seq_no, 23);
+    assert_memory_equal(fx.out.gtid.uuid, sid, 16);
 
     /* MariaDB GTID list */
     ev_begin(&fx.ev, BINLOG_T_GTID_LIST);

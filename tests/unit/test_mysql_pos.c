@@ -47,6 +47,13 @@ static void test_roundtrip(void **state)
     roundtrip("b.1000000", UINT64_MAX, "0-1-17,1-2-5,7-3-18446744073709551615",
               "b.1000000:18446744073709551615 gtid "
               "0-1-17,1-2-5,7-3-18446744073709551615");
+    /* MySQL's GTID set holds colons too */
+    roundtrip(
+        "binlog.000003", 120,
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,"
+        "8f2c0a11-0000-11ee-8000-0242ac120002:3",
+        "binlog.000003:120 gtid 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,"
+        "8f2c0a11-0000-11ee-8000-0242ac120002:3");
     /* a file name may hold a colon: the offset follows the last one */
     roundtrip("/var/lib/mysql/a:b.000002", 99, "",
               "/var/lib/mysql/a:b.000002:99");
