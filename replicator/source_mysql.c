@@ -778,6 +778,32 @@ static int handle_event(struct my_src *s, struct source_batch *b,
 
 /* ==== Dump ==== */
 
+/* MySQL 8 with binlog_row_value_options=PARTIAL_JSON logs JSON updates
+ * as differences to apply to the old value, which this source does not
+ * read (a wrong reading would write wrong values): refused at the start
+ * rather than stopping at the first one. Servers without the setting
+ * (MySQL 5.7) never log them. */
+static int check_value_options(struct my_src *s, struct cdc_err *err)
+{
+    MYSQL_RES *res = NULL;
+    struct cdc_err qerr;
+    cdc_err_clear(&qerr);
+    if (source__my_query(s->sql, "SELECT @@global.binlog_row_value_options",
+                         &res, &qerr) != CDC_OK)
+        return CDC_OK;
+    MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
+    int rc = CDC_OK;
+    if (row != NULL && row[0] != NULL && strstr(row[0], "PARTIAL_JSON") != NULL)
+        rc = cdc_err_set(err, CDC_ECONFIG, 0,
+                         "binlog_row_value_options is %s on the source "
+                         "MySQL: JSON updates would be logged as partial "
+                         "differences, which are not captured; SET GLOBAL "
+                         "binlog_row_value_options = ''",
+                         row[0]);
+    mysql_free_result(res);
+    return rc;
+}
+
 static int server_checks(struct my_src *s, struct cdc_err *err)
 {
     MYSQL_RES *res = NULL;
@@ -821,6 +847,8 @@ static int server_checks(struct my_src *s, struct cdc_err *err)
     s->checksum = strcasecmp(checksum, "CRC32") == 0 ? BINLOG_CHECKSUM_CRC32
                                                      : BINLOG_CHECKSUM_NONE;
     mysql_free_result(res);
+    if (rc == CDC_OK && !s->mariadb)
+        rc = check_value_options(s, err);
     return rc;
 }
 
