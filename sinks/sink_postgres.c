@@ -177,6 +177,9 @@ struct pg_sink {
     /* after a deferred constraint failed at COMMIT, the next attempt
      * checks every constraint at its statement */
     bool immediate;
+    /* batches of inserts that go as upserts before COPY is tried again,
+     * after the target refused one (its rows were there already) */
+    unsigned copy_pause;
 
     /* tables whose changes are set aside since a schema change of theirs
      * failed (tributary.blocked), "schema\0table" each */
@@ -1845,6 +1848,8 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
 
 /* ==== Copied rows ==== */
 
+/* Batches that upsert after COPY was refused, before it is tried again. */
+#define COPY_PAUSE_BATCHES 16
 /* COPY data is sent in pieces of about this size. */
 #define COPY_CHUNK (64 * 1024)
 
@@ -1877,12 +1882,17 @@ static void copy_escape(struct cdc_buf *b, const char *v, size_t len)
     cdc_buf_append(b, v + start, len - start);
 }
 
-/* Whether every change of batch[0..last] is a copied row. */
-static bool all_copied(const struct cdc_batch *batch, size_t last)
+/* Whether batch[0..last] only adds rows (copied or inserted) and none
+ * of it was committed before, so that COPY can load it whole. */
+static bool all_added(const struct pg_sink *s, const struct cdc_batch *batch,
+                      size_t last)
 {
-    for (size_t i = 0; i <= last; i++)
-        if (batch->events[i]->op != CDC_OP_COPY)
+    for (size_t i = 0; i <= last; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        if ((ev->op != CDC_OP_COPY && ev->op != CDC_OP_INSERT) ||
+            covered(s, batch, ev))
             return false;
+    }
     return true;
 }
 
@@ -1970,13 +1980,15 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
 }
 
 /*
- * Loads a batch made of copied rows with COPY (as fast as PostgreSQL
- * loads anything), one COPY per run of one table and column list, in one
- * transaction with the mark. COPY cannot upsert: when the target refuses
- * the rows (some are there already, because a copy was sent again after
- * a crash; or a value or a column does not fit) the transaction is rolled
- * back and *fallback set, and the batch goes the usual way, which upserts
- * and pins a row at fault. A lost connection is a retriable error.
+ * Loads a batch made of copied and inserted rows with COPY (as fast as
+ * PostgreSQL loads anything, and where no row is there already the same
+ * as upserting them), one COPY per run of one table and column list, in
+ * one transaction with the mark. COPY cannot upsert: when the target
+ * refuses the rows (some are there already, because a copy was sent
+ * again after a crash or the target had them; or a value or a column does
+ * not fit) the transaction is rolled back and *fallback set, and the
+ * batch goes the usual way, which upserts and pins a row at fault. A lost
+ * connection is a retriable error.
  */
 static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
                       size_t last, bool *fallback, struct cdc_err *err)
@@ -2006,9 +2018,9 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
         return err->code != 0 ? err->code : CDC_EIO;
     }
     PQclear(PQexec(s->conn, "ROLLBACK"));
-    cdc_log(CDC_LOG_DEBUG, "sink",
-            "sink=postgres COPY of %zu copied rows refused (%s); applying "
-            "them as upserts",
+    cdc_log(CDC_LOG_INFO, "sink",
+            "sink=postgres COPY of %zu rows refused (%s); applying them as "
+            "upserts",
             last + 1, err->msg);
     cdc_err_clear(err);
     *fallback = true;
@@ -2159,7 +2171,9 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             return rc;
         }
     }
-    if (all_copied(batch, last) && !s->single_rows && !batch->replay) {
+    if (s->copy_pause > 0)
+        s->copy_pause--;
+    else if (all_added(s, batch, last) && !s->single_rows && !batch->replay) {
         bool fallback = false;
         rc = copy_batch(s, batch, last, &fallback, err);
         if (rc != CDC_OK)
@@ -2168,6 +2182,9 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             mark_committed(s, batch, last);
             return CDC_OK;
         }
+        /* the rows were there already: they likely go on being so for a
+         * while (a copy sent again, a target that had them) */
+        s->copy_pause = COPY_PAUSE_BATCHES;
     }
     s->ncmds = 0;
     if (PQsetnonblocking(s->conn, 1) != 0 || !PQenterPipelineMode(s->conn)) {

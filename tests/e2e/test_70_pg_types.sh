@@ -92,12 +92,15 @@ src_psql "INSERT INTO $table VALUES ($full_row) ON CONFLICT (id) DO NOTHING"
 src_psql "UPDATE $table SET id = 5, t = 'moved' WHERE id = 4"
 src_psql "INSERT INTO $table (id, t) VALUES (6, 'gone')"
 src_psql "DELETE FROM $table WHERE id = 6"
-# every row again under a new id, in one transaction: the target gets
-# them as one multi-row upsert (one array of texts per column)
+# every row again under a new id, in one transaction: the target loads
+# them with COPY; and again in a transaction that also updates a row, which
+# the target gets as one multi-row upsert (one array of texts per column)
 cols="i2, i4, i8, num, num2, f4, f8, t, vc, ch, nm, by, b, d, tm, ttz, ts, tstz,
   iv, u, js, jb, ai, at, a2, ab, aby, an, ats, ajb, mood, moods, dom, pair, r4, r8, rn, rts, rtstz,
   rd, rf, inet_, cidr_, mac, mac8, mon, bt, vb, pt, ln, ls, bx, pa, pg, ci, tsv, tsq, x, hs, o"
 src_psql "INSERT INTO $table (id, $cols) SELECT id + 100, $cols FROM $table ORDER BY id"
+src_psql "BEGIN; INSERT INTO $table (id, $cols) SELECT id + 200, $cols FROM $table WHERE id < 100 ORDER BY id;
+  UPDATE $table SET t = t WHERE id = 1; COMMIT"
 src_psql "INSERT INTO $table (id, t) VALUES (7, 'last')"
 
 rows() { "$1" "SELECT id, md5(row_to_json(r)::text) FROM $table r ORDER BY id"; }

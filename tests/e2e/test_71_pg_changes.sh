@@ -5,7 +5,8 @@
 # replica identity, and REPLICA IDENTITY FULL (of two equal rows only one
 # goes); key changes; TRUNCATE; identifiers that need quoting; and 4
 # concurrent transactions of parent and child rows that land whole and in
-# order. Source and target must end equal, table by table.
+# order; inserted rows the target has already (COPY refuses them, and they
+# are upserted). Source and target must end equal, table by table.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +29,7 @@ CREATE TABLE $s.full_ (a int, b text, j json, p point);
 ALTER TABLE $s.full_ REPLICA IDENTITY FULL;
 CREATE TABLE $s.kc (id int PRIMARY KEY, v text);
 CREATE TABLE $s.tr (id int PRIMARY KEY);
+CREATE TABLE $s.pre (id int PRIMARY KEY, v text);
 CREATE TABLE $s.$qt (\"Select\" int PRIMARY KEY, \"Col Ümlaut\" text, \"from\" text, \"x\"\"y\" int);
 CREATE TABLE $s.parent (id int PRIMARY KEY, version int NOT NULL, nchildren int NOT NULL);
 CREATE TABLE $s.child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES $s.parent (id) DEFERRABLE INITIALLY DEFERRED, n int NOT NULL);
@@ -35,7 +37,7 @@ CREATE TABLE $s.child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES $s.
 src_psql "$ddl"
 tgt_psql "$ddl"
 src_psql "ALTER SCHEMA $s OWNER TO app"
-for t in toast ck ri full_ kc tr "$qt" parent child; do src_psql "ALTER TABLE $s.$t OWNER TO app"; done
+for t in toast ck ri full_ kc tr pre "$qt" parent child; do src_psql "ALTER TABLE $s.$t OWNER TO app"; done
 on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP SCHEMA $s CASCADE' >/dev/null 2>&1"
 on_exit "tgt_psql 'DROP SCHEMA $s CASCADE' >/dev/null 2>&1"
 
@@ -77,6 +79,10 @@ src_psql "BEGIN; UPDATE $s.kc SET v = 'u1'; UPDATE $s.kc SET v = 'u2'; UPDATE $s
 src_psql "INSERT INTO $s.tr SELECT generate_series(1, 10)"
 src_psql "TRUNCATE $s.tr"
 src_psql "INSERT INTO $s.tr VALUES (42)"
+# inserts of rows the target has already, with other values
+tgt_psql "INSERT INTO $s.pre VALUES (2, 'target had it'), (3, 'target had it too')"
+src_psql "INSERT INTO $s.pre SELECT g, 'source ' || g FROM generate_series(1, 4) g"
+src_psql "INSERT INTO $s.pre VALUES (5, 'after')"
 # identifiers that need quoting
 src_psql "INSERT INTO $s.$qt VALUES (1, 'ü', 'from', 7), (2, NULL, 'x', NULL)"
 src_psql "UPDATE $s.$qt SET \"Col Ümlaut\" = 'ö' WHERE \"Select\" = 2"
@@ -108,7 +114,9 @@ else
     not_ok "the last change arrived"
     dump_bg work
 fi
-tables=(toast ck ri full_ kc tr "$qt" parent child)
+check "inserts of rows the target had were refused by COPY and upserted" \
+    grep -q "COPY of .* rows refused (.*SQLSTATE 23505); applying them as upserts" "$TEST_TMP/work.err"
+tables=(toast ck ri full_ kc tr pre "$qt" parent child)
 for t in "${tables[@]}"; do
     q="SELECT md5(string_agg(r, ',' ORDER BY r)) FROM (SELECT row_to_json(x)::text AS r FROM $s.$t x) y"
     check_eq "table $t equal on source and target" "$(src_psql "$q")" "$(tgt_psql "$q")"
