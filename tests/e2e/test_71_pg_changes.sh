@@ -79,10 +79,15 @@ src_psql "BEGIN; UPDATE $s.kc SET v = 'u1'; UPDATE $s.kc SET v = 'u2'; UPDATE $s
 src_psql "INSERT INTO $s.tr SELECT generate_series(1, 10)"
 src_psql "TRUNCATE $s.tr"
 src_psql "INSERT INTO $s.tr VALUES (42)"
-# inserts of rows the target has already, with other values
+# inserts of rows the target has already, with other values, once the
+# target has caught up, so that they make a batch of inserts alone
+wait_until 60 eval '[ "$(tgt_psql "SELECT count(*) FROM '"$s"'.tr WHERE id = 42")" = 1 ]' ||
+    not_ok "the changes before the inserts arrived"
 tgt_psql "INSERT INTO $s.pre VALUES (2, 'target had it'), (3, 'target had it too')"
 src_psql "INSERT INTO $s.pre SELECT g, 'source ' || g FROM generate_series(1, 4) g"
 src_psql "INSERT INTO $s.pre VALUES (5, 'after')"
+wait_until 60 eval '[ "$(tgt_psql "SELECT count(*) FROM '"$s"'.pre WHERE id = 5")" = 1 ]' ||
+    not_ok "the inserts arrived"
 # identifiers that need quoting
 src_psql "INSERT INTO $s.$qt VALUES (1, 'ü', 'from', 7), (2, NULL, 'x', NULL)"
 src_psql "UPDATE $s.$qt SET \"Col Ümlaut\" = 'ö' WHERE \"Select\" = 2"
