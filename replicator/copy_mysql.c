@@ -604,10 +604,9 @@ static int snapshot_gtid(MYSQL *co, struct source__my_pos *snap,
 {
     struct cdc_buf sql;
     cdc_buf_init(&sql, 0);
-    cdc_buf_append_str(&sql, "SELECT BINLOG_GTID_POS(_utf8mb4 X'");
-    for (const char *p = snap->file; *p; p++)
-        cdc_buf_printf(&sql, "%02X", (unsigned)(unsigned char)*p);
-    cdc_buf_printf(&sql, "', %" PRIu64 ")", snap->offset);
+    cdc_buf_append_str(&sql, "SELECT BINLOG_GTID_POS(");
+    source__my_append_literal(&sql, co, snap->file);
+    cdc_buf_printf(&sql, ", %" PRIu64 ")", snap->offset);
     MYSQL_RES *res = NULL;
     int rc = source__my_query(co, sql.data, &res, err);
     cdc_buf_release(&sql);

@@ -178,6 +178,18 @@ int source__my_query(MYSQL *conn, const char *sql, MYSQL_RES **res,
                        stmt, strlen(sql) >= sizeof(stmt) ? "..." : "");
 }
 
+void source__my_append_literal(struct cdc_buf *b, MYSQL *conn, const char *s)
+{
+    size_t len = strlen(s);
+    char *esc = cdc_xmalloc(2 * len + 1);
+    unsigned long n =
+        mysql_real_escape_string(conn, esc, s, (unsigned long)len);
+    cdc_buf_append_char(b, '\'');
+    cdc_buf_append(b, esc, (size_t)n);
+    cdc_buf_append_char(b, '\'');
+    cdc_free(esc);
+}
+
 void source__my_append_ident(struct cdc_buf *b, const char *name)
 {
     cdc_buf_append_char(b, '`');

@@ -317,10 +317,9 @@ static int file_prev(MYSQL *conn, const char *file,
     source__my_gtid_set_init(out);
     struct cdc_buf sql;
     cdc_buf_init(&sql, 0);
-    cdc_buf_append_str(&sql, "SHOW BINLOG EVENTS IN _utf8mb4 X'");
-    for (const char *p = file; *p; p++)
-        cdc_buf_printf(&sql, "%02X", (unsigned)(unsigned char)*p);
-    cdc_buf_append_str(&sql, "' LIMIT 4");
+    cdc_buf_append_str(&sql, "SHOW BINLOG EVENTS IN ");
+    source__my_append_literal(&sql, conn, file);
+    cdc_buf_append_str(&sql, " LIMIT 4");
     MYSQL_RES *res = NULL;
     int rc = source__my_query(conn, sql.data, &res, err);
     cdc_buf_release(&sql);

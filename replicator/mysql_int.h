@@ -80,6 +80,8 @@ int source__my_connect(const struct source__my_settings *st, MYSQL **out,
 int source__my_query(MYSQL *conn, const char *sql, MYSQL_RES **res,
                      struct cdc_err *err);
 
+/* Appends s as a string literal ('s', escaped for conn's character set). */
+void source__my_append_literal(struct cdc_buf *b, MYSQL *conn, const char *s);
 /* Appends name quoted as an identifier (`name`, backticks doubled). */
 void source__my_append_ident(struct cdc_buf *b, const char *name);
 

@@ -22,18 +22,6 @@
 #define ER_PARSE_ERROR 1064
 
 /* Appends s as a quoted string literal, escaped for conn. */
-static void append_literal(struct cdc_buf *b, MYSQL *conn, const char *s)
-{
-    size_t len = strlen(s);
-    char *esc = cdc_xmalloc(2 * len + 1);
-    unsigned long n =
-        mysql_real_escape_string(conn, esc, s, (unsigned long)len);
-    cdc_buf_append_char(b, '\'');
-    cdc_buf_append(b, esc, (size_t)n);
-    cdc_buf_append_char(b, '\'');
-    cdc_free(esc);
-}
-
 /* "<prefix>TABLE_SCHEMA = 's' AND <prefix>TABLE_NAME = 't'", and the same
  * compared as bytes: information_schema compares names without case,
  * while table names on Linux have it. schema_col names the schema's
@@ -43,13 +31,13 @@ static void append_table_cond(struct cdc_buf *b, MYSQL *conn,
                               const char *schema, const char *name)
 {
     cdc_buf_printf(b, "%s = ", schema_col);
-    append_literal(b, conn, schema);
+    source__my_append_literal(b, conn, schema);
     cdc_buf_printf(b, " AND %s = ", name_col);
-    append_literal(b, conn, name);
+    source__my_append_literal(b, conn, name);
     cdc_buf_printf(b, " AND CAST(%s AS BINARY) = ", schema_col);
-    append_literal(b, conn, schema);
+    source__my_append_literal(b, conn, schema);
     cdc_buf_printf(b, " AND CAST(%s AS BINARY) = ", name_col);
-    append_literal(b, conn, name);
+    source__my_append_literal(b, conn, name);
 }
 
 static bool is_mariadb(MYSQL *conn)
@@ -424,7 +412,7 @@ int source__my_current_pos(MYSQL *conn, struct source__my_pos *out,
     struct cdc_buf sql;
     cdc_buf_init(&sql, 0);
     cdc_buf_append_str(&sql, "SELECT BINLOG_GTID_POS(");
-    append_literal(&sql, conn, out->file);
+    source__my_append_literal(&sql, conn, out->file);
     cdc_buf_printf(&sql, ", %" PRIu64 ")", out->offset);
     MYSQL_RES *res = NULL;
     rc = source__my_query(conn, sql.data, &res, err);

@@ -918,23 +918,21 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
             return rc;
         }
     }
-    char sql[SOURCE_MY_GTID_MAX + 256];
+    char sql[256];
     snprintf(sql, sizeof(sql),
              "SET @master_binlog_checksum = @@global.binlog_checksum, "
              "@mariadb_slave_capability = 4, @master_heartbeat_period = %s",
              HEARTBEAT_NS);
     rc = source__my_query(f->conn, sql, NULL, err);
     if (rc == CDC_OK && by_gtid && s->mariadb) {
-        char *esc = cdc_xmalloc(strlen(s->start.gtid) * 2 + 1);
-        mysql_real_escape_string(f->conn, esc, s->start.gtid,
-                                 (unsigned long)strlen(s->start.gtid));
-        snprintf(sql, sizeof(sql),
-                 "SET @slave_connect_state = '%s', "
-                 "@slave_gtid_strict_mode = 1, "
-                 "@slave_gtid_ignore_duplicates = 0",
-                 esc);
-        cdc_free(esc);
-        rc = source__my_query(f->conn, sql, NULL, err);
+        struct cdc_buf set;
+        cdc_buf_init(&set, 0);
+        cdc_buf_append_str(&set, "SET @slave_connect_state = ");
+        source__my_append_literal(&set, f->conn, s->start.gtid);
+        cdc_buf_append_str(&set, ", @slave_gtid_strict_mode = 1, "
+                                 "@slave_gtid_ignore_duplicates = 0");
+        rc = source__my_query(f->conn, set.data, NULL, err);
+        cdc_buf_release(&set);
     }
     if (rc != CDC_OK) {
         feed_stop(f);
