@@ -119,20 +119,35 @@ int cdc_buf_append_json_str(struct cdc_buf *b, const char *s, size_t len)
     }
     rc = cdc_buf_append_char(b, '"');
     size_t start = 0;
-    for (size_t i = 0; i < len && rc == CDC_OK; i++) {
+    for (size_t i = 0; rc == CDC_OK; i++) {
+        i += cdc_plain_span(s + i, len - i, '"', '\\');
+        if (i >= len)
+            break;
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[6];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             u[0] = '\\';
             u[1] = 'u';

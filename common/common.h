@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
+#include <string.h>
 
 /* ==== Status codes and error details ==== */
 
@@ -30,6 +31,9 @@ enum cdc_status {
     CDC_ENOTFOUND = -7, /* a looked-up object does not exist */
     CDC_ESTATE = -8,    /* compare-and-set lost, or object in a wrong state */
     CDC_ESTOP = -9,     /* stopped on request (signal) */
+    /* not a failure: a sink's write goes on in the background (see
+     * sink_ops.settle in sinks/sink.h) */
+    CDC_PENDING = 1,
 };
 
 enum cdc_err_flags {
@@ -193,6 +197,34 @@ static inline int cdc_hex_digit(int c)
     return -1;
 }
 
+/* How many bytes from s on are neither control characters (below 0x20)
+ * nor a or b: text is scanned for what needs escaping eight bytes at a
+ * time. */
+static inline size_t cdc_plain_span(const char *s, size_t len,
+                                    unsigned char a, unsigned char b)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    size_t i = 0;
+    /* a word none of whose bytes is one of them goes whole; the test is
+     * never wrong about a word that holds one */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        uint64_t xa = v ^ (ones * a);
+        uint64_t xb = v ^ (ones * b);
+        uint64_t t = ((xa - ones) & ~xa) | ((xb - ones) & ~xb) |
+                     ((v - ones * 0x20) & ~v);
+        if (t & (ones * 0x80))
+            break;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == a || c == b)
+            break;
+    }
+    return i;
+}
+
 /* Whole-string integer with range check. */
 int cdc_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int cdc_parse_bool(const char *s, bool *out);
@@ -327,6 +359,9 @@ struct cdc_batch {
     /* dead letters applied again on request: written whatever the sink's
      * record of what it holds says, and that record is left as it is */
     bool replay;
+    /* the caller keeps the batch (its arrays and events) until the sink's
+     * settle, so the sink may return CDC_PENDING from write */
+    bool may_defer;
 };
 
 /* Deep copy of ev into arena. */

@@ -756,6 +756,7 @@ struct cdc_js_msg {
     struct cdc_js *js; /* to acknowledge through */
     uint64_t stream_seq;
     uint64_t delivered;
+    uint64_t pending;
 };
 
 static int consumer_create(struct cdc_js *js,
@@ -897,12 +898,23 @@ void cdc_js_consumer_close(struct cdc_js_consumer *c)
     cdc_free(c);
 }
 
-/* Reads the stream sequence and delivery count from the reply subject of
- * a JetStream message: "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
- * seq>.<consumer seq>.<time>.<pending>", or the form with a domain and an
- * account hash after "$JS.ACK" (12 tokens or more). */
-static bool ack_subject_meta(const char *reply, uint64_t *sseq,
-                             uint64_t *delivered)
+/* Reads a token of digits into *v. */
+static bool token_u64(const char *tok, size_t len, uint64_t *v)
+{
+    char buf[24];
+    int64_t x = 0;
+    if (len >= sizeof(buf))
+        return false;
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    if (cdc_parse_int(buf, 0, INT64_MAX, &x) != CDC_OK)
+        return false;
+    *v = (uint64_t)x;
+    return true;
+}
+
+bool cdc_js_reply_meta(const char *reply, uint64_t *delivered,
+                       uint64_t *stream_seq, uint64_t *pending)
 {
     const char *tok[16];
     size_t len[16];
@@ -921,22 +933,11 @@ static bool ack_subject_meta(const char *reply, uint64_t *sseq,
         memcmp(tok[1], "ACK", 3) != 0)
         return false;
     size_t at = n >= 12 ? 6 : 4; /* the delivery count */
-    char buf[24];
-    int64_t v = 0;
-    if (len[at] >= sizeof(buf))
+    if (!token_u64(tok[at], len[at], delivered) ||
+        !token_u64(tok[at + 1], len[at + 1], stream_seq))
         return false;
-    memcpy(buf, tok[at], len[at]);
-    buf[len[at]] = '\0';
-    if (cdc_parse_int(buf, 0, INT64_MAX, &v) != CDC_OK)
-        return false;
-    *delivered = (uint64_t)v;
-    if (len[at + 1] >= sizeof(buf))
-        return false;
-    memcpy(buf, tok[at + 1], len[at + 1]);
-    buf[len[at + 1]] = '\0';
-    if (cdc_parse_int(buf, 0, INT64_MAX, &v) != CDC_OK)
-        return false;
-    *sseq = (uint64_t)v;
+    if (!token_u64(tok[at + 4], len[at + 4], pending))
+        *pending = 0;
     return true;
 }
 
@@ -960,9 +961,10 @@ static bool take_one(struct cdc_js_consumer *c, natsMsg *m,
     struct cdc_js_msg *w = cdc_xcalloc(1, sizeof(*w));
     w->m = m;
     w->js = c->js;
-    if (!ack_subject_meta(reply, &w->stream_seq, &w->delivered)) {
+    if (!cdc_js_reply_meta(reply, &w->delivered, &w->stream_seq, &w->pending)) {
         w->stream_seq = 0;
         w->delivered = 0;
+        w->pending = 0;
     }
     out[(*n)++] = w;
     if (c->req_left > 0)
@@ -1108,6 +1110,11 @@ uint64_t cdc_js_msg_stream_seq(const struct cdc_js_msg *m)
 uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m)
 {
     return m->delivered;
+}
+
+uint64_t cdc_js_msg_pending(const struct cdc_js_msg *m)
+{
+    return m->pending;
 }
 
 int cdc_js_msg_ack(struct cdc_js_msg *m, struct cdc_err *err)

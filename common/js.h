@@ -211,6 +211,17 @@ const char *cdc_js_msg_subject(const struct cdc_js_msg *m);
 const char *cdc_js_msg_header(const struct cdc_js_msg *m, const char *name);
 uint64_t cdc_js_msg_stream_seq(const struct cdc_js_msg *m);
 uint64_t cdc_js_msg_delivered(const struct cdc_js_msg *m);
+/* How many messages the consumer still had to deliver after this one
+ * when the server sent it (0 if unknown). */
+uint64_t cdc_js_msg_pending(const struct cdc_js_msg *m);
+/* Reads the delivery count, the stream sequence and the count of messages
+ * still pending for the consumer from the reply subject of a JetStream
+ * message: "$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer
+ * seq>.<time>.<pending>", or the form with a domain and an account hash
+ * after "$JS.ACK" (12 tokens or more). false if it is not such a subject;
+ * *pending is 0 when it is missing. */
+bool cdc_js_reply_meta(const char *reply, uint64_t *delivered,
+                       uint64_t *stream_seq, uint64_t *pending);
 /* Acknowledges this message and, cumulatively, every earlier one. */
 int cdc_js_msg_ack(struct cdc_js_msg *m, struct cdc_err *err);
 /* Tells the server the message is still being worked on. */

@@ -91,6 +91,7 @@ const char *cdc_status_str(int code)
     case CDC_ENOTFOUND: return "not found";
     case CDC_ESTATE: return "state conflict";
     case CDC_ESTOP: return "stopped";
+    case CDC_PENDING: return "pending";
     default: return "unknown error";
     }
 }

@@ -30,9 +30,17 @@ struct sink_ops {
                 struct sink_mark *last, struct cdc_err *err);
     /* Writes every event of the batch, in order. On failure sets
      * err->index to the first event not written and flags the error
-     * retriable or poison. Events are borrowed for the call only. */
+     * retriable or poison. Events are borrowed for the call only, unless
+     * batch->may_defer: then a sink with settle may start the write in the
+     * background and return CDC_PENDING. */
     int (*write)(void *state, const struct cdc_batch *batch,
                  struct cdc_err *err);
+    /* Optional. Waits for the write that returned CDC_PENDING and returns
+     * what write would have returned for its batch (CDC_OK when it is
+     * committed); CDC_OK at once when none is going on. Between that write
+     * and settle the caller makes no other call and keeps the batch as it
+     * was; meanwhile it can read and decode the next one. */
+    int (*settle)(void *state, struct cdc_err *err);
     /* Makes everything written durable. */
     int (*flush)(void *state, struct cdc_err *err);
     /* NULL-safe; never fails. */
@@ -44,8 +52,7 @@ const struct sink_ops *sink_find(const char *name);
 /* True when mark is set, from the same source, and ev is at or below it:
  * the sink already holds ev. Never for a copied row (COPY), which is
  * written again by key when it comes again. */
-bool sink_mark_covers(const struct sink_mark *mark,
-                      const struct cdc_event *ev);
+bool sink_mark_covers(const struct sink_mark *mark, const struct cdc_event *ev);
 extern const struct sink_ops *const sink_all[];
 
 #define CDC_SINK(n) extern const struct sink_ops sink_##n##_ops;

@@ -1557,7 +1557,7 @@ static int my_write(void *state, const struct cdc_batch *batch,
             to++;
         if (to > from) {
             struct cdc_batch part = {batch->events + from, batch->seqs + from,
-                                     to - from, batch->replay};
+                                     to - from, batch->replay, false};
             int rc = write_rows(s, &part, err);
             if (rc != CDC_OK) {
                 err->index += from;

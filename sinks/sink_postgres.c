@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,25 @@ struct pg_cmd {
     bool multi;   /* a statement of several rows */
 };
 
+/* What one connection needs to load rows with COPY. Lane 0 is the sink's
+ * own connection; lane 1, a second connection, loads half of a large
+ * batch of copied rows at the same time on a thread of its own. */
+struct copy_lane {
+    PGconn *conn; /* lane 0: the sink's, borrowed */
+    struct cdc_buf buf;
+    struct cdc_buf conv;
+    const struct pg_col **wcols;
+    size_t cap_wcols;
+    /* lane 1's part: rows [from, to) of batch, and how it went */
+    struct pg_sink *sink;
+    const struct cdc_batch *batch;
+    size_t from;
+    size_t to;
+    bool ok;
+    struct cdc_err err;
+    pthread_t th;
+};
+
 struct pg_sink {
     char *group;
     const char *kw[16];
@@ -190,6 +210,18 @@ struct pg_sink {
     struct pg_cmd *cmds;
     size_t ncmds;
     size_t cap_cmds;
+
+    /* a batch loaded with COPY by a thread of its own while the worker
+     * reads the next one (write returned CDC_PENDING): the connection and
+     * the scratch above are the thread's until settle */
+    bool bg_on;
+    pthread_t bg_thread;
+    struct copy_lane lanes[2];
+    struct cdc_batch bg_batch;
+    size_t bg_last;
+    int bg_rc;
+    bool bg_fallback;
+    struct cdc_err bg_err;
 };
 
 /* ==== Small helpers ==== */
@@ -238,8 +270,8 @@ static unsigned classify(const char *sqlstate)
 }
 
 /* Fills err from a failed result (or the connection when res is NULL). */
-static int result_error(struct pg_sink *s, const PGresult *res,
-                        const char *what, struct cdc_err *err)
+static int conn_error(PGconn *conn, const PGresult *res, const char *what,
+                      struct cdc_err *err)
 {
     const char *sqlstate =
         res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -251,15 +283,21 @@ static int result_error(struct pg_sink *s, const PGresult *res,
         sink__one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL), detail,
                        sizeof(detail));
     } else {
-        sink__one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+        sink__one_line(PQerrorMessage(conn), msg, sizeof(msg));
     }
     unsigned flags = classify(sqlstate);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (PQstatus(conn) != CONNECTION_OK)
         flags = CDC_ERR_RETRIABLE;
     return cdc_err_set(err, flags == 0 ? CDC_ECONFIG : CDC_EIO, flags,
                        "%s%s%s%s%s%s%s%s", what, what[0] ? ": " : "", msg,
                        detail[0] ? " (" : "", detail, detail[0] ? ")" : "",
                        sqlstate ? " SQLSTATE " : "", sqlstate ? sqlstate : "");
+}
+
+static int result_error(struct pg_sink *s, const PGresult *res,
+                        const char *what, struct cdc_err *err)
+{
+    return conn_error(s->conn, res, what, err);
 }
 
 /* Runs one statement outside a pipeline; for setup and metadata. */
@@ -668,7 +706,7 @@ static int value_error(const struct pg_table *t, const struct pg_col *tc,
  * Poison, final, naming the table and column, for a value the column
  * cannot hold.
  */
-static int value_text(struct pg_sink *s, const struct pg_table *t,
+static int value_text(struct cdc_buf *conv, const struct pg_table *t,
                       const struct pg_col *tc, const struct cdc_event *ev,
                       const struct cdc_col *c, const char **text, size_t *len,
                       struct cdc_err *err)
@@ -679,14 +717,14 @@ static int value_text(struct pg_sink *s, const struct pg_table *t,
         strcmp(ev->source, "mysql") != 0)
         return CDC_OK;
     bool changed = false;
-    cdc_buf_reset(&s->conv);
+    cdc_buf_reset(conv);
     int rc = sink__pg_value(ev->source, c->type, c->value, c->value_len,
-                            tc->cls, &s->conv, &changed, err);
+                            tc->cls, conv, &changed, err);
     if (rc != CDC_OK)
         return value_error(t, tc, rc, err);
     if (changed) {
-        *text = s->conv.data != NULL ? s->conv.data : "";
-        *len = s->conv.len;
+        *text = conv->data != NULL ? conv->data : "";
+        *len = conv->len;
     }
     return CDC_OK;
 }
@@ -700,7 +738,7 @@ static int add_value(struct pg_sink *s, const struct pg_table *t,
 {
     const char *text = NULL;
     size_t len = 0;
-    int rc = value_text(s, t, tc, ev, c, &text, &len, err);
+    int rc = value_text(&s->conv, t, tc, ev, c, &text, &len, err);
     if (rc != CDC_OK)
         return rc;
     if (text != c->value)
@@ -765,20 +803,27 @@ static int missing_column(const struct pg_table *t, const char *col,
 /* Looks the event's columns up on the target: s->wcols[i] is the column
  * of ev->cols[i], NULL for one that is never written (generated). Poison
  * when the target lacks one. */
-static int resolve_cols(struct pg_sink *s, const struct pg_table *t,
-                        const struct cdc_event *ev, struct cdc_err *err)
+static int resolve_into(const struct pg_table *t, const struct cdc_event *ev,
+                        const struct pg_col ***wcols, size_t *cap,
+                        struct cdc_err *err)
 {
-    if (ev->ncols > s->cap_wcols) {
-        s->cap_wcols = ev->ncols * 2;
-        s->wcols = cdc_xrealloc(s->wcols, s->cap_wcols * sizeof(*s->wcols));
+    if (ev->ncols > *cap) {
+        *cap = ev->ncols * 2;
+        *wcols = cdc_xrealloc(*wcols, *cap * sizeof(**wcols));
     }
     for (size_t i = 0; i < ev->ncols; i++) {
         const struct pg_col *tc = table_col(t, ev->cols[i].name);
         if (tc == NULL)
             return missing_column(t, ev->cols[i].name, err);
-        s->wcols[i] = tc->generated ? NULL : tc;
+        (*wcols)[i] = tc->generated ? NULL : tc;
     }
     return CDC_OK;
+}
+
+static int resolve_cols(struct pg_sink *s, const struct pg_table *t,
+                        const struct cdc_event *ev, struct cdc_err *err)
+{
+    return resolve_into(t, ev, &s->wcols, &s->cap_wcols, err);
 }
 
 /* Appends the parameters of one row, "$a, $b, ...", for the columns
@@ -1097,7 +1142,7 @@ static int append_array(struct pg_sink *s, const struct pg_table *t,
         }
         const char *v = NULL;
         size_t len = 0;
-        int rc = value_text(s, t, tc, ev, c, &v, &len, err);
+        int rc = value_text(&s->conv, t, tc, ev, c, &v, &len, err);
         if (rc != CDC_OK) {
             *bad = i + r;
             return rc;
@@ -1367,11 +1412,14 @@ static void mark_args(const struct pg_sink *s, const struct cdc_event *ev,
 
 static int read_blocked(struct pg_sink *s, struct cdc_err *err);
 
+static void lane_close(struct copy_lane *ln);
+
 static void disconnect(struct pg_sink *s)
 {
     if (s->conn != NULL)
         PQfinish(s->conn);
     s->conn = NULL;
+    lane_close(&s->lanes[1]);
     stmts_clear(s);
     forget_tables(s);
 }
@@ -1852,12 +1900,17 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
 #define COPY_PAUSE_BATCHES 16
 /* COPY data is sent in pieces of about this size. */
 #define COPY_CHUNK (64 * 1024)
+/* Batches of copied rows of at least this many go over two connections. */
+#define COPY_LANE_MIN_ROWS 4000
 
 /* Appends value in COPY's text format. */
 static void copy_escape(struct cdc_buf *b, const char *v, size_t len)
 {
     size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0;; i++) {
+        i += cdc_plain_span(v + i, len - i, '\\', '\\');
+        if (i >= len)
+            break;
         const char *esc;
         switch (v[i]) {
         case '\\':
@@ -1873,7 +1926,7 @@ static void copy_escape(struct cdc_buf *b, const char *v, size_t len)
             esc = "\\r";
             break;
         default:
-            continue;
+            continue; /* other control characters go as they are */
         }
         cdc_buf_append(b, v + start, i - start);
         cdc_buf_append(b, esc, 2);
@@ -1896,31 +1949,51 @@ static bool all_added(const struct pg_sink *s, const struct cdc_batch *batch,
     return true;
 }
 
-/* Runs one statement of the copy path; false (err set) on failure. */
-static bool copy_exec(struct pg_sink *s, const char *sql, int n,
+/* Finds ev's table among those read before; NULL if it was not. */
+static struct pg_table *cached_table(const struct pg_sink *s,
+                                     const struct cdc_event *ev)
+{
+    for (size_t i = 0; i < s->ntables; i++) {
+        struct pg_table *t = s->tables[i];
+        if (strcmp(t->name, ev->table) == 0 &&
+            strcmp(t->schema, ev->schema) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+/* Runs one statement of the copy path on conn; false (err set) on
+ * failure. */
+static bool copy_exec(PGconn *conn, const char *sql, int n,
                       const char *const *vals, struct cdc_err *err)
 {
-    PGresult *res = PQexecParams(s->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, sql, n, NULL, vals, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
               PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
-        result_error(s, res, "", err);
+        conn_error(conn, res, "", err);
     PQclear(res);
     return ok;
 }
 
-/* Sends one run of copied rows (one table, one column list) with COPY. */
-static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
-                     size_t n, struct cdc_err *err)
+/* Sends rows [i, i + n) of one table and column list with COPY on lane
+ * ln. The table was read before the batch began. */
+static bool copy_run(const struct pg_sink *s, struct copy_lane *ln,
+                     const struct cdc_batch *batch, size_t i, size_t n,
+                     struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
-    struct pg_table *t = NULL;
-    if (find_table(s, ev->schema, ev->table, &t, err) != CDC_OK || t->missing)
+    const struct pg_table *t = cached_table(s, ev);
+    if (t == NULL || t->missing) {
+        cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
+                    "table \"%s\".\"%s\" is not on the target", ev->schema,
+                    ev->table);
         return false;
+    }
     /* the target columns, for the values that need converting */
-    if (resolve_cols(s, t, ev, err) != CDC_OK)
+    if (resolve_into(t, ev, &ln->wcols, &ln->cap_wcols, err) != CDC_OK)
         return false;
-    struct cdc_buf *b = &s->sql;
+    struct cdc_buf *b = &ln->buf;
     cdc_buf_reset(b);
     cdc_buf_append_str(b, "COPY ");
     cdc_buf_append_str(b, t->qname);
@@ -1931,9 +2004,9 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
         append_ident(b, ev->cols[c].name);
     }
     cdc_buf_append_str(b, ") FROM STDIN");
-    PGresult *res = PQexec(s->conn, b->data);
+    PGresult *res = PQexec(ln->conn, b->data);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        result_error(s, res, "", err);
+        conn_error(ln->conn, res, "", err);
         PQclear(res);
         return false;
     }
@@ -1948,9 +2021,9 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
                 cdc_buf_append_char(b, '\t');
             const char *v = row->cols[c].value;
             size_t len = row->cols[c].value_len;
-            if (v != NULL && s->wcols[c] != NULL)
-                bad = value_text(s, t, s->wcols[c], row, &row->cols[c], &v,
-                                 &len, err) != CDC_OK;
+            if (v != NULL && ln->wcols[c] != NULL)
+                bad = value_text(&ln->conv, t, ln->wcols[c], row, &row->cols[c],
+                                 &v, &len, err) != CDC_OK;
             if (v == NULL)
                 cdc_buf_append(b, "\\N", 2);
             else
@@ -1958,18 +2031,18 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
         }
         cdc_buf_append_char(b, '\n');
         if (!bad && (b->len >= COPY_CHUNK || k + 1 == i + n)) {
-            sent = PQputCopyData(s->conn, b->data, (int)b->len) == 1;
+            sent = PQputCopyData(ln->conn, b->data, (int)b->len) == 1;
             cdc_buf_reset(b);
         }
     }
     bool ok =
-        PQputCopyEnd(s->conn, sent && !bad ? NULL : "not sent whole") == 1;
+        PQputCopyEnd(ln->conn, sent && !bad ? NULL : "not sent whole") == 1;
     if (bad)
         ok = false; /* err keeps the value's reason */
-    while ((res = PQgetResult(s->conn)) != NULL) {
+    while ((res = PQgetResult(ln->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             if (ok)
-                result_error(s, res, "", err);
+                conn_error(ln->conn, res, "", err);
             ok = false;
         }
         PQclear(res);
@@ -1979,15 +2052,113 @@ static bool copy_run(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
     return ok;
 }
 
+/* Sends rows [from, to) with COPY on lane ln, one COPY per run of one
+ * table and column list. */
+static bool copy_runs(const struct pg_sink *s, struct copy_lane *ln,
+                      const struct cdc_batch *batch, size_t from, size_t to,
+                      struct cdc_err *err)
+{
+    bool ok = true;
+    for (size_t i = from; i < to && ok;) {
+        size_t n = 1;
+        while (i + n < to &&
+               sink__same_shape(batch->events[i], batch->events[i + n]))
+            n++;
+        ok = copy_run(s, ln, batch, i, n, err);
+        i += n;
+    }
+    return ok;
+}
+
+/* The second lane's thread: its part of the batch in a transaction of
+ * its own, committed as soon as it is loaded, so neither connection ever
+ * waits for the other (a row of one lane's open transaction that the
+ * other needs, such as a parent row or the same key, is let go at once). */
+static void *lane_main(void *arg)
+{
+    struct copy_lane *ln = arg;
+    cdc_err_clear(&ln->err);
+    ln->ok = copy_exec(ln->conn, "BEGIN", 0, NULL, &ln->err) &&
+             copy_runs(ln->sink, ln, ln->batch, ln->from, ln->to, &ln->err) &&
+             copy_exec(ln->conn, "COMMIT", 0, NULL, &ln->err);
+    if (!ln->ok && PQstatus(ln->conn) == CONNECTION_OK)
+        PQclear(PQexec(ln->conn, "ROLLBACK"));
+    return NULL;
+}
+
+static void lane_close(struct copy_lane *ln)
+{
+    if (ln->conn != NULL)
+        PQfinish(ln->conn);
+    ln->conn = NULL;
+}
+
+/* Connects the second lane if it is not; false if it cannot (the batch
+ * then goes on one connection). */
+static bool lane_connect(struct pg_sink *s, struct copy_lane *ln)
+{
+    if (ln->conn != NULL && PQstatus(ln->conn) == CONNECTION_OK)
+        return true;
+    lane_close(ln);
+    ln->conn = PQconnectdbParams(s->kw, s->val, 1);
+    struct cdc_err e;
+    cdc_err_clear(&e);
+    bool ok = PQstatus(ln->conn) == CONNECTION_OK;
+    if (ok) {
+        PQsetNoticeProcessor(ln->conn, notice_to_log, NULL);
+        if (s->disable_fk)
+            ok = copy_exec(ln->conn, "SET session_replication_role = replica",
+                           0, NULL, &e);
+    }
+    if (!ok) {
+        char msg[200];
+        sink__one_line(PQerrorMessage(ln->conn), msg, sizeof(msg));
+        cdc_log(CDC_LOG_DEBUG, "sink",
+                "sink=postgres no second connection for COPY: %s", msg);
+        lane_close(ln);
+    }
+    return ok;
+}
+
+/*
+ * Where batch[0..last] is split for two connections: the second lane
+ * loads [0, split), the sink's own connection the rest; 0 to load it on
+ * one. Only a large batch of copied rows whose tables the target can tell
+ * apart by key is split: if one part commits and the other does not, the
+ * batch comes again and the rows already there are upserted.
+ */
+static size_t lane_split(const struct pg_sink *s, const struct cdc_batch *batch,
+                         size_t last)
+{
+    if (last + 1 < COPY_LANE_MIN_ROWS)
+        return 0;
+    for (size_t i = 0; i <= last; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        if (ev->op != CDC_OP_COPY)
+            return 0;
+        if (i > 0 && sink__same_shape(batch->events[i - 1], ev))
+            continue;
+        const struct pg_table *t = cached_table(s, ev);
+        const char **names = NULL;
+        size_t n = 0;
+        if (t == NULL || t->missing || !conflict_target(t, ev, &names, &n))
+            return 0;
+    }
+    return (last + 1) / 2;
+}
+
 /*
  * Loads a batch made of copied and inserted rows with COPY (as fast as
  * PostgreSQL loads anything, and where no row is there already the same
  * as upserting them), one COPY per run of one table and column list, in
- * one transaction with the mark. COPY cannot upsert: when the target
- * refuses the rows (some are there already, because a copy was sent
+ * one transaction with the mark. A large batch of copied rows is loaded
+ * over two connections at once, which the target applies on two cores;
+ * each part commits on its own, and a part that fails has the batch come
+ * again, its rows already there upserted. COPY cannot upsert: when the
+ * target refuses the rows (some are there already, because a copy was sent
  * again after a crash or the target had them; or a value or a column does
- * not fit) the transaction is rolled back and *fallback set, and the
- * batch goes the usual way, which upserts and pins a row at fault. A lost
+ * not fit) the transaction is rolled back and *fallback set, and the batch
+ * goes the usual way, which upserts and pins a row at fault. A lost
  * connection is a retriable error.
  */
 static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
@@ -1996,28 +2167,48 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
     *fallback = false;
     struct mark_args m;
     mark_args(s, batch->events[last], batch->seqs[last], &m);
-    bool ok = copy_exec(s, "BEGIN", 0, NULL, err);
-    for (size_t i = 0; i <= last && ok;) {
-        size_t n = 1;
-        while (i + n <= last &&
-               sink__same_shape(batch->events[i], batch->events[i + n]))
-            n++;
-        ok = copy_run(s, batch, i, n, err);
-        i += n;
+    struct copy_lane *own = &s->lanes[0];
+    struct copy_lane *ln = &s->lanes[1];
+    own->conn = s->conn;
+    size_t split = lane_split(s, batch, last);
+    bool two = false;
+    if (split > 0 && lane_connect(s, ln)) {
+        ln->sink = s;
+        ln->batch = batch;
+        ln->from = 0;
+        ln->to = split;
+        two = pthread_create(&ln->th, NULL, lane_main, ln) == 0;
+    }
+    bool ok = copy_exec(s->conn, "BEGIN", 0, NULL, err) &&
+              copy_runs(s, own, batch, two ? split : 0, last + 1, err) &&
+              copy_exec(s->conn, MARK_SQL, 6, m.vals, err) &&
+              copy_exec(s->conn, "COMMIT", 0, NULL, err);
+    if (!ok && PQstatus(s->conn) == CONNECTION_OK)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (ok)
+        mark_committed(s, batch, last); /* the target's mark moved */
+    bool lost = PQstatus(s->conn) != CONNECTION_OK;
+    if (two) {
+        pthread_join(ln->th, NULL);
+        if (!ln->ok) {
+            if (PQstatus(ln->conn) != CONNECTION_OK) {
+                lane_close(ln);
+                lost = true;
+            }
+            if (ok)
+                *err = ln->err;
+            ok = false;
+        }
     }
     if (ok)
-        ok = copy_exec(s, MARK_SQL, 6, m.vals, err);
-    if (ok)
-        ok = copy_exec(s, "COMMIT", 0, NULL, err);
-    if (ok)
         return CDC_OK;
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        disconnect(s);
+    if (lost) {
+        if (PQstatus(s->conn) != CONNECTION_OK)
+            disconnect(s);
         err->flags = CDC_ERR_RETRIABLE;
         err->index = 0;
         return err->code != 0 ? err->code : CDC_EIO;
     }
-    PQclear(PQexec(s->conn, "ROLLBACK"));
     cdc_log(CDC_LOG_INFO, "sink",
             "sink=postgres COPY of %zu rows refused (%s); applying them as "
             "upserts",
@@ -2025,6 +2216,29 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
     cdc_err_clear(err);
     *fallback = true;
     return CDC_OK;
+}
+
+static void *copy_thread(void *arg)
+{
+    struct pg_sink *s = arg;
+    cdc_err_clear(&s->bg_err);
+    s->bg_rc =
+        copy_batch(s, &s->bg_batch, s->bg_last, &s->bg_fallback, &s->bg_err);
+    return NULL;
+}
+
+/* Starts copy_batch of batch[0..last] on a thread of its own; false if no
+ * thread could be started (the caller loads it itself). */
+static bool copy_start(struct pg_sink *s, const struct cdc_batch *batch,
+                       size_t last)
+{
+    s->bg_batch = *batch;
+    s->bg_last = last;
+    s->bg_fallback = false;
+    if (pthread_create(&s->bg_thread, NULL, copy_thread, s) != 0)
+        return false;
+    s->bg_on = true;
+    return true;
 }
 
 /* Remembers batch[0..last] as committed. */
@@ -2101,6 +2315,10 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
     cdc_buf_init(&s->arrays, 0);
     cdc_buf_init(&s->conv, 0);
     cdc_arena_init(&s->conv_params);
+    for (size_t i = 0; i < 2; i++) {
+        cdc_buf_init(&s->lanes[i].buf, 0);
+        cdc_buf_init(&s->lanes[i].conv, 0);
+    }
 
     /* a target that is down at start is waited for, like one that goes
      * down later */
@@ -2174,6 +2392,9 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
     if (s->copy_pause > 0)
         s->copy_pause--;
     else if (all_added(s, batch, last) && !s->single_rows && !batch->replay) {
+        /* the target loads it while the worker reads the next batch */
+        if (batch->may_defer && copy_start(s, batch, last))
+            return CDC_PENDING;
         bool fallback = false;
         rc = copy_batch(s, batch, last, &fallback, err);
         if (rc != CDC_OK)
@@ -2308,6 +2529,7 @@ static int pg_write(void *state, const struct cdc_batch *batch,
                     struct cdc_err *err)
 {
     struct pg_sink *s = state;
+    CDC_ASSERT(!s->bg_on);
     int rc = CDC_OK;
     /* row changes between schema changes go in one transaction each; a
      * schema change goes alone, so the rows after it are written to the
@@ -2318,9 +2540,13 @@ static int pg_write(void *state, const struct cdc_batch *batch,
         while (to < batch->n && batch->events[to]->op != CDC_OP_DDL)
             to++;
         if (to > from) {
-            struct cdc_batch part = {batch->events + from, batch->seqs + from,
-                                     to - from, batch->replay};
+            /* only a batch that is one part may be left to a thread */
+            struct cdc_batch part = {
+                batch->events + from, batch->seqs + from, to - from,
+                batch->replay, batch->may_defer && from == 0 && to == batch->n};
             rc = write_rows(s, &part, err);
+            if (rc == CDC_PENDING)
+                return rc;
             if (rc != CDC_OK) {
                 err->index += from;
                 return rc;
@@ -2340,6 +2566,30 @@ static int pg_write(void *state, const struct cdc_batch *batch,
     return CDC_OK;
 }
 
+static int pg_settle(void *state, struct cdc_err *err)
+{
+    struct pg_sink *s = state;
+    if (!s->bg_on)
+        return CDC_OK;
+    pthread_join(s->bg_thread, NULL);
+    s->bg_on = false;
+    if (s->bg_rc != CDC_OK) {
+        *err = s->bg_err;
+        return s->bg_rc;
+    }
+    if (!s->bg_fallback) {
+        mark_committed(s, &s->bg_batch, s->bg_last);
+        return CDC_OK;
+    }
+    /* refused (rows there already, or a value that does not fit): the
+     * batch is upserted here, as write would have done; the next batches
+     * of inserts go straight to upserts for a while */
+    struct cdc_batch again = s->bg_batch;
+    again.may_defer = false;
+    s->copy_pause = COPY_PAUSE_BATCHES + 1;
+    return write_rows(s, &again, err);
+}
+
 static int pg_flush(void *state, struct cdc_err *err)
 {
     (void)state;
@@ -2352,7 +2602,14 @@ static void pg_close(void *state)
     struct pg_sink *s = state;
     if (s == NULL)
         return;
+    if (s->bg_on)
+        pthread_join(s->bg_thread, NULL);
     disconnect(s);
+    for (size_t i = 0; i < 2; i++) {
+        cdc_buf_release(&s->lanes[i].buf);
+        cdc_buf_release(&s->lanes[i].conv);
+        cdc_free(s->lanes[i].wcols);
+    }
     forget_blocked(s);
     cdc_buf_release(&s->sql);
     cdc_buf_release(&s->arrays);
@@ -2372,6 +2629,7 @@ const struct sink_ops sink_postgres_ops = {
     .options = pg_options,
     .open = pg_open,
     .write = pg_write,
+    .settle = pg_settle,
     .flush = pg_flush,
     .close = pg_close,
 };

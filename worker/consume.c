@@ -42,8 +42,10 @@
 /* Copied rows (an initial copy) go in batches of at least this many: a
  * batch costs a target commit that waits for the disk and a few round
  * trips, which at a batch of 1000 rows took more than half of an initial
- * load's time. Each such batch holds a few MiB of events. */
-#define COPY_BATCH_ROWS 20000
+ * load's time. Each such batch holds a few MiB of events, and while the
+ * sink loads one the next is read: 20000 rows doubled the worker's memory
+ * for no measurable gain. */
+#define COPY_BATCH_ROWS 10000
 
 struct item {
     struct cdc_js_msg *msg;
@@ -92,12 +94,26 @@ struct worker {
     bool chunk_rejected;
     struct cdc_arena arenas[2];
     int cur; /* arena of the pending events */
+    /* the batch being written, its items moved out of items. While the
+     * sink writes it in the background (flight_on) the next batch is read
+     * into the current arena; the batch's events stay in the other one
+     * until it is settled */
+    struct item *flight;
+    size_t nflight;
+    size_t flight_cap;
+    struct cdc_batch fl_batch; /* its events and seqs, room for flight_cap */
+    size_t *fl_origin;         /* item of each event of fl_batch */
+    bool flight_on;
+    int64_t flight_started;
     uint64_t max_seq_seen;
     int64_t first_item_ms;
     int64_t last_arrival_ms;
 
     struct cdc_backoff bo;
-    size_t per_msg;           /* most events in one message of the last fetch */
+    size_t per_msg; /* most events in one message of the last fetch */
+    /* messages the consumer had still to deliver after the last one that
+     * came: more are on the way, however slowly they come */
+    uint64_t behind;
     unsigned reject_attempts; /* --reject-attempts */
     uint64_t reject_seq;      /* the change rejected last, and how often */
     unsigned reject_count;
@@ -706,28 +722,56 @@ static void count_applied(struct worker *w, const struct cdc_batch *batch)
     }
 }
 
-static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
+enum write_mode {
+    WRITE_NOW,    /* write, and retry until done */
+    WRITE_DEFER,  /* the first attempt may go on in the background */
+    WRITE_SETTLE, /* the sink went on in the background: its outcome first */
+};
+
+/*
+ * Writes the batch in flight: retries what may pass later, sets aside what
+ * the sink rejects for good (its messages to the dead letters) and writes
+ * the rest. CDC_PENDING when the sink goes on writing it in the
+ * background (WRITE_DEFER), finished by settle_flight.
+ */
+static int write_batch(struct worker *w, enum write_mode mode,
+                       struct cdc_err *err)
 {
-    struct cdc_batch batch = {0};
-    batch.events = cdc_xcalloc(cut, sizeof(*batch.events));
-    batch.seqs = cdc_xcalloc(cut, sizeof(*batch.seqs));
-    size_t *origin = cdc_xcalloc(cut, sizeof(*origin));
+    struct item *items = w->flight;
+    size_t cut = w->nflight;
+    struct cdc_batch *batch = &w->fl_batch;
+    size_t *origin = w->fl_origin;
     int rc = CDC_OK;
-    cdc_backoff_reset(&w->bo);
+    if (mode != WRITE_SETTLE)
+        cdc_backoff_reset(&w->bo);
     for (;;) {
-        batch.n = 0;
-        for (size_t i = 0; i < cut; i++) {
-            if (w->items[i].ev == NULL)
-                continue;
-            origin[batch.n] = i;
-            batch.seqs[batch.n] = w->items[i].seq;
-            batch.events[batch.n++] = w->items[i].ev;
+        int64_t started = w->flight_started;
+        if (mode == WRITE_SETTLE) {
+            /* the batch is as the sink took it */
+            cdc_err_clear(err);
+            rc = w->ops->settle(w->snk, err);
+        } else {
+            batch->n = 0;
+            for (size_t i = 0; i < cut; i++) {
+                if (items[i].ev == NULL)
+                    continue;
+                origin[batch->n] = i;
+                batch->seqs[batch->n] = items[i].seq;
+                batch->events[batch->n++] = items[i].ev;
+            }
+            if (batch->n == 0)
+                break;
+            cdc_err_clear(err);
+            started = cdc_wall_us();
+            batch->may_defer = mode == WRITE_DEFER && w->ops->settle != NULL;
+            rc = w->ops->write(w->snk, batch, err);
+            batch->may_defer = false;
+            if (rc == CDC_PENDING) {
+                w->flight_started = started;
+                return rc;
+            }
         }
-        if (batch.n == 0)
-            break;
-        cdc_err_clear(err);
-        int64_t started = cdc_wall_us();
-        rc = w->ops->write(w->snk, &batch, err);
+        mode = WRITE_NOW;
         if (rc == CDC_OK)
             rc = w->ops->flush(w->snk, err);
         cdc_health_report("sink",
@@ -736,13 +780,13 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
         if (rc == CDC_OK) {
             cdc_metric_observe(w->m_latency, NULL,
                                (double)(cdc_wall_us() - started) / 1e6);
-            cdc_metric_observe(w->m_batch, NULL, (double)batch.n);
+            cdc_metric_observe(w->m_batch, NULL, (double)batch->n);
             break;
         }
         cdc_metric_add(w->m_retries, "sink", 1);
-        if ((err->flags & CDC_ERR_POISON) && err->index < batch.n) {
+        if ((err->flags & CDC_ERR_POISON) && err->index < batch->n) {
             size_t at = origin[err->index];
-            struct item *bad = &w->items[at];
+            struct item *bad = &items[at];
             /* a rejection may pass (a row another writer of the target is
              * about to change): try again a few times before setting the
              * change aside */
@@ -758,7 +802,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
                         " rejected, attempt %u of %u: %s; retrying in %lld ms",
                         bad->seq, w->reject_count, w->reject_attempts, err->msg,
                         (long long)wait);
-                cdc_js_msg_in_progress(w->items[cut - 1].msg);
+                cdc_js_msg_in_progress(items[cut - 1].msg);
                 cdc_sleep_ms(wait);
                 continue;
             }
@@ -768,7 +812,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
             /* a chunked event goes whole: every message of its run; one
              * event of a packed message goes alone */
             size_t first = at;
-            while (!bad->packed && first > 0 && w->items[first - 1].part)
+            while (!bad->packed && first > 0 && items[first - 1].part)
                 first--;
             int drc = CDC_OK;
             struct cdc_arena orig_arena;
@@ -777,7 +821,7 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
                 bad->packed ? original_event(bad->msg, bad->ev, &orig_arena)
                             : NULL;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
-                drc = dead_letter_ev(w, w->items[k].msg, orig, reason, err);
+                drc = dead_letter_ev(w, items[k].msg, orig, reason, err);
             cdc_arena_release(&orig_arena);
             if (drc != CDC_OK) {
                 rc = drc;
@@ -795,64 +839,111 @@ static int write_batch(struct worker *w, size_t cut, struct cdc_err *err)
                 "could not write to sink \"%s\": %s; retrying in %lld ms "
                 "(nothing is acknowledged meanwhile)",
                 w->ops->name, err->msg, (long long)wait);
-        cdc_js_msg_in_progress(w->items[cut - 1].msg);
+        cdc_js_msg_in_progress(items[cut - 1].msg);
         cdc_sleep_ms(wait);
     }
-    if (rc == CDC_OK) {
-        for (size_t i = 0; i < batch.n; i++) {
-            const struct cdc_event *ev = batch.events[i];
-            w->mark.set = true;
-            w->mark.stream_seq = batch.seqs[i];
-            w->mark.tx_index = ev->tx_index;
-            snprintf(w->mark.position, sizeof(w->mark.position), "%s",
-                     ev->position);
-            snprintf(w->mark.source, sizeof(w->mark.source), "%s", ev->source);
-        }
-        w->written += batch.n;
-        count_applied(w, &batch);
+    if (rc == CDC_OK && batch->n > 0) {
+        const struct cdc_event *ev = batch->events[batch->n - 1];
+        w->mark.set = true;
+        w->mark.stream_seq = batch->seqs[batch->n - 1];
+        w->mark.tx_index = ev->tx_index;
+        snprintf(w->mark.position, sizeof(w->mark.position), "%s",
+                 ev->position);
+        snprintf(w->mark.source, sizeof(w->mark.source), "%s", ev->source);
+        w->written += batch->n;
+        count_applied(w, batch);
     }
-    cdc_free(batch.events);
-    cdc_free(batch.seqs);
-    cdc_free(origin);
     return rc;
 }
 
-/* Moves the items after cut to the front, their events into the other
- * arena, and rewinds the arena of the committed batch. */
-static void keep_remainder(struct worker *w, size_t cut)
+/* Moves items [0, cut) into the flight, the rest to the front. */
+static void take_flight(struct worker *w, size_t cut)
 {
-    int next = 1 - w->cur;
-    cdc_arena_reset(&w->arenas[next]);
-    for (size_t i = cut; i < w->nitems; i++) {
-        struct item it = w->items[i];
-        if (it.ev != NULL)
-            it.ev = cdc_event_copy(it.ev, &w->arenas[next]);
-        w->items[i - cut] = it;
+    if (cut > w->flight_cap) {
+        size_t cap = w->flight_cap * 2 > cut ? w->flight_cap * 2 : cut;
+        w->flight = cdc_xrealloc(w->flight, cap * sizeof(*w->flight));
+        w->fl_batch.events =
+            cdc_xrealloc(w->fl_batch.events, cap * sizeof(*w->fl_batch.events));
+        w->fl_batch.seqs =
+            cdc_xrealloc(w->fl_batch.seqs, cap * sizeof(*w->fl_batch.seqs));
+        w->fl_origin = cdc_xrealloc(w->fl_origin, cap * sizeof(*w->fl_origin));
+        w->flight_cap = cap;
     }
+    memcpy(w->flight, w->items, cut * sizeof(*w->items));
+    w->nflight = cut;
+    memmove(w->items, w->items + cut, (w->nitems - cut) * sizeof(*w->items));
     w->nitems -= cut;
-    cdc_arena_reset(&w->arenas[w->cur]);
-    w->cur = next;
     if (w->nitems > 0)
         w->first_item_ms = cdc_now_ms();
 }
 
-static int commit(struct worker *w, size_t cut, struct cdc_err *err)
+/* Acknowledges the flight (cumulatively: every earlier message too) and
+ * lets its messages go. */
+static void land_flight(struct worker *w)
 {
-    int rc = write_batch(w, cut, err);
-    if (rc != CDC_OK)
-        return rc;
     struct cdc_err aerr;
     cdc_err_clear(&aerr);
-    /* cumulative: acknowledges every earlier message too */
-    if (cdc_js_msg_ack(w->items[cut - 1].msg, &aerr) != CDC_OK)
+    if (cdc_js_msg_ack(w->flight[w->nflight - 1].msg, &aerr) != CDC_OK)
         cdc_log(CDC_LOG_WARN, "worker",
                 "could not acknowledge up to stream sequence %" PRIu64
                 ": %s (the events will come again and be skipped)",
-                w->items[cut - 1].seq, aerr.msg);
-    for (size_t i = 0; i < cut; i++)
-        if (!w->items[i].shared)
-            cdc_js_msg_free(w->items[i].msg);
-    keep_remainder(w, cut);
+                w->flight[w->nflight - 1].seq, aerr.msg);
+    for (size_t i = 0; i < w->nflight; i++)
+        if (!w->flight[i].shared)
+            cdc_js_msg_free(w->flight[i].msg);
+    w->nflight = 0;
+}
+
+/* Moves the pending items' events into the other arena, which becomes
+ * the current one; the old one is rewound unless the flight's events are
+ * in it. */
+static void switch_arena(struct worker *w, bool keep_old)
+{
+    int next = 1 - w->cur;
+    cdc_arena_reset(&w->arenas[next]);
+    for (size_t i = 0; i < w->nitems; i++)
+        if (w->items[i].ev != NULL)
+            w->items[i].ev = cdc_event_copy(w->items[i].ev, &w->arenas[next]);
+    if (!keep_old)
+        cdc_arena_reset(&w->arenas[w->cur]);
+    w->cur = next;
+}
+
+/* Finishes the batch the sink writes in the background, if any. */
+static int settle_flight(struct worker *w, struct cdc_err *err)
+{
+    if (!w->flight_on)
+        return CDC_OK;
+    w->flight_on = false;
+    int rc = write_batch(w, WRITE_SETTLE, err);
+    if (rc != CDC_OK)
+        return rc;
+    land_flight(w);
+    /* the flight's arena: nothing else is in it */
+    cdc_arena_reset(&w->arenas[1 - w->cur]);
+    return CDC_OK;
+}
+
+/* Writes items [0, cut) and acknowledges them once written. A sink may
+ * write them in the background: then the loop reads on meanwhile, and
+ * the batch is settled before the next is written, or when nothing more
+ * comes. */
+static int commit(struct worker *w, size_t cut, struct cdc_err *err)
+{
+    int rc = settle_flight(w, err);
+    if (rc != CDC_OK)
+        return rc;
+    take_flight(w, cut);
+    rc = write_batch(w, WRITE_DEFER, err);
+    if (rc == CDC_PENDING) {
+        w->flight_on = true;
+        switch_arena(w, true);
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    land_flight(w);
+    switch_arena(w, false);
     return CDC_OK;
 }
 
@@ -1083,7 +1174,7 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
         want = FETCH_MAX;
     /* nothing pending: a fetch that finds the consumer empty waits for
      * all it asked for, so ask for the first message alone */
-    if (w->nitems == 0 && want > 1)
+    if (w->nitems == 0 && want > 1 && w->behind == 0)
         want = 1;
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
@@ -1091,10 +1182,14 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
         if (*wait < 1)
             *wait = 1;
         /* with events in hand, an empty consumer means they are all
-         * there is: the batch goes (see loop) instead of waiting */
-        if (*wait > DRAIN_WAIT_MS)
+         * there is: the batch goes (see loop) instead of waiting; when
+         * more are known to be there, they are waited for */
+        if (*wait > DRAIN_WAIT_MS && w->behind == 0)
             *wait = DRAIN_WAIT_MS;
     }
+    /* a batch in flight is settled as soon as nothing more comes */
+    if (w->flight_on && *wait > DRAIN_WAIT_MS && w->behind == 0)
+        *wait = DRAIN_WAIT_MS;
     if (!cdc_chunk_seq_open(&w->chunk))
         return want;
     size_t rest = (size_t)(w->chunk.count - w->chunk.next) + 1;
@@ -1145,6 +1240,10 @@ static int loop(struct worker *w, struct cdc_err *err)
         int64_t now = cdc_now_ms();
         if (n > 0)
             w->last_arrival_ms = now;
+        /* what the consumer still had behind the last message (read
+         * before the messages are taken, which may free them) */
+        if (n > 0)
+            w->behind = cdc_js_msg_pending(got[n - 1]);
         size_t taken = 0;
         size_t most = 0;
         for (; taken < n && rc == CDC_OK; taken++) {
@@ -1161,7 +1260,15 @@ static int loop(struct worker *w, struct cdc_err *err)
                 cdc_js_msg_free(got[i]);
             break;
         }
+        bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
         if (n == 0 && !stopping) {
+            /* more coming keeps a batch in flight going while the next is
+             * read; else it is done with now */
+            if (w->behind == 0 || idle) {
+                rc = settle_flight(w, err);
+                if (rc != CDC_OK)
+                    break;
+            }
             rc = check_consumer(w, err);
             if (rc != CDC_OK)
                 break;
@@ -1170,12 +1277,13 @@ static int loop(struct worker *w, struct cdc_err *err)
                 cdc_metric_set(w->m_lag, NULL, 0);
         }
         measure_pending(w, now);
-        bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
         bool due = w->nitems > 0 && now - w->first_item_ms >= batch_wait;
         /* the consumer had no more than this: whole transactions go now
          * (waiting would only add latency); a transaction whose end has
-         * not come waits for it up to batch_wait */
-        bool drained = n < want;
+         * not come waits for it up to batch_wait. A fetch may also end
+         * short because the rest of its messages are still on the way:
+         * the last one says whether more were pending behind it */
+        bool drained = n < want && w->behind == 0;
         size_t cut = 0;
         if (w->nitems > 0 &&
             (due || idle || drained || stopping || w->nitems >= batch_limit(w)))
@@ -1186,15 +1294,17 @@ static int loop(struct worker *w, struct cdc_err *err)
                 break;
             cdc_backoff_reset(&w->bo);
         }
-        if (stopping)
+        if (stopping) {
+            rc = settle_flight(w, err);
             break;
+        }
         if (max_events > 0 && w->written + w->filtered >= max_events &&
-            w->nitems == 0) {
+            w->nitems == 0 && !w->flight_on) {
             cdc_log(CDC_LOG_INFO, "worker", "reached --max-events %" PRIu64,
                     max_events);
             break;
         }
-        if (idle_exit > 0 && w->nitems == 0 &&
+        if (idle_exit > 0 && w->nitems == 0 && !w->flight_on &&
             now - w->last_arrival_ms >= idle_exit) {
             cdc_log(CDC_LOG_INFO, "worker", "no events for %lld ms: exiting",
                     (long long)idle_exit);
@@ -1262,14 +1372,22 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     for (size_t i = 0; i < w.nitems; i++)
         if (!w.items[i].shared)
             cdc_js_msg_free(w.items[i].msg);
+    /* a batch still in flight is waited for by close, and comes again */
     if (w.snk != NULL)
         ops->close(w.snk);
+    for (size_t i = 0; i < w.nflight; i++)
+        if (!w.flight[i].shared)
+            cdc_js_msg_free(w.flight[i].msg);
     cdc_js_consumer_close(w.cons);
     cdc_js_close(w.js);
     cdc_js_library_close();
     cdc_arena_release(&w.arenas[0]);
     cdc_arena_release(&w.arenas[1]);
     cdc_free(w.items);
+    cdc_free(w.flight);
+    cdc_free(w.fl_batch.events);
+    cdc_free(w.fl_batch.seqs);
+    cdc_free(w.fl_origin);
     cdc_free(w.has_tx);
     cdc_free(w.tx_end);
     cdc_buf_release(&w.chunk_data);

@@ -15,6 +15,7 @@
 /* clang-format on */
 
 #include "common/common.h"
+#include "common/js.h"
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -606,6 +607,60 @@ static void test_buf_json_controls(void **state)
     bool same = cJSON_IsString(j) && j->valuestring[0] == 'A';
     cJSON_Delete(j);
     assert_true(same);
+}
+
+/* The escaping of one byte, as JSON writes it (out: 8 bytes). */
+static void ref_json_byte(unsigned char c, char *out)
+{
+    const char *esc = NULL;
+    switch (c) {
+    case '"': esc = "\\\""; break;
+    case '\\': esc = "\\\\"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\t': esc = "\\t"; break;
+    case '\b': esc = "\\b"; break;
+    case '\f': esc = "\\f"; break;
+    default: break;
+    }
+    if (esc != NULL)
+        snprintf(out, 8, "%s", esc);
+    else if (c < 0x20)
+        snprintf(out, 8, "\\u%04x", c);
+    else
+        snprintf(out, 8, "%c", c);
+}
+
+/* Long strings are scanned eight bytes at a time: a byte that needs
+ * escaping is found at every offset, next to UTF-8 and plain bytes, and
+ * bytes that only look alike to a word-wide test pass unchanged. */
+static void test_buf_json_every_offset(void **state)
+{
+    (void)state;
+    static const unsigned char special[] = {'"', '\\', '\n', 0, 0x1f, '\t'};
+    static const unsigned char filler[] = {'a',  0x7f, 0x80, 0xc3, 0xa9, ' ',
+                                           0x21, 0x23, 0x5b, 0x5d, 0xff, 0x20};
+    char in[41];
+    char want[41 * 6 + 3];
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t k = 0; k < sizeof(special); k++) {
+                size_t w = 0;
+                want[w++] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char c =
+                        i == at ? special[k]
+                                : filler[(i * 7 + len + k) % sizeof(filler)];
+                    in[i] = (char)c;
+                    ref_json_byte(c, want + w);
+                    w += strlen(want + w);
+                }
+                want[w++] = '"';
+                want[w] = '\0';
+                expect_json_str(in, len, want);
+            }
+        }
+    }
 }
 
 static void test_buf_json_quotes_utf8(void **state)
@@ -1293,6 +1348,38 @@ static void test_shutdown_watchdog(void **state)
     assert_int_equal(WEXITSTATUS(status), 7);
 }
 
+/* The reply subject of a JetStream message says where the message is in
+ * the stream and how many more the consumer has behind it. */
+static void test_js_reply_meta(void **state)
+{
+    (void)state;
+    uint64_t d = 9;
+    uint64_t seq = 9;
+    uint64_t pend = 9;
+    assert_true(cdc_js_reply_meta(
+        "$JS.ACK.TRIBUTARY_g.postgres_g.1.1234.1230.1763700000000000000.57", &d,
+        &seq, &pend));
+    assert_int_equal(d, 1);
+    assert_int_equal(seq, 1234);
+    assert_int_equal(pend, 57);
+    /* with a domain and an account hash, and a trailing token */
+    assert_true(cdc_js_reply_meta(
+        "$JS.ACK.hub.ACCHASH.S.C.3.88.80.1763700000000000000.0.rand", &d, &seq,
+        &pend));
+    assert_int_equal(d, 3);
+    assert_int_equal(seq, 88);
+    assert_int_equal(pend, 0);
+    /* pending not a number: unknown, read as none */
+    assert_true(cdc_js_reply_meta("$JS.ACK.S.C.2.5.5.17.x", &d, &seq, &pend));
+    assert_int_equal(seq, 5);
+    assert_int_equal(pend, 0);
+    /* not an acknowledgement subject, too short, or not numbers */
+    assert_false(cdc_js_reply_meta("_INBOX.abc.def", &d, &seq, &pend));
+    assert_false(cdc_js_reply_meta("$JS.ACK.S.C.1.2.3", &d, &seq, &pend));
+    assert_false(cdc_js_reply_meta("$JS.ACK.S.C.one.2.3.4.5", &d, &seq, &pend));
+    assert_false(cdc_js_reply_meta("$JS.ACK.S.C.1.-2.3.4.5", &d, &seq, &pend));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1315,6 +1402,7 @@ int main(void)
         T(test_buf_detach),
         T(test_buf_json_controls),
         T(test_buf_json_quotes_utf8),
+        T(test_buf_json_every_offset),
         T(test_arena_many),
         T(test_arena_alignment),
         T(test_arena_big),
@@ -1337,6 +1425,7 @@ int main(void)
         T(test_time_parse),
         T(test_clocks),
         T(test_shutdown_watchdog),
+        T(test_js_reply_meta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
