@@ -924,17 +924,30 @@ static int settle_flight(struct worker *w, struct cdc_err *err)
     return CDC_OK;
 }
 
-/* Writes items [0, cut) and acknowledges them once written. A sink may
- * write them in the background: then the loop reads on meanwhile, and
- * the batch is settled before the next is written, or when nothing more
- * comes. */
+/* Whether the consumer has enough behind the last message it sent to fill
+ * the pending batch: a fetch that ended short then only ended before the
+ * server sent the rest (as when a large copy is being stored at the same
+ * time), and the batch waits for it. A few messages behind, as on a steady
+ * stream, are not waited for: the batch goes, so latency stays low. */
+static bool more_coming(const struct worker *w)
+{
+    size_t limit = batch_limit(w);
+    size_t room = w->nitems < limit ? limit - w->nitems : 0;
+    size_t per = w->per_msg > 0 ? w->per_msg : 1;
+    return w->behind > 0 && w->behind >= (room + per - 1) / per;
+}
+
+/* Writes items [0, cut) and acknowledges them once written. While more
+ * is known to be on the way, a sink may write them in the background:
+ * the loop then reads the next batch meanwhile, and this one is settled
+ * before the next is written, or before the loop waits for more. */
 static int commit(struct worker *w, size_t cut, struct cdc_err *err)
 {
     int rc = settle_flight(w, err);
     if (rc != CDC_OK)
         return rc;
     take_flight(w, cut);
-    rc = write_batch(w, WRITE_DEFER, err);
+    rc = write_batch(w, more_coming(w) ? WRITE_DEFER : WRITE_NOW, err);
     if (rc == CDC_PENDING) {
         w->flight_on = true;
         switch_arena(w, true);
@@ -1174,7 +1187,7 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
         want = FETCH_MAX;
     /* nothing pending: a fetch that finds the consumer empty waits for
      * all it asked for, so ask for the first message alone */
-    if (w->nitems == 0 && want > 1 && w->behind == 0)
+    if (w->nitems == 0 && want > 1 && !more_coming(w))
         want = 1;
     *wait = MAX_FETCH_WAIT_MS;
     if (w->nitems > 0) {
@@ -1184,12 +1197,9 @@ static size_t fetch_plan(const struct worker *w, int64_t batch_wait,
         /* with events in hand, an empty consumer means they are all
          * there is: the batch goes (see loop) instead of waiting; when
          * more are known to be there, they are waited for */
-        if (*wait > DRAIN_WAIT_MS && w->behind == 0)
+        if (*wait > DRAIN_WAIT_MS && !more_coming(w))
             *wait = DRAIN_WAIT_MS;
     }
-    /* a batch in flight is settled as soon as nothing more comes */
-    if (w->flight_on && *wait > DRAIN_WAIT_MS && w->behind == 0)
-        *wait = DRAIN_WAIT_MS;
     if (!cdc_chunk_seq_open(&w->chunk))
         return want;
     size_t rest = (size_t)(w->chunk.count - w->chunk.next) + 1;
@@ -1221,6 +1231,13 @@ static int loop(struct worker *w, struct cdc_err *err)
         bool stopping = cdc_stop_requested != 0;
         size_t n = 0;
         int64_t wait = MAX_FETCH_WAIT_MS;
+        /* a batch in flight is settled before waiting for more, unless
+         * enough is known to be on the way (then it is read meanwhile) */
+        if (w->flight_on && !more_coming(w)) {
+            rc = settle_flight(w, err);
+            if (rc != CDC_OK)
+                break;
+        }
         size_t want = fetch_plan(w, batch_wait, &wait);
         if (!stopping && want > 0) {
             rc = cdc_js_fetch(w->cons, want, wait, got, &n, err);
@@ -1261,10 +1278,14 @@ static int loop(struct worker *w, struct cdc_err *err)
             break;
         }
         bool idle = n == 0 && now - w->last_arrival_ms >= batch_wait;
+        /* what was said to be behind never came (expired, purged, or a
+         * consumer made again): the stream is taken as read */
+        if (idle)
+            w->behind = 0;
         if (n == 0 && !stopping) {
             /* more coming keeps a batch in flight going while the next is
              * read; else it is done with now */
-            if (w->behind == 0 || idle) {
+            if (!more_coming(w) || idle) {
                 rc = settle_flight(w, err);
                 if (rc != CDC_OK)
                     break;
@@ -1283,7 +1304,7 @@ static int loop(struct worker *w, struct cdc_err *err)
          * not come waits for it up to batch_wait. A fetch may also end
          * short because the rest of its messages are still on the way:
          * the last one says whether more were pending behind it */
-        bool drained = n < want && w->behind == 0;
+        bool drained = n < want && !more_coming(w);
         size_t cut = 0;
         if (w->nitems > 0 &&
             (due || idle || drained || stopping || w->nitems >= batch_limit(w)))
