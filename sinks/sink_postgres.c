@@ -491,16 +491,24 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
     return CDC_OK;
 }
 
-static int find_table(struct pg_sink *s, const char *schema, const char *name,
-                      struct pg_table **out, struct cdc_err *err)
+/* The table read before under that name; NULL if it was not. */
+static struct pg_table *cached_table(const struct pg_sink *s,
+                                     const char *schema, const char *name)
 {
     for (size_t i = 0; i < s->ntables; i++) {
         struct pg_table *t = s->tables[i];
-        if (strcmp(t->name, name) == 0 && strcmp(t->schema, schema) == 0) {
-            *out = t;
-            return CDC_OK;
-        }
+        if (strcmp(t->name, name) == 0 && strcmp(t->schema, schema) == 0)
+            return t;
     }
+    return NULL;
+}
+
+static int find_table(struct pg_sink *s, const char *schema, const char *name,
+                      struct pg_table **out, struct cdc_err *err)
+{
+    *out = cached_table(s, schema, name);
+    if (*out != NULL)
+        return CDC_OK;
     struct pg_table *t = cdc_xcalloc(1, sizeof(*t));
     t->schema = cdc_xstrdup(schema);
     t->name = cdc_xstrdup(name);
@@ -1949,19 +1957,6 @@ static bool all_added(const struct pg_sink *s, const struct cdc_batch *batch,
     return true;
 }
 
-/* Finds ev's table among those read before; NULL if it was not. */
-static struct pg_table *cached_table(const struct pg_sink *s,
-                                     const struct cdc_event *ev)
-{
-    for (size_t i = 0; i < s->ntables; i++) {
-        struct pg_table *t = s->tables[i];
-        if (strcmp(t->name, ev->table) == 0 &&
-            strcmp(t->schema, ev->schema) == 0)
-            return t;
-    }
-    return NULL;
-}
-
 /* Runs one statement of the copy path on conn; false (err set) on
  * failure. */
 static bool copy_exec(PGconn *conn, const char *sql, int n,
@@ -1983,7 +1978,7 @@ static bool copy_run(const struct pg_sink *s, struct copy_lane *ln,
                      struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
-    const struct pg_table *t = cached_table(s, ev);
+    const struct pg_table *t = cached_table(s, ev->schema, ev->table);
     if (t == NULL || t->missing) {
         cdc_err_set(err, CDC_ENOTFOUND, CDC_ERR_POISON,
                     "table \"%s\".\"%s\" is not on the target", ev->schema,
@@ -2138,7 +2133,7 @@ static size_t lane_split(const struct pg_sink *s, const struct cdc_batch *batch,
             return 0;
         if (i > 0 && sink__same_shape(batch->events[i - 1], ev))
             continue;
-        const struct pg_table *t = cached_table(s, ev);
+        const struct pg_table *t = cached_table(s, ev->schema, ev->table);
         const char **names = NULL;
         size_t n = 0;
         if (t == NULL || t->missing || !conflict_target(t, ev, &names, &n))
@@ -2350,6 +2345,9 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
 }
 
 /* Writes a batch of row changes (no DDL) in one transaction. */
+static int upsert_rows(struct pg_sink *s, const struct cdc_batch *batch,
+                       size_t last, struct cdc_err *err);
+
 static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
                       struct cdc_err *err)
 {
@@ -2397,16 +2395,21 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
             return CDC_PENDING;
         bool fallback = false;
         rc = copy_batch(s, batch, last, &fallback, err);
-        if (rc != CDC_OK)
+        if (rc != CDC_OK || !fallback)
             return rc;
-        if (!fallback) {
-            mark_committed(s, batch, last);
-            return CDC_OK;
-        }
         /* the rows were there already: they likely go on being so for a
          * while (a copy sent again, a target that had them) */
         s->copy_pause = COPY_PAUSE_BATCHES;
     }
+    return upsert_rows(s, batch, last, err);
+}
+
+/* Applies batch[0..last] (table shapes read) as one pipelined target
+ * transaction with the mark: multi-row upserts, updates, deletes. */
+static int upsert_rows(struct pg_sink *s, const struct cdc_batch *batch,
+                       size_t last, struct cdc_err *err)
+{
+    int rc = CDC_OK;
     s->ncmds = 0;
     if (PQsetnonblocking(s->conn, 1) != 0 || !PQenterPipelineMode(s->conn)) {
         rc = result_error(s, NULL, "could not start a pipeline", err);
@@ -2577,17 +2580,13 @@ static int pg_settle(void *state, struct cdc_err *err)
         *err = s->bg_err;
         return s->bg_rc;
     }
-    if (!s->bg_fallback) {
-        mark_committed(s, &s->bg_batch, s->bg_last);
+    if (!s->bg_fallback)
         return CDC_OK;
-    }
     /* refused (rows there already, or a value that does not fit): the
      * batch is upserted here, as write would have done; the next batches
      * of inserts go straight to upserts for a while */
-    struct cdc_batch again = s->bg_batch;
-    again.may_defer = false;
-    s->copy_pause = COPY_PAUSE_BATCHES + 1;
-    return write_rows(s, &again, err);
+    s->copy_pause = COPY_PAUSE_BATCHES;
+    return upsert_rows(s, &s->bg_batch, s->bg_last, err);
 }
 
 static int pg_flush(void *state, struct cdc_err *err)

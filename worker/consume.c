@@ -1283,13 +1283,6 @@ static int loop(struct worker *w, struct cdc_err *err)
         if (idle)
             w->behind = 0;
         if (n == 0 && !stopping) {
-            /* more coming keeps a batch in flight going while the next is
-             * read; else it is done with now */
-            if (!more_coming(w) || idle) {
-                rc = settle_flight(w, err);
-                if (rc != CDC_OK)
-                    break;
-            }
             rc = check_consumer(w, err);
             if (rc != CDC_OK)
                 break;
