@@ -1910,6 +1910,8 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
 #define COPY_CHUNK (64 * 1024)
 /* Batches of copied rows of at least this many go over two connections. */
 #define COPY_LANE_MIN_ROWS 4000
+/* what the second connection is called on the target */
+#define LANE_APP_NAME "tributary-worker-copy"
 
 /* Appends value in COPY's text format. */
 static void copy_escape(struct cdc_buf *b, const char *v, size_t len)
@@ -2089,13 +2091,22 @@ static void lane_close(struct copy_lane *ln)
 }
 
 /* Connects the second lane if it is not; false if it cannot (the batch
- * then goes on one connection). */
+ * then goes on one connection). pg_stat_activity shows it as
+ * LANE_APP_NAME. */
 static bool lane_connect(struct pg_sink *s, struct copy_lane *ln)
 {
     if (ln->conn != NULL && PQstatus(ln->conn) == CONNECTION_OK)
         return true;
     lane_close(ln);
-    ln->conn = PQconnectdbParams(s->kw, s->val, 1);
+    const char *val[sizeof(s->val) / sizeof(s->val[0])];
+    for (size_t i = 0; i < sizeof(val) / sizeof(val[0]); i++) {
+        val[i] = s->val[i];
+        if (s->kw[i] != NULL && strcmp(s->kw[i], "application_name") == 0)
+            val[i] = LANE_APP_NAME;
+        if (s->kw[i] == NULL)
+            break;
+    }
+    ln->conn = PQconnectdbParams(s->kw, val, 1);
     struct cdc_err e;
     cdc_err_clear(&e);
     bool ok = PQstatus(ln->conn) == CONNECTION_OK;
@@ -2120,7 +2131,9 @@ static bool lane_connect(struct pg_sink *s, struct copy_lane *ln)
  * loads [0, split), the sink's own connection the rest; 0 to load it on
  * one. Only a large batch of copied rows whose tables the target can tell
  * apart by key is split: if one part commits and the other does not, the
- * batch comes again and the rows already there are upserted.
+ * batch comes again and the rows already there are upserted. (The mark
+ * never covers copied rows, see sink_mark_covers: a batch of them that
+ * comes again is written again, whichever part had committed.)
  */
 static size_t lane_split(const struct pg_sink *s, const struct cdc_batch *batch,
                          size_t last)

@@ -6,7 +6,7 @@
 # COPY): source and target end equal (ordered rows, md5). Then kill -9 of the replicator in the middle of a
 # copy and a restart: it resumes the ranges not done, the rows of a range
 # copied twice are refused by COPY and upserted, and the target ends equal. Then --copy alone: the rows arrive, and no replication slot is
-# left behind.
+# left behind. Then a batch loaded over two connections of which one fails.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +17,8 @@ s=$(unique_name copy_)
 g1=$(unique_name copy-)
 g2=$(unique_name copyk-)
 g3=$(unique_name copyo-)
-for g in "$g1" "$g2" "$g3"; do
+g4=$(unique_name copyl-)
+for g in "$g1" "$g2" "$g3" "$g4"; do
     sl=tributary_${g//-/_}
     on_exit "src_psql \"SELECT pg_drop_replication_slot('$sl') FROM pg_replication_slots WHERE slot_name = '$sl'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $sl' >/dev/null 2>&1"
 done
@@ -30,11 +31,12 @@ CREATE TABLE $s.big (id int PRIMARY KEY, n int, t text, j jsonb, b bytea, a text
 CREATE TABLE $s.never (id int PRIMARY KEY, v text);
 CREATE TABLE $s.kill (id int PRIMARY KEY, v text, pad text);
 CREATE TABLE $s.only (id int PRIMARY KEY, v text);
+CREATE TABLE $s.lane (id int PRIMARY KEY, v text);
 "
 src_psql "$ddl"
 tgt_psql "$ddl"
 src_psql "ALTER SCHEMA $s OWNER TO app"
-for t in big never kill only; do src_psql "ALTER TABLE $s.$t OWNER TO app; ALTER TABLE $s.$t SET (autovacuum_enabled = false)"; done
+for t in big never kill only lane; do src_psql "ALTER TABLE $s.$t OWNER TO app; ALTER TABLE $s.$t SET (autovacuum_enabled = false)"; done
 
 src_psql "INSERT INTO $s.big SELECT g, g % 1000, CASE g % 5 WHEN 0 THEN NULL WHEN 1 THEN E'tab\there\nline \\\\ back' ELSE 'row ' || g END,
     jsonb_build_object('g', g, 'odd', g % 2 = 1), decode(md5(g::text), 'hex'), ARRAY['x' || g, NULL, 'q\"uote'], g / 7.0, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 second'
@@ -43,6 +45,7 @@ src_psql "INSERT INTO $s.big (id, j) SELECT 500001, jsonb_agg(g) FROM generate_s
 src_psql "INSERT INTO $s.never SELECT g, md5(g::text) FROM generate_series(1, 20000) g"
 src_psql "INSERT INTO $s.kill SELECT g, md5(g::text), repeat('k', 100) FROM generate_series(1, 200000) g"
 src_psql "INSERT INTO $s.only SELECT g, 'only ' || g FROM generate_series(1, 5000) g"
+src_psql "INSERT INTO $s.lane SELECT g, 'lane ' || g FROM generate_series(1, 20000) g"
 
 # ordered rows of a table, as one md5
 digest() { # psql-function table
@@ -149,3 +152,35 @@ check "rows copied twice end as the source has them" wait_until 60 equal_now onl
 check "rows the target had were refused by COPY and upserted" \
     grep -q "COPY of .* rows refused (.*SQLSTATE 23505); applying them as upserts" "$TEST_TMP/work3.err"
 stop_bg work3
+
+# ---- the second COPY connection fails ------------------------------------------
+# 20,000 copied rows: batches of 4,000 or more are loaded over two
+# connections, each part committing on its own. The second connection's
+# backend ends itself at its first row, once (a sequence does not roll back),
+# while the sink's own connection commits its part: the batch is not
+# acknowledged and comes again, the rows already there are refused by COPY
+# and upserted, and every row arrives
+tgt_psql "CREATE SEQUENCE $s.once;
+CREATE FUNCTION $s.lane_dies() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF current_setting('application_name') = 'tributary-worker-copy' AND nextval('$s.once') = 1 THEN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+    END IF;
+    RETURN NEW;
+END \$\$;
+CREATE TRIGGER lane_dies BEFORE INSERT ON $s.lane FOR EACH ROW EXECUTE FUNCTION $s.lane_dies()"
+rc=0
+# shellcheck disable=SC2046
+"$BIN/replicator" --group "$g4" --tables "$s.lane" $(repl_args) --copy \
+    >"$TEST_TMP/repl4.out" 2>"$TEST_TMP/repl4.err" || rc=$?
+check_eq "replicator --copy of 20,000 rows exits 0" 0 "$rc"
+start_bg work4 "$BIN/worker" postgres --group "$g4" --nats-url "$NATS_URL" \
+    --target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app
+check "every row arrives although the second connection failed once" wait_until 60 equal_now lane
+check "the batch was written again after the failure" \
+    grep -q "terminating connection due to administrator command.*retrying in" "$TEST_TMP/work4.err"
+check "the rows of the part that had committed were upserted" \
+    grep -q "COPY of [0-9]* rows refused (.*SQLSTATE 23505); applying them as upserts" "$TEST_TMP/work4.err"
+check "the second connection loaded rows after it failed" \
+    test "$(tgt_psql "SELECT last_value FROM $s.once")" -gt 1
+stop_bg work4
