@@ -356,6 +356,11 @@ struct my_src {
     struct source__my_pos start;
     bool have_saved;
     bool start_checkpoint; /* the first poll confirms start itself */
+    /* MySQL by GTID: where start's set was found to begin when the source
+     * opened (resumed.gtid is that set), for the first dump; later dumps
+     * look again */
+    struct source__my_pos resumed;
+    bool have_resumed;
 
     struct my_cp *cps;
     size_t cps_head;
@@ -909,7 +914,11 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
     bool by_gtid = s->use_gtid && s->start.gtid[0] != '\0';
     /* MySQL: from the start of the newest binlog within the saved set */
     struct source__my_pos from = s->start;
-    if (by_gtid && !s->mariadb) {
+    if (by_gtid && !s->mariadb && s->have_resumed &&
+        strcmp(s->resumed.gtid, s->start.gtid) == 0) {
+        from = s->resumed;
+        s->have_resumed = false;
+    } else if (by_gtid && !s->mariadb) {
         rc = sql_ready(s, err);
         if (rc == CDC_OK)
             rc = source__my_gtid_resume(s->sql, s->start.gtid, &from, err);
@@ -1087,9 +1096,11 @@ static int my_open(const struct cdc_conf *cfg, const char *group,
     }
     if (rc == CDC_OK && s->have_saved && s->use_gtid && !s->mariadb &&
         s->start.gtid[0] != '\0') {
-        /* by GTID on MySQL: the file may be another server's */
-        struct source__my_pos from;
-        rc = source__my_gtid_resume(s->sql, s->start.gtid, &from, err);
+        /* by GTID on MySQL: the file may be another server's; what is
+         * found here serves the first dump */
+        s->resumed = s->start;
+        rc = source__my_gtid_resume(s->sql, s->start.gtid, &s->resumed, err);
+        s->have_resumed = rc == CDC_OK;
     } else if (rc == CDC_OK && s->have_saved) {
         rc = check_not_purged(s, err);
     } else if (rc == CDC_OK) {
