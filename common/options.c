@@ -137,6 +137,7 @@ const struct cdc_opt cdc_source_known_options[] = {
     {"tables", CDC_OPT_LIST, NULL, 0, 0, 0, "source"},
     {"server-id", CDC_OPT_INT, NULL, 0, 4294967295LL, 0, "mysql source"},
     {"gtid", CDC_OPT_BOOL, NULL, 0, 0, 0, "mysql source"},
+    {"stream-in-progress", CDC_OPT_BOOL, NULL, 0, 0, 0, "postgres source"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 

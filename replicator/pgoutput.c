@@ -1,10 +1,11 @@
 /*
  * pgoutput.c: decodes pgoutput protocol 1 messages (Begin, Commit, Origin,
  * Relation, Type, Insert, Update, Delete, Truncate, Message) into change
- * events. Every length is checked against the buffer: the input comes from
- * the network and a malformed message is an error, never a crash. It keeps
- * the relations and types the server described, and the open transaction's
- * commit LSN, time, xid and change counter. It does no I/O.
+ * events, and reads the stream messages of protocol 2. Every length is
+ * checked against the buffer: the input comes from the network and a
+ * malformed message is an error, never a crash. It keeps the relations and
+ * types the server described, and the open transaction's commit LSN, time,
+ * xid and change counter. It does no I/O.
  */
 #include "replicator/pgoutput.h"
 
@@ -608,4 +609,94 @@ int source_pgo_decode(struct source_pgo *d, const void *msg, size_t len,
                            "unknown pgoutput message type 0x%02x",
                            (unsigned char)type);
     }
+}
+
+/* ==== Protocol 2 streams ==== */
+
+int source_pgo_stream_parse(const void *msg, size_t len,
+                            struct source_pgo_stream *out, struct cdc_err *err)
+{
+    struct rd r = {.p = msg, .left = len, .bad = false};
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        return cdc_err_set(err, CDC_EPROTO, 0, "empty pgoutput message");
+    char type = (char)rd_u8(&r);
+    switch (type) {
+    case 'S':
+        out->kind = PGO_STREAM_START;
+        out->xid = rd_u32(&r);
+        out->first = rd_u8(&r) == 1;
+        break;
+    case 'E':
+        out->kind = PGO_STREAM_STOP;
+        break;
+    case 'c':
+        out->kind = PGO_STREAM_COMMIT;
+        out->xid = rd_u32(&r);
+        (void)rd_u8(&r); /* flags */
+        out->commit_lsn = rd_u64(&r);
+        out->end_lsn = rd_u64(&r);
+        out->commit_time = (int64_t)rd_u64(&r);
+        if (out->commit_time > INT64_MAX - PG_EPOCH_OFFSET_US)
+            return bad(err, type);
+        break;
+    case 'A':
+        out->kind = PGO_STREAM_ABORT;
+        out->xid = rd_u32(&r);
+        out->subxid = rd_u32(&r);
+        break;
+    default:
+        return CDC_OK;
+    }
+    if (r.bad || r.left != 0)
+        return bad(err, type);
+    return CDC_OK;
+}
+
+int source_pgo_stream_xid(const void *msg, size_t len, uint32_t *xid,
+                          const uint8_t **body, size_t *body_len,
+                          struct cdc_err *err)
+{
+    struct rd r = {.p = msg, .left = len, .bad = false};
+    if (len == 0)
+        return cdc_err_set(err, CDC_EPROTO, 0, "empty pgoutput message");
+    char type = (char)rd_u8(&r);
+    if (strchr("RYIUDTM", type) == NULL || type == '\0')
+        return cdc_err_set(err, CDC_EPROTO, 0,
+                           "pgoutput message type 0x%02x inside a streamed "
+                           "transaction",
+                           (unsigned char)type);
+    *xid = rd_u32(&r);
+    if (r.bad)
+        return bad(err, type);
+    *body = r.p;
+    *body_len = r.left;
+    return CDC_OK;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+void source_pgo_stream_begin(const struct source_pgo_stream *st,
+                             uint8_t out[SOURCE_PGO_BEGIN_LEN])
+{
+    out[0] = 'B';
+    put_be(out + 1, st->commit_lsn, 8);
+    put_be(out + 9, (uint64_t)st->commit_time, 8);
+    put_be(out + 17, st->xid, 4);
+}
+
+void source_pgo_stream_commit(const struct source_pgo_stream *st,
+                              uint8_t out[SOURCE_PGO_COMMIT_LEN])
+{
+    out[0] = 'C';
+    out[1] = 0;
+    put_be(out + 2, st->commit_lsn, 8);
+    put_be(out + 10, st->end_lsn, 8);
+    put_be(out + 18, (uint64_t)st->commit_time, 8);
 }

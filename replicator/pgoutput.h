@@ -1,7 +1,8 @@
 /*
  * pgoutput.h: decoder of PostgreSQL's pgoutput logical replication
- * messages (protocol version 1) into change events. Pure logic: no
- * connection, no I/O, so it is unit-tested on captured bytes and fuzzed.
+ * messages (protocol version 1, and the stream messages of version 2)
+ * into change events. Pure logic: no connection, no I/O, so it is
+ * unit-tested on captured bytes and fuzzed.
  * Private to replicator/.
  */
 #ifndef SOURCE_PGOUTPUT_H
@@ -75,5 +76,56 @@ bool source_pgo_in_tx(const struct source_pgo *d);
 /* Forgets the open transaction (after a reconnect, the server resends it
  * whole). Relations are kept: the server resends them before use. */
 void source_pgo_reset_tx(struct source_pgo *d);
+
+/* ==== Protocol 2: large transactions streamed before they commit ==== */
+
+enum source_pgo_stream_kind {
+    PGO_STREAM_NONE = 0, /* not a stream control message */
+    PGO_STREAM_START,    /* 'S': the changes that follow belong to xid */
+    PGO_STREAM_STOP,     /* 'E': the end of one block of them */
+    PGO_STREAM_COMMIT,   /* 'c': xid committed */
+    PGO_STREAM_ABORT,    /* 'A': subxid (xid itself: all of it) rolled back */
+};
+
+struct source_pgo_stream {
+    enum source_pgo_stream_kind kind;
+    uint32_t xid;    /* the top-level transaction */
+    uint32_t subxid; /* ABORT: the (sub)transaction rolled back */
+    bool first;      /* START: the first block of xid */
+    /* COMMIT */
+    uint64_t commit_lsn;
+    uint64_t end_lsn;
+    int64_t commit_time; /* microseconds since 2000-01-01, as sent */
+};
+
+/*
+ * Reads a stream control message (Stream Start, Stop, Commit, Abort of
+ * protocol 2). Any other message gives kind PGO_STREAM_NONE and CDC_OK;
+ * a malformed control message CDC_EPROTO.
+ */
+int source_pgo_stream_parse(const void *msg, size_t len,
+                            struct source_pgo_stream *out, struct cdc_err *err);
+
+/*
+ * Between Stream Start and Stop, each message (Relation, Type, Insert,
+ * Update, Delete, Truncate, Message) carries the xid of its (sub)transaction
+ * right after its type byte. Reads that xid; *body and *body_len are the
+ * rest of the message after it. CDC_EPROTO for a type that cannot be
+ * streamed or a message too short to hold the xid.
+ */
+int source_pgo_stream_xid(const void *msg, size_t len, uint32_t *xid,
+                          const uint8_t **body, size_t *body_len,
+                          struct cdc_err *err);
+
+/* The protocol 1 Begin and Commit of a streamed transaction that st (a
+ * COMMIT) committed: decoded around its replayed changes, they give the
+ * events the same positions, times and checkpoint as a transaction sent
+ * whole. */
+#define SOURCE_PGO_BEGIN_LEN 21
+#define SOURCE_PGO_COMMIT_LEN 26
+void source_pgo_stream_begin(const struct source_pgo_stream *st,
+                             uint8_t out[SOURCE_PGO_BEGIN_LEN]);
+void source_pgo_stream_commit(const struct source_pgo_stream *st,
+                              uint8_t out[SOURCE_PGO_COMMIT_LEN]);
 
 #endif

@@ -1,14 +1,16 @@
 /*
  * source_postgres.c: PostgreSQL logical replication with pgoutput.
  * It creates the group's publication and slot when missing, brings the
- * publication in line with --tables, streams with protocol 1, holds back
- * one change so the last change of each transaction can be marked tx_end,
+ * publication in line with --tables, streams with protocol 1 (2 with
+ * --stream-in-progress: large transactions spooled until they commit), holds
+ * back one change so the last change of each transaction can be marked tx_end,
  * and reports a flush LSN to the server only for transactions the
  * replicator says JetStream has stored. While nothing of ours is pending it
  * confirms the server's WAL position from keepalives, so an idle slot never
  * holds WAL back. Lost connections are reopened by the next poll, resuming
  * at the slot's confirmed position.
  */
+#include "replicator/pg_spool.h"
 #include "replicator/pgoutput.h"
 #include "replicator/replicator_int.h"
 
@@ -33,6 +35,11 @@ static const struct cdc_opt pg_options[] = {
     {"tables", CDC_OPT_LIST, NULL, 0, 0, 0,
      "tables to capture (name or schema.name), comma-separated; "
      "default: every table of --schema (mysql: required, db.name)"},
+    {"stream-in-progress", CDC_OPT_BOOL, "false", 0, 0, 0,
+     "postgres: have the server stream transactions larger than its "
+     "logical_decoding_work_mem before they commit; they wait in files "
+     "under TMPDIR until their commit, instead of in the source's "
+     "pg_replslot"},
     {NULL, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -89,6 +96,14 @@ struct pg_src {
     struct cdc_metric *m_lag;
     struct cdc_metric *m_heartbeats;
     struct source__pg_ddl_tx ddl_tx;
+    /* protocol 2: large transactions come before their commit and wait in
+     * the spool; a committed one is read back into batches before
+     * anything after it */
+    bool want_streams; /* --stream-in-progress */
+    bool streams;
+    struct source_spool *spool;
+    bool replay_pending;
+    struct source_pgo_stream replay_commit;
 };
 
 /* ==== Connections ==== */
@@ -613,8 +628,16 @@ static int start_replication(struct pg_src *s, struct cdc_err *err)
      * exactly what we acknowledged */
     cdc_buf_append_str(&sql, "START_REPLICATION SLOT ");
     source__pg_append_ident(&sql, s->repl, s->slot);
-    cdc_buf_append_str(&sql, " LOGICAL 0/0 (proto_version '1', "
-                             "publication_names ");
+    /* --stream-in-progress: a large transaction (past the server's
+     * logical_decoding_work_mem) comes while it runs, and its spill is
+     * here rather than on the source's disk */
+    s->streams = s->want_streams && PQserverVersion(s->repl) >= 140000;
+    source_spool_clear(s->spool);
+    s->replay_pending = false;
+    cdc_buf_append_str(&sql, " LOGICAL 0/0 (");
+    cdc_buf_append_str(&sql, s->streams ? "proto_version '2', streaming 'on', "
+                                        : "proto_version '1', ");
+    cdc_buf_append_str(&sql, "publication_names ");
     char *pub = PQescapeIdentifier(s->repl, s->slot, strlen(s->slot));
     char *lit = PQescapeLiteral(s->repl, pub ? pub : "", pub ? strlen(pub) : 0);
     cdc_buf_append_str(&sql, lit ? lit : "''");
@@ -671,12 +694,14 @@ static void release_held(struct pg_src *s, struct source_batch *b, bool tx_end)
     s->held = NULL;
 }
 
-static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
-                           struct source_batch *b, struct cdc_err *err)
+/* One protocol 1 message, from the connection (wal_start: where the
+ * server says it starts) or read back from the spool (wal_start 0). */
+static int handle_message(struct pg_src *s, uint64_t wal_start,
+                          const uint8_t *msg, size_t len,
+                          struct source_batch *b, struct cdc_err *err)
 {
     struct source_pgo_result res;
-    int rc = source_pgo_decode(s->dec, buf + XLOGDATA_HDR, len - XLOGDATA_HDR,
-                               &s->batch_arena, &res, err);
+    int rc = source_pgo_decode(s->dec, msg, len, &s->batch_arena, &res, err);
     if (rc != CDC_OK)
         return rc;
     switch (res.kind) {
@@ -703,11 +728,9 @@ static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
         struct cdc_event *ev = NULL;
         /* a message outside any transaction (a heartbeat) is a position
          * the group may confirm once nothing of its own is pending */
-        if (!res.transactional && !source_pgo_in_tx(s->dec)) {
-            uint64_t at = get_u64(buf + 1);
-            if (at > s->server_wal_end)
-                s->server_wal_end = at;
-        }
+        if (!res.transactional && !source_pgo_in_tx(s->dec) &&
+            wal_start > s->server_wal_end)
+            s->server_wal_end = wal_start;
         if (s->track_ddl && res.transactional &&
             strcmp(res.prefix, s->slot) == 0)
             ev = source_pgo_message_event(s->dec, &s->batch_arena);
@@ -729,6 +752,88 @@ static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
     }
     }
     return CDC_OK;
+}
+
+/* Reads the committed streamed transaction back into the batch, as far as
+ * the batch holds; its Commit ends the replay. */
+static int replay(struct pg_src *s, struct source_batch *b, size_t max,
+                  struct cdc_err *err)
+{
+    while (b->nevents < max) {
+        const uint8_t *msg = NULL;
+        size_t len = 0;
+        int n = source_spool_next(s->spool, &msg, &len, err);
+        if (n < 0)
+            return n;
+        if (n == 0) {
+            uint8_t c[SOURCE_PGO_COMMIT_LEN];
+            source_pgo_stream_commit(&s->replay_commit, c);
+            s->replay_pending = false;
+            return handle_message(s, 0, c, sizeof(c), b, err);
+        }
+        int rc = handle_message(s, 0, msg, len, b, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
+    return CDC_OK;
+}
+
+/* A protocol 2 stream message: kept in the spool, or a transaction's end. */
+static int handle_stream(struct pg_src *s, const struct source_pgo_stream *st,
+                         struct source_batch *b, struct cdc_err *err)
+{
+    switch (st->kind) {
+    case PGO_STREAM_START:
+        return source_spool_start(s->spool, st->xid, st->first, err);
+    case PGO_STREAM_STOP:
+        source_spool_stop(s->spool);
+        return CDC_OK;
+    case PGO_STREAM_ABORT:
+        return source_spool_abort(s->spool, st->xid, st->subxid, err);
+    case PGO_STREAM_COMMIT: {
+        char at[32];
+        cdc_lsn_format(st->commit_lsn, at, sizeof(at));
+        cdc_log(CDC_LOG_INFO, "postgres",
+                "transaction %u, streamed before its commit, committed at %s",
+                st->xid, at);
+        uint8_t begin[SOURCE_PGO_BEGIN_LEN];
+        source_pgo_stream_begin(st, begin);
+        int rc = handle_message(s, 0, begin, sizeof(begin), b, err);
+        if (rc == CDC_OK)
+            rc = source_spool_replay(s->spool, st->xid, err);
+        s->replay_commit = *st;
+        s->replay_pending = rc == CDC_OK;
+        return rc;
+    }
+    case PGO_STREAM_NONE:
+        break;
+    }
+    return CDC_OK;
+}
+
+static int handle_xlogdata(struct pg_src *s, const uint8_t *buf, size_t len,
+                           struct source_batch *b, struct cdc_err *err)
+{
+    const uint8_t *msg = buf + XLOGDATA_HDR;
+    size_t mlen = len - XLOGDATA_HDR;
+    if (s->streams) {
+        struct source_pgo_stream st;
+        int rc = source_pgo_stream_parse(msg, mlen, &st, err);
+        if (rc != CDC_OK)
+            return rc;
+        if (st.kind != PGO_STREAM_NONE)
+            return handle_stream(s, &st, b, err);
+        if (source_spool_in_block(s->spool)) {
+            uint32_t xid = 0;
+            const uint8_t *body = NULL;
+            size_t blen = 0;
+            rc = source_pgo_stream_xid(msg, mlen, &xid, &body, &blen, err);
+            if (rc == CDC_OK)
+                rc = source_spool_add(s->spool, xid, msg[0], body, blen, err);
+            return rc;
+        }
+    }
+    return handle_message(s, get_u64(buf + 1), msg, mlen, b, err);
 }
 
 /* --heartbeat-interval: a logical message outside any transaction, which
@@ -781,6 +886,7 @@ static void measure_lag(struct pg_src *s, int64_t now)
 static void advance_idle(struct pg_src *s)
 {
     bool idle = s->held == NULL && !source_pgo_in_tx(s->dec) &&
+                !s->replay_pending && source_spool_open_count(s->spool) == 0 &&
                 (!s->any_emitted || s->last_acked == s->last_emitted);
     if (idle && s->server_wal_end > s->confirmed)
         s->confirmed = s->server_wal_end;
@@ -797,6 +903,7 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
     s->schema = cdc_xstrdup(cdc_conf_get_str(cfg, "schema"));
     s->status_interval_ms = cdc_conf_get_int(cfg, "status-interval");
     s->heartbeat_ms = cdc_conf_get_int(cfg, "heartbeat-interval");
+    s->want_streams = cdc_conf_get_bool(cfg, "stream-in-progress");
     s->last_heartbeat_ms = cdc_now_ms();
     s->m_lag = cdc_metric_gauge("tributary_replication_lag_bytes",
                                 "WAL the group's slot holds back: the "
@@ -808,6 +915,7 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
         "heartbeat messages written into the source's WAL", NULL);
     source__pg_settings_init(&s->settings, cfg);
     s->dec = source_pgo_new();
+    s->spool = source_spool_new(NULL);
     cdc_arena_init(&s->batch_arena);
     cdc_arena_init(&s->hold_arena);
     *out = s;
@@ -956,6 +1064,12 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
 
     bool gathered = false;
     while (b->nevents < max && !cdc_stop_requested) {
+        if (s->replay_pending) {
+            rc = replay(s, b, max, err);
+            if (rc != CDC_OK)
+                break;
+            continue;
+        }
         char *buf = NULL;
         int len = PQgetCopyData(s->repl, &buf, 1);
         if (len == 0) {
@@ -980,6 +1094,16 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
                 wait_ms = 0;
             } else if (left <= 0) {
                 break;
+            } else if (source_spool_in_block(s->spool)) {
+                /* a streamed block goes to the spool faster than the
+                 * server sends it: waking for each few messages would
+                 * spend more in the kernel than the spooling itself, so
+                 * when nothing is there yet, the rest gathers a moment */
+                struct pollfd ready = {.fd = PQsocket(s->repl),
+                                       .events = POLLIN};
+                if (poll(&ready, 1, 0) == 0)
+                    cdc_sleep_ms(TX_GATHER_MS);
+                wait_ms = 0;
             }
             struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
             int pr = poll(&pfd, 1, wait_ms);
@@ -1058,6 +1182,8 @@ static void pg_reset(void *state)
     s->any_emitted = false;
     s->last_emitted = s->last_acked;
     source_pgo_reset_tx(s->dec);
+    source_spool_clear(s->spool);
+    s->replay_pending = false;
     cdc_arena_reset(&s->batch_arena);
     cdc_arena_reset(&s->hold_arena);
 }
@@ -1106,6 +1232,7 @@ static void pg_close(void *state)
     drop_connection(s);
     PQfinish(s->sql);
     source_pgo_free(s->dec);
+    source_spool_free(s->spool);
     cdc_arena_release(&s->batch_arena);
     cdc_arena_release(&s->hold_arena);
     source__pg_tables_free(s->tables, s->ntables);

@@ -5,8 +5,10 @@
  * Relation and Type messages set up what later Insert, Update, Delete and
  * Truncate messages use; a frame longer than what is left takes the rest.
  * An empty frame stands for a reconnect (the open transaction is
- * forgotten). Every event decoded is encoded in both JSON forms. The arena
- * is reset after each input, the decoder made anew for each.
+ * forgotten). Every event decoded is encoded in both JSON forms. Each
+ * frame is also read as a protocol 2 stream message: a Stream Commit's
+ * Begin and Commit must decode. The arena is reset after each input, the
+ * decoder made anew for each.
  */
 #include "tests/fuzz/fuzz.h"
 #include "replicator/pgoutput.h"
@@ -81,6 +83,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cdc_err_clear(&err);
         if (source_pgo_decode(d, msg, len, &arena, &res, &err) == CDC_OK)
             use_result(d, &res);
+        /* the same bytes as a protocol 2 stream message, and as a change
+         * inside a stream (its xid first) */
+        struct source_pgo_stream st;
+        if (source_pgo_stream_parse(msg, len, &st, &err) == CDC_OK &&
+            st.kind == PGO_STREAM_COMMIT) {
+            uint8_t b[SOURCE_PGO_BEGIN_LEN];
+            uint8_t c[SOURCE_PGO_COMMIT_LEN];
+            source_pgo_stream_begin(&st, b);
+            source_pgo_stream_commit(&st, c);
+            if (source_pgo_decode(d, b, sizeof(b), &arena, &res, &err) !=
+                    CDC_OK ||
+                source_pgo_decode(d, c, sizeof(c), &arena, &res, &err) !=
+                    CDC_OK)
+                __builtin_trap();
+        }
+        uint32_t xid = 0;
+        const uint8_t *body = NULL;
+        size_t blen = 0;
+        if (source_pgo_stream_xid(msg, len, &xid, &body, &blen, &err) ==
+                CDC_OK &&
+            (blen > len || body + blen != msg + len))
+            __builtin_trap();
         cdc_free(msg);
     }
     (void)source_pgo_type_name(d, 23);
