@@ -262,7 +262,9 @@ void cdc_backoff_init(struct cdc_backoff *bo, int64_t initial_ms,
 int64_t cdc_backoff_next(struct cdc_backoff *bo);
 void cdc_backoff_reset(struct cdc_backoff *bo);
 
-/* SIGINT/SIGTERM set the stop flag; SIGHUP sets the reopen flag. */
+/* SIGINT/SIGTERM set the stop flag; SIGHUP sets the reopen flag. Call it
+ * while the process has one thread: it also readies what the shutdown
+ * watchdog's report needs. */
 void cdc_signals_install(void);
 extern volatile sig_atomic_t cdc_stop_requested;
 /* Once a program has done everything that matters (committed,

@@ -430,6 +430,12 @@ void cdc_signals_install(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    /* backtrace() loads its unwinder on first use (a dlopen, which may
+     * allocate and takes the loader's lock): done here, while the process
+     * has one thread, so the shutdown watchdog never does it with other
+     * threads running */
+    void *frame[1];
+    (void)backtrace(frame, 1);
 }
 
 static volatile sig_atomic_t watchdog_code;
@@ -455,10 +461,6 @@ void cdc_shutdown_watchdog(unsigned seconds, int code)
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_watchdog;
     watchdog_code = code;
-    /* backtrace() loads its unwinder on first use, which may allocate:
-     * do that now, not in the handler */
-    void *frame[1];
-    (void)backtrace(frame, 1);
     sigaction(SIGALRM, &sa, NULL);
     alarm(seconds);
 }
