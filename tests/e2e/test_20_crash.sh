@@ -54,7 +54,9 @@ start_bg load "${PGBIN:+$PGBIN/}psql" -X -q -v ON_ERROR_STOP=1 \
     "host=$SRC_PGHOST port=$SRC_PGPORT user=postgres dbname=app" -f "$TEST_TMP/load.sql"
 kills=0
 round=0
-while bg_alive load; do
+# at least 5 rounds, even when the load ends sooner (a fast machine): the
+# later rounds then hit the catching-up
+while bg_alive load || ((kills < 5)); do
     round=$((round + 1))
     sleep "0.$((RANDOM % 9 + 1))"
     case $((RANDOM % 4)) in
@@ -72,7 +74,7 @@ while bg_alive load; do
 done
 rc=0; stop_bg load || rc=$?
 check_eq "the workload ran to its end" 0 "$rc"
-check "the replicator and the worker were stopped at least 5 times" test "$kills" -ge 5
+echo "# the replicator and the worker were stopped $kills times"
 
 if wait_until 120 file_count_ge "$out" $expected; then
     ok "file sink caught up after $kills crashes"
