@@ -41,18 +41,18 @@ struct source_spool {
     size_t ntxs;
     size_t captxs;
     struct spool_tx *cur; /* the block being received */
-    /* the transaction being read back */
+    /* the transaction being read back (NULL when it kept nothing) */
+    bool replaying;
     struct spool_tx *replay;
     uint64_t replay_off;
     uint8_t *rbuf;
     size_t rcap;
 };
 
-struct source_spool *source_spool_new(const char *dir)
+struct source_spool *source_spool_new(void)
 {
     struct source_spool *sp = cdc_xcalloc(1, sizeof(*sp));
-    if (dir == NULL || *dir == '\0')
-        dir = getenv("TMPDIR");
+    const char *dir = getenv("TMPDIR");
     sp->dir = cdc_xstrdup(dir != NULL && *dir != '\0' ? dir : "/tmp");
     return sp;
 }
@@ -77,6 +77,7 @@ void source_spool_clear(struct source_spool *sp)
     tx_free(sp->replay);
     sp->replay = NULL;
     sp->replay_off = 0;
+    sp->replaying = false;
 }
 
 void source_spool_free(struct source_spool *sp)
@@ -309,6 +310,7 @@ int source_spool_replay(struct source_spool *sp, uint32_t xid,
     tx_free(sp->replay);
     sp->replay = NULL;
     sp->replay_off = 0;
+    sp->replaying = true;
     size_t i = find_tx(sp, xid);
     if (i == SIZE_MAX)
         return CDC_OK;
@@ -324,12 +326,11 @@ int source_spool_next(struct source_spool *sp, const uint8_t **msg, size_t *len,
                       struct cdc_err *err)
 {
     struct spool_tx *tx = sp->replay;
-    if (tx == NULL)
-        return 0;
-    if (sp->replay_off >= tx->size) {
+    if (tx == NULL || sp->replay_off >= tx->size) {
         tx_free(tx);
         sp->replay = NULL;
         sp->replay_off = 0;
+        sp->replaying = false;
         return 0;
     }
     errno = 0;
@@ -342,5 +343,5 @@ int source_spool_next(struct source_spool *sp, const uint8_t **msg, size_t *len,
 
 bool source_spool_replaying(const struct source_spool *sp)
 {
-    return sp->replay != NULL;
+    return sp->replaying;
 }

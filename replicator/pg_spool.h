@@ -14,8 +14,8 @@
 
 struct source_spool;
 
-/* dir: where the files go (NULL: TMPDIR, else /tmp). */
-struct source_spool *source_spool_new(const char *dir);
+/* The files go under TMPDIR, else /tmp. */
+struct source_spool *source_spool_new(void);
 void source_spool_free(struct source_spool *sp);
 
 /* Forgets every transaction (after a reconnect the server streams them
@@ -60,7 +60,8 @@ int source_spool_replay(struct source_spool *sp, uint32_t xid,
 int source_spool_next(struct source_spool *sp, const uint8_t **msg, size_t *len,
                       struct cdc_err *err);
 
-/* True while a replay has messages left. */
+/* True from source_spool_replay until source_spool_next returns 0 (or
+ * the spool is cleared). */
 bool source_spool_replaying(const struct source_spool *sp);
 
 #endif

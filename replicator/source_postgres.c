@@ -102,7 +102,6 @@ struct pg_src {
     bool want_streams; /* --stream-in-progress */
     bool streams;
     struct source_spool *spool;
-    bool replay_pending;
     struct source_pgo_stream replay_commit;
 };
 
@@ -633,7 +632,6 @@ static int start_replication(struct pg_src *s, struct cdc_err *err)
      * here rather than on the source's disk */
     s->streams = s->want_streams && PQserverVersion(s->repl) >= 140000;
     source_spool_clear(s->spool);
-    s->replay_pending = false;
     cdc_buf_append_str(&sql, " LOGICAL 0/0 (");
     cdc_buf_append_str(&sql, s->streams ? "proto_version '2', streaming 'on', "
                                         : "proto_version '1', ");
@@ -768,7 +766,6 @@ static int replay(struct pg_src *s, struct source_batch *b, size_t max,
         if (n == 0) {
             uint8_t c[SOURCE_PGO_COMMIT_LEN];
             source_pgo_stream_commit(&s->replay_commit, c);
-            s->replay_pending = false;
             return handle_message(s, 0, c, sizeof(c), b, err);
         }
         int rc = handle_message(s, 0, msg, len, b, err);
@@ -802,7 +799,6 @@ static int handle_stream(struct pg_src *s, const struct source_pgo_stream *st,
         if (rc == CDC_OK)
             rc = source_spool_replay(s->spool, st->xid, err);
         s->replay_commit = *st;
-        s->replay_pending = rc == CDC_OK;
         return rc;
     }
     case PGO_STREAM_NONE:
@@ -886,7 +882,8 @@ static void measure_lag(struct pg_src *s, int64_t now)
 static void advance_idle(struct pg_src *s)
 {
     bool idle = s->held == NULL && !source_pgo_in_tx(s->dec) &&
-                !s->replay_pending && source_spool_open_count(s->spool) == 0 &&
+                !source_spool_replaying(s->spool) &&
+                source_spool_open_count(s->spool) == 0 &&
                 (!s->any_emitted || s->last_acked == s->last_emitted);
     if (idle && s->server_wal_end > s->confirmed)
         s->confirmed = s->server_wal_end;
@@ -915,7 +912,7 @@ static int pg_open_settings(const struct cdc_conf *cfg, const char *group,
         "heartbeat messages written into the source's WAL", NULL);
     source__pg_settings_init(&s->settings, cfg);
     s->dec = source_pgo_new();
-    s->spool = source_spool_new(NULL);
+    s->spool = source_spool_new();
     cdc_arena_init(&s->batch_arena);
     cdc_arena_init(&s->hold_arena);
     *out = s;
@@ -1064,7 +1061,7 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
 
     bool gathered = false;
     while (b->nevents < max && !cdc_stop_requested) {
-        if (s->replay_pending) {
+        if (source_spool_replaying(s->spool)) {
             rc = replay(s, b, max, err);
             if (rc != CDC_OK)
                 break;
@@ -1183,7 +1180,6 @@ static void pg_reset(void *state)
     s->last_emitted = s->last_acked;
     source_pgo_reset_tx(s->dec);
     source_spool_clear(s->spool);
-    s->replay_pending = false;
     cdc_arena_reset(&s->batch_arena);
     cdc_arena_reset(&s->hold_arena);
 }

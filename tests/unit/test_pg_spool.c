@@ -171,6 +171,7 @@ static void replay(struct source_spool *sp, uint32_t xid, char *out,
     size_t at = 0;
     out[0] = '\0';
     assert_int_equal(source_spool_replay(sp, xid, &err), CDC_OK);
+    assert_true(source_spool_replaying(sp));
     int n;
     while ((n = source_spool_next(sp, &msg, &len, &err)) == 1) {
         assert_true(at + len + 2 < outsz);
@@ -189,7 +190,7 @@ static void test_spool_subxacts(void **state)
     (void)state;
     struct cdc_err err;
     char got[512];
-    struct source_spool *sp = source_spool_new(NULL);
+    struct source_spool *sp = source_spool_new();
 
     assert_int_equal(source_spool_start(sp, 10, true, &err), CDC_OK);
     assert_true(source_spool_in_block(sp));
@@ -230,7 +231,7 @@ static void test_spool_interleaved(void **state)
     (void)state;
     struct cdc_err err;
     char got[512];
-    struct source_spool *sp = source_spool_new(NULL);
+    struct source_spool *sp = source_spool_new();
 
     /* a block that continues a transaction never started */
     assert_int_equal(source_spool_start(sp, 30, false, &err), CDC_EPROTO);
@@ -283,7 +284,7 @@ static void test_spool_large(void **state)
 {
     (void)state;
     struct cdc_err err;
-    struct source_spool *sp = source_spool_new(NULL);
+    struct source_spool *sp = source_spool_new();
     size_t big_len = 1 << 20;
     uint8_t *big = cdc_xmalloc(big_len);
     for (size_t i = 0; i < big_len; i++)
