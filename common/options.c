@@ -98,6 +98,9 @@ const struct cdc_opt cdc_worker_options[] = {
      "how long a batch may wait to fill up"},
     {"ack-wait", CDC_OPT_DURATION, "60s", 1000, 3600000, 0,
      "JetStream redelivers an event not acknowledged within this time"},
+    {"lease-ttl", CDC_OPT_DURATION, "10s", 1000, 3600000, 0,
+     "a second worker on the same consumer stands by, and takes over this "
+     "long after the active one stops renewing its lease"},
     {"rules-config", CDC_OPT_STRING, NULL, 0, 0, 0,
      "transform and filter rules file (YAML; pg_flo's format and more)"},
     {"routing-config", CDC_OPT_STRING, NULL, 0, 0, 0,

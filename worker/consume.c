@@ -12,6 +12,7 @@
  * so a run cut in two would lose its first part to a crash.
  */
 #include "worker/worker.h"
+#include "worker/lease.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -76,6 +77,9 @@ struct worker {
     char stream[CDC_NAME_MAX];
     char durable[CDC_NAME_MAX];
     int64_t consumer_checked_ms;
+    struct cdc_js_kv *kv; /* the group's state bucket, for the lease */
+    struct lease *lease;  /* on durable: held while the worker runs */
+    bool lease_paused;    /* writes wait for the lease to be renewed */
 
     struct item *items;
     bool *has_tx; /* scratch for worker_batch_cut */
@@ -1082,6 +1086,58 @@ static void measure_pending(struct worker *w, int64_t now)
     cdc_metric_set(w->m_ack_pending, NULL, (double)ack_pending);
 }
 
+/*
+ * Takes the lease on the durable consumer, as a standby until the worker
+ * holding it stops. The sink was opened before (so a bad sink setting
+ * shows at once); after a wait it is opened again, since the worker that
+ * held the lease moved the sink's record of what it applied.
+ */
+static int take_lease(struct worker *w, struct cdc_err *err)
+{
+    char bucket[CDC_NAME_MAX];
+    char key[CDC_NAME_MAX + 16];
+    cdc_name_kv(w->group, bucket, sizeof(bucket));
+    int rc = cdc_js_kv_open(w->js, bucket, &w->kv, err);
+    if (rc != CDC_OK)
+        return rc;
+    snprintf(key, sizeof(key), "worker.lease.%s", w->durable);
+    bool waited = false;
+    rc = lease_acquire(w->kv, key, cdc_conf_get_int(w->cfg, "lease-ttl"),
+                       &w->lease, &waited, err);
+    if (rc != CDC_OK || !waited)
+        return rc;
+    w->ops->close(w->snk);
+    w->snk = NULL;
+    memset(&w->mark, 0, sizeof(w->mark));
+    return w->ops->open(w->cfg, w->group, &w->snk, &w->mark, err);
+}
+
+/* Whether the batch cut (0: none) may be written now: not while the lease
+ * waits to be renewed (NATS out of reach), and never again once another
+ * worker took it over (CDC_ESTATE). */
+static int lease_check(struct worker *w, size_t *cut, struct cdc_err *err)
+{
+    int ok = lease_writable(w->lease, err);
+    if (ok < 0)
+        return CDC_ESTATE;
+    if (*cut == 0)
+        return CDC_OK;
+    if (ok == 0) {
+        if (!w->lease_paused)
+            cdc_log(CDC_LOG_WARN, "worker",
+                    "writes paused: the lease on consumer \"%s\" could not "
+                    "be renewed",
+                    w->durable);
+        w->lease_paused = true;
+        *cut = 0;
+        cdc_sleep_ms(100);
+    } else if (w->lease_paused) {
+        cdc_log(CDC_LOG_INFO, "worker", "lease renewed: writes go on");
+        w->lease_paused = false;
+    }
+    return CDC_OK;
+}
+
 static int setup(struct worker *w, struct cdc_err *err)
 {
     const struct cdc_conf *cfg = w->cfg;
@@ -1144,6 +1200,9 @@ static int setup(struct worker *w, struct cdc_err *err)
         snprintf(w->durable, sizeof(w->durable), "%s_%s", w->ops->name,
                  w->group);
     snprintf(w->stream, sizeof(w->stream), "%s", stream);
+    rc = take_lease(w, err);
+    if (rc != CDC_OK)
+        return rc;
     rc = open_consumer(w, err);
     if (rc != CDC_OK)
         return rc;
@@ -1302,6 +1361,9 @@ static int loop(struct worker *w, struct cdc_err *err)
         if (w->nitems > 0 &&
             (due || idle || drained || stopping || w->nitems >= batch_limit(w)))
             cut = find_cut(w, idle, stopping);
+        rc = lease_check(w, &cut, err);
+        if (rc != CDC_OK)
+            break;
         if (cut > 0) {
             rc = commit(w, cut, err);
             if (rc != CDC_OK)
@@ -1392,6 +1454,9 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     for (size_t i = 0; i < w.nflight; i++)
         if (!w.flight[i].shared)
             cdc_js_msg_free(w.flight[i].msg);
+    /* given up only once nothing more is written */
+    lease_close(w.lease);
+    cdc_js_kv_close(w.kv);
     cdc_js_consumer_close(w.cons);
     cdc_js_close(w.js);
     cdc_js_library_close();

@@ -1,0 +1,487 @@
+/*
+ * lease.c: the worker's lease on its durable consumer (see lease.h).
+ *
+ * The lease is a key in the group's state bucket whose value names the
+ * holder; every write is a compare-and-set on the key's revision, so two
+ * workers can never both believe they took it. A standby measures how
+ * long the key keeps one revision on its own clock, never by comparing
+ * clocks of two machines: a holder that renewed at time t writes nothing
+ * after t + ttl / 2, and a standby takes over no sooner than t + ttl.
+ * Whether a holder on the same machine is still running is asked of the
+ * kernel, so a worker restarted after a crash does not wait out the ttl.
+ */
+#include "worker/lease.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Longest single wait of a standby between looks at the key. */
+#define STANDBY_POLL_MS 500
+
+struct lease {
+    struct cdc_js_kv *kv;
+    char key[CDC_NAME_MAX + 32];
+    int64_t ttl_ms;
+    char value[640];
+    size_t value_len;
+    pthread_t th;
+    bool th_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* under mu */
+    bool stop;
+    bool lost;
+    uint64_t rev;
+    int64_t renewed_ms; /* when the last renewal that landed was sent */
+};
+
+/* ==== The key's value ==== */
+
+/* Copies s into out keeping only what host names, ids and times hold, so
+ * that the value needs no escaping. */
+static void plain_chars(const char *s, char *out, size_t outsz)
+{
+    size_t n = 0;
+    for (; *s != '\0' && n + 1 < outsz; s++) {
+        char c = *s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                  c == ':' || c == '+';
+        out[n++] = ok ? c : '_';
+    }
+    out[n] = '\0';
+}
+
+int lease_format(const struct lease_holder *h, char *out, size_t outsz)
+{
+    char host[sizeof(h->host)];
+    char boot[sizeof(h->boot)];
+    char pidns[sizeof(h->pidns)];
+    char since[sizeof(h->since)];
+    plain_chars(h->host, host, sizeof(host));
+    plain_chars(h->boot, boot, sizeof(boot));
+    plain_chars(h->pidns, pidns, sizeof(pidns));
+    plain_chars(h->since, since, sizeof(since));
+    int n = snprintf(out, outsz,
+                     "{\"host\":\"%s\",\"boot\":\"%s\",\"pidns\":\"%s\","
+                     "\"pid\":%" PRId64 ",\"start\":%" PRIu64
+                     ",\"ttl_ms\":%" PRId64 ",\"since\":\"%s\","
+                     "\"released\":%s}",
+                     host, boot, pidns, h->pid, h->start, h->ttl_ms, since,
+                     h->released ? "true" : "false");
+    return n > 0 && (size_t)n < outsz ? n : -1;
+}
+
+/* The text after "name": in text, or NULL. */
+static const char *field(const char *text, const char *name)
+{
+    char pat[40];
+    snprintf(pat, sizeof(pat), "\"%s\":", name);
+    const char *p = strstr(text, pat);
+    return p == NULL ? NULL : p + strlen(pat);
+}
+
+static bool str_field(const char *text, const char *name, char *out,
+                      size_t outsz)
+{
+    const char *p = field(text, name);
+    if (p == NULL || *p != '"')
+        return false;
+    p++;
+    const char *e = strchr(p, '"');
+    if (e == NULL || (size_t)(e - p) >= outsz)
+        return false;
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = '\0';
+    return true;
+}
+
+static bool int_field(const char *text, const char *name, int64_t *out)
+{
+    const char *p = field(text, name);
+    if (p == NULL)
+        return false;
+    char num[24];
+    size_t n = 0;
+    while ((p[n] == '-' || (p[n] >= '0' && p[n] <= '9')) && n + 1 < sizeof(num))
+        n++;
+    memcpy(num, p, n);
+    num[n] = '\0';
+    return cdc_parse_int(num, 0, INT64_MAX, out) == CDC_OK;
+}
+
+bool lease_parse(const void *p, size_t len, struct lease_holder *h)
+{
+    char text[1024];
+    memset(h, 0, sizeof(*h));
+    if (len >= sizeof(text) || memchr(p, '\0', len) != NULL)
+        return false;
+    memcpy(text, p, len);
+    text[len] = '\0';
+    int64_t start = 0;
+    const char *rel = field(text, "released");
+    if (!str_field(text, "host", h->host, sizeof(h->host)) ||
+        !str_field(text, "boot", h->boot, sizeof(h->boot)) ||
+        !str_field(text, "pidns", h->pidns, sizeof(h->pidns)) ||
+        !str_field(text, "since", h->since, sizeof(h->since)) ||
+        !int_field(text, "pid", &h->pid) || !int_field(text, "start", &start) ||
+        !int_field(text, "ttl_ms", &h->ttl_ms) || rel == NULL)
+        return false;
+    h->start = (uint64_t)start;
+    if (strncmp(rel, "true", 4) == 0)
+        h->released = true;
+    else if (strncmp(rel, "false", 5) != 0)
+        return false;
+    return true;
+}
+
+/* ==== Deciding ==== */
+
+bool lease_takeover(const struct lease_holder *held, bool parsed,
+                    int holder_alive, int64_t unchanged_ms,
+                    int64_t default_ttl_ms)
+{
+    if (!parsed)
+        return unchanged_ms >= default_ttl_ms;
+    if (held->released || holder_alive == 0)
+        return true;
+    int64_t ttl = held->ttl_ms > 0 ? held->ttl_ms : default_ttl_ms;
+    return unchanged_ms >= ttl;
+}
+
+bool lease_same_pids(const struct lease_holder *a, const struct lease_holder *b)
+{
+    return a->boot[0] != '\0' && a->pidns[0] != '\0' &&
+           strcmp(a->boot, b->boot) == 0 && strcmp(a->pidns, b->pidns) == 0;
+}
+
+/* The start time (field 22 of /proc/PID/stat) of pid; 0 with errno
+ * ENOENT if there is no such process, 0 with another errno if it cannot be
+ * read. */
+static uint64_t proc_start(int64_t pid)
+{
+    char path[64];
+    char line[1024];
+    snprintf(path, sizeof(path), "/proc/%" PRId64 "/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* the command name may hold spaces and parentheses: fields count
+     * from the last ')' */
+    const char *p = strrchr(line, ')');
+    if (p == NULL) {
+        errno = EINVAL;
+        return 0;
+    }
+    /* p is at the space before field 3 */
+    p++;
+    for (int field_no = 3; field_no < 22; field_no++) {
+        p = strchr(p + 1, ' ');
+        if (p == NULL) {
+            errno = EINVAL;
+            return 0;
+        }
+    }
+    errno = 0;
+    return strtoull(p + 1, NULL, 10);
+}
+
+void lease_me(int64_t ttl_ms, struct lease_holder *h)
+{
+    memset(h, 0, sizeof(*h));
+    if (gethostname(h->host, sizeof(h->host)) != 0)
+        snprintf(h->host, sizeof(h->host), "unknown");
+    h->host[sizeof(h->host) - 1] = '\0';
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        if (fgets(h->boot, sizeof(h->boot), f) == NULL)
+            h->boot[0] = '\0';
+        h->boot[strcspn(h->boot, "\n")] = '\0';
+        fclose(f);
+    }
+    /* "pid:[4026531836]" */
+    char link[64];
+    ssize_t n = readlink("/proc/self/ns/pid", link, sizeof(link) - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        const char *d = strchr(link, '[');
+        if (d != NULL)
+            snprintf(h->pidns, sizeof(h->pidns), "%.*s",
+                     (int)strcspn(d + 1, "]"), d + 1);
+    }
+    h->pid = (int64_t)getpid();
+    h->start = proc_start(h->pid);
+    h->ttl_ms = ttl_ms;
+    cdc_time_format_us(cdc_wall_us(), h->since, sizeof(h->since));
+}
+
+int lease_holder_alive(const struct lease_holder *h)
+{
+    struct lease_holder me;
+    lease_me(0, &me);
+    if (!lease_same_pids(h, &me) || h->pid <= 0)
+        return -1;
+    uint64_t start = proc_start(h->pid);
+    if (start == 0)
+        return errno == ENOENT ? 0 : -1;
+    return start == h->start ? 1 : 0;
+}
+
+/* ==== Holding ==== */
+
+/* Waits on cv until ms from now or a stop; true if stopped. Called with
+ * mu held. */
+static bool wait_stop(struct lease *l, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!l->stop)
+        if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+            break;
+    return l->stop;
+}
+
+static void *renew_main(void *arg)
+{
+    struct lease *l = arg;
+    int64_t every = l->ttl_ms / 5 > 100 ? l->ttl_ms / 5 : 100;
+    bool failing = false;
+    pthread_mutex_lock(&l->mu);
+    while (!wait_stop(l, every)) {
+        uint64_t rev = l->rev;
+        pthread_mutex_unlock(&l->mu);
+        int64_t sent = cdc_now_ms();
+        uint64_t new_rev = 0;
+        struct cdc_err err;
+        cdc_err_clear(&err);
+        int rc = cdc_js_kv_put(l->kv, l->key, l->value, l->value_len, rev,
+                               &new_rev, &err);
+        pthread_mutex_lock(&l->mu);
+        if (rc == CDC_OK) {
+            l->rev = new_rev;
+            l->renewed_ms = sent;
+            if (failing)
+                cdc_log(CDC_LOG_INFO, "worker", "lease \"%s\" renewed again",
+                        l->key);
+            failing = false;
+        } else if (rc == CDC_ESTATE) {
+            l->lost = true;
+            break;
+        } else if (!failing) {
+            failing = true;
+            cdc_log(CDC_LOG_WARN, "worker",
+                    "could not renew lease \"%s\": %s; writes pause once it "
+                    "is %lld ms old",
+                    l->key, err.msg, (long long)(l->ttl_ms / 2));
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* "worker on host H (pid P, since S)" */
+static void describe(const struct lease_holder *h, bool parsed, char *out,
+                     size_t outsz)
+{
+    if (!parsed)
+        snprintf(out, outsz, "a holder whose entry cannot be read");
+    else
+        snprintf(out, outsz,
+                 "the worker on host \"%s\" (pid %" PRId64 ", since %s)",
+                 h->host, h->pid, h->since);
+}
+
+/* Sleeps up to ms in short steps; false if a stop was asked for. */
+static bool standby_sleep(int64_t ms)
+{
+    for (int64_t slept = 0; slept < ms; slept += 50) {
+        if (cdc_stop_requested)
+            return false;
+        cdc_sleep_ms(50);
+    }
+    return !cdc_stop_requested;
+}
+
+static struct lease *lease_new(struct cdc_js_kv *kv, const char *key,
+                               int64_t ttl_ms, const char *value, uint64_t rev)
+{
+    struct lease *l = cdc_xcalloc(1, sizeof(*l));
+    l->kv = kv;
+    snprintf(l->key, sizeof(l->key), "%s", key);
+    l->ttl_ms = ttl_ms;
+    snprintf(l->value, sizeof(l->value), "%s", value);
+    l->value_len = strlen(l->value);
+    l->rev = rev;
+    l->renewed_ms = cdc_now_ms();
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return l;
+}
+
+int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
+                  struct lease **out, bool *waited, struct cdc_err *err)
+{
+    struct lease_holder me;
+    char value[640];
+    lease_me(ttl_ms, &me);
+    int vlen = lease_format(&me, value, sizeof(value));
+    CDC_ASSERT(vlen > 0);
+    *out = NULL;
+    *waited = false;
+    struct cdc_buf cur;
+    cdc_buf_init(&cur, 4096);
+    uint64_t seen_rev = 0;
+    int64_t seen_ms = 0;
+    int rc = CDC_OK;
+    for (;;) {
+        if (cdc_stop_requested) {
+            rc = CDC_ESTOP;
+            break;
+        }
+        /* a revision read before the write (put compares against it)
+         * when the sent time counts as the renewal */
+        int64_t sent = cdc_now_ms();
+        uint64_t rev = 0;
+        uint64_t new_rev = 0;
+        rc = cdc_js_kv_get(kv, key, &cur, &rev, err);
+        if (rc == CDC_ENOTFOUND) {
+            cdc_err_clear(err);
+            rc = cdc_js_kv_put(kv, key, value, strlen(value), 0, &new_rev, err);
+            if (rc == CDC_ESTATE) {
+                cdc_err_clear(err);
+                continue; /* another standby was quicker: look again */
+            }
+            if (rc != CDC_OK)
+                break;
+            *out = lease_new(kv, key, ttl_ms, value, new_rev);
+            (*out)->renewed_ms = sent;
+            break;
+        }
+        if (rc != CDC_OK)
+            break;
+        int64_t now = cdc_now_ms();
+        if (rev != seen_rev) {
+            seen_rev = rev;
+            seen_ms = now;
+        }
+        struct lease_holder held;
+        bool parsed = lease_parse(cur.data, cur.len, &held);
+        int alive = parsed ? lease_holder_alive(&held) : -1;
+        char who[300];
+        describe(&held, parsed, who, sizeof(who));
+        if (lease_takeover(&held, parsed, alive, now - seen_ms, ttl_ms)) {
+            rc = cdc_js_kv_put(kv, key, value, strlen(value), rev, &new_rev,
+                               err);
+            if (rc == CDC_ESTATE) {
+                cdc_err_clear(err);
+                continue;
+            }
+            if (rc != CDC_OK)
+                break;
+            if (!parsed || !held.released)
+                cdc_log(CDC_LOG_WARN, "worker",
+                        "took over lease \"%s\" from %s: %s", key, who,
+                        alive == 0 ? "its process is gone"
+                                   : "it stopped renewing it");
+            else if (*waited)
+                cdc_log(CDC_LOG_INFO, "worker",
+                        "took over lease \"%s\": %s released it", key, who);
+            *out = lease_new(kv, key, ttl_ms, value, new_rev);
+            (*out)->renewed_ms = sent;
+            break;
+        }
+        if (!*waited)
+            cdc_log(
+                CDC_LOG_INFO, "worker",
+                "standing by: lease \"%s\" is held by %s; taking over "
+                "when it stops, or goes %lld ms without renewing",
+                key, who,
+                (long long)(parsed && held.ttl_ms > 0 ? held.ttl_ms : ttl_ms));
+        *waited = true;
+        int64_t nap =
+            ttl_ms / 4 < STANDBY_POLL_MS ? ttl_ms / 4 : STANDBY_POLL_MS;
+        if (!standby_sleep(nap > 10 ? nap : 10)) {
+            rc = CDC_ESTOP;
+            break;
+        }
+    }
+    cdc_buf_release(&cur);
+    if (rc != CDC_OK)
+        return rc;
+    struct lease *l = *out;
+    if (pthread_create(&l->th, NULL, renew_main, l) != 0) {
+        lease_close(l);
+        *out = NULL;
+        return cdc_err_set(err, CDC_EIO, 0,
+                           "could not start the thread that renews lease "
+                           "\"%s\"",
+                           key);
+    }
+    l->th_on = true;
+    return CDC_OK;
+}
+
+int lease_writable(struct lease *l, struct cdc_err *err)
+{
+    pthread_mutex_lock(&l->mu);
+    bool lost = l->lost;
+    int64_t age = cdc_now_ms() - l->renewed_ms;
+    pthread_mutex_unlock(&l->mu);
+    if (lost) {
+        cdc_err_set(err, CDC_ESTATE, 0,
+                    "lease \"%s\" was taken over by another worker (this "
+                    "one could not renew it for %lld ms): stopping, so that "
+                    "one worker at a time applies the consumer's events",
+                    l->key, (long long)age);
+        return -1;
+    }
+    return age < l->ttl_ms / 2 ? 1 : 0;
+}
+
+void lease_close(struct lease *l)
+{
+    if (l == NULL)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    if (l->th_on)
+        pthread_join(l->th, NULL);
+    if (!l->lost) {
+        struct lease_holder me;
+        char value[640];
+        struct cdc_err err;
+        cdc_err_clear(&err);
+        if (lease_parse(l->value, l->value_len, &me)) {
+            me.released = true;
+            if (lease_format(&me, value, sizeof(value)) > 0 &&
+                cdc_js_kv_put(l->kv, l->key, value, strlen(value), l->rev, NULL,
+                              &err) != CDC_OK)
+                cdc_log(CDC_LOG_DEBUG, "worker",
+                        "could not release lease \"%s\": %s", l->key, err.msg);
+        }
+    }
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    cdc_free(l);
+}
