@@ -48,13 +48,46 @@ int replicator_conf_load(struct cdc_conf *cfg, int argc, char **argv,
     return CDC_OK;
 }
 
+static bool has_option(const struct cdc_opt *opts, const char *name)
+{
+    for (; opts->name != NULL; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* A flag of another source only, given on the command line: a mistake
+ * (the same option in a config file or the environment, which several
+ * programs may share, is left alone). */
+static int other_source_flag(const struct cdc_conf *cfg,
+                             const struct source_ops *ops, struct cdc_err *err)
+{
+    for (size_t i = 0; source_all[i] != NULL; i++) {
+        if (source_all[i] == ops)
+            continue;
+        for (const struct cdc_opt *o = source_all[i]->options; o->name != NULL;
+             o++)
+            if (!has_option(ops->options, o->name) &&
+                cdc_conf_origin(cfg, o->name) == CDC_ORIGIN_FLAG)
+                return cdc_err_set(err, CDC_ECONFIG, 0,
+                                   "option \"--%s\" does not apply to the %s "
+                                   "source (it is one of the %s source's)",
+                                   o->name, ops->name, source_all[i]->name);
+    }
+    return CDC_OK;
+}
+
 int replicator_conf_source(const struct cdc_conf *cfg,
                            const struct source_ops **ops, struct cdc_err *err)
 {
     const char *source = cdc_conf_get_str(cfg, "source");
     *ops = source_find(source);
-    if (*ops != NULL)
-        return CDC_OK;
+    if (*ops != NULL) {
+        int rc = other_source_flag(cfg, *ops, err);
+        if (rc != CDC_OK)
+            *ops = NULL;
+        return rc;
+    }
     struct cdc_buf known;
     cdc_buf_init(&known, 0);
     for (size_t i = 0; source_all[i] != NULL; i++) {

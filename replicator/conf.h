@@ -36,8 +36,8 @@ int replicator_conf_load(struct cdc_conf *cfg, int argc, char **argv,
 
 /*
  * Sets *ops to the source that cfg's "source" names. Returns CDC_OK, or
- * CDC_ECONFIG (no flags) with *ops NULL and err naming the sources there
- * are.
+ * CDC_ECONFIG with *ops NULL: no such source (err names the sources there
+ * are), or a flag on the command line that only another source has.
  */
 int replicator_conf_source(const struct cdc_conf *cfg,
                            const struct source_ops **ops, struct cdc_err *err);

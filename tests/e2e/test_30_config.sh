@@ -35,6 +35,11 @@ expect "replicator without --group" 2 'missing required option "group"' "$R"
 expect "replicator with an unknown flag" 2 'unknown option "--prot"' "$R" --group g --prot 5
 expect "replicator with a worker-only flag" 2 '"--file-output-dir" does not apply to replicator' \
     "$R" --group g --file-output-dir /tmp
+expect "replicator with a flag of the mysql source only" 2 \
+    '"--server-id" does not apply to the postgres source' "$R" --group g --tables t --server-id 7
+expect "replicator --source mysql with a flag of the postgres source only" 2 \
+    '"--stream-in-progress" does not apply to the mysql source' \
+    "$R" --group g --tables t --source mysql --stream-in-progress
 expect "replicator with a port out of range" 2 'port' "$R" --group g --port 70000
 expect "replicator with an invalid group name" 2 'group "Sales" is invalid' "$R" --group Sales
 expect "replicator with two modes" 2 'cannot specify multiple modes' "$R" --group g --copy --stream
