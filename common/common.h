@@ -200,8 +200,8 @@ static inline int cdc_hex_digit(int c)
 /* How many bytes from s on are neither control characters (below 0x20)
  * nor a or b: text is scanned for what needs escaping eight bytes at a
  * time. */
-static inline size_t cdc_plain_span(const char *s, size_t len,
-                                    unsigned char a, unsigned char b)
+static inline size_t cdc_plain_span(const char *s, size_t len, unsigned char a,
+                                    unsigned char b)
 {
     const uint64_t ones = 0x0101010101010101ULL;
     size_t i = 0;
@@ -240,9 +240,9 @@ void cdc_size_format(uint64_t bytes, char *out, size_t outsz);
 
 /* ==== Time, backoff, signals ==== */
 
-int64_t cdc_now_ms(void);       /* monotonic */
-int64_t cdc_wall_us(void);      /* microseconds since the Unix epoch */
-void cdc_sleep_ms(int64_t ms);  /* returns early when a stop is requested */
+int64_t cdc_now_ms(void);      /* monotonic */
+int64_t cdc_wall_us(void);     /* microseconds since the Unix epoch */
+void cdc_sleep_ms(int64_t ms); /* returns early when a stop is requested */
 /* Formats microseconds since the Unix epoch as ISO-8601 UTC. */
 void cdc_time_format_us(int64_t us, char *out, size_t outsz);
 /* Reads that form back ("2026-11-21T10:00:00.123456Z", fraction
@@ -330,7 +330,7 @@ struct cdc_col {
  * decoder's buffers that outlive the event's use. */
 struct cdc_event {
     enum cdc_op op;
-    const char *source;   /* "postgres", ... */
+    const char *source; /* "postgres", ... */
     const char *schema;
     const char *table;
     struct cdc_col *cols; /* new row: INSERT, UPDATE, COPY */
@@ -384,8 +384,7 @@ int cdc_event_encode(const struct cdc_event *ev, struct cdc_buf *out);
  * cdc_pack_add per event (first: the pack's first row), cdc_pack_end with
  * the last event's tx_end. */
 bool cdc_pack_can_start(const struct cdc_event *ev);
-bool cdc_pack_follows(const struct cdc_event *last,
-                      const struct cdc_event *ev);
+bool cdc_pack_follows(const struct cdc_event *last, const struct cdc_event *ev);
 int cdc_pack_begin(const struct cdc_event *ev, struct cdc_buf *out);
 int cdc_pack_add(const struct cdc_event *ev, bool first, struct cdc_buf *out);
 int cdc_pack_end(bool tx_end, struct cdc_buf *out);
@@ -395,8 +394,8 @@ int cdc_pack_end(bool tx_end, struct cdc_buf *out);
  * lossless (json/jsonb embedded only when strictly valid, on one line).
  * extra_json, if not NULL, is a JSON fragment ("\"k\":v,...")
  * inserted before the closing brace. */
-int cdc_event_encode_natural(const struct cdc_event *ev,
-                             const char *extra_json, struct cdc_buf *out);
+int cdc_event_encode_natural(const struct cdc_event *ev, const char *extra_json,
+                             struct cdc_buf *out);
 
 /* Decodes the bus form. Strings are copied into arena; ev is filled in.
  * Returns CDC_EPROTO with a reason in err for anything malformed, including
@@ -494,6 +493,43 @@ bool cdc_chunk_seq_open(const struct cdc_chunk_seq *cs);
  */
 enum cdc_chunk_step cdc_chunk_seq_step(struct cdc_chunk_seq *cs, uint32_t i,
                                        uint32_t k, uint32_t *dropped);
+
+/* ==== A worker's lease on its consumer (lease.c) ==== */
+
+/* "worker.lease.<consumer>": the key of the lease in the group's state
+ * bucket. */
+void cdc_name_lease_key(const char *consumer, char *out, size_t outsz);
+
+/* Who holds a lease, as written in its key. */
+struct cdc_lease_holder {
+    char host[128]; /* for people: the holder's host name */
+    char boot[48];  /* the kernel's boot id ("" unknown) */
+    char pidns[32]; /* the holder's pid namespace ("" unknown) */
+    int64_t pid;    /* its process id */
+    uint64_t start; /* its start time, in clock ticks after boot */
+    int64_t ttl_ms; /* how long it may go without renewing */
+    char since[40]; /* when it took the lease */
+    bool released;  /* it stopped and gave the lease up */
+};
+
+/* Formats h as the key's JSON value. */
+int cdc_lease_format(const struct cdc_lease_holder *h, char *out, size_t outsz);
+
+/* Reads a key's value; false if it is not one lease_format writes. */
+bool cdc_lease_parse(const void *p, size_t len, struct cdc_lease_holder *h);
+
+/* Whether a and b run on one kernel and in one pid namespace, so that a
+ * process id of one means the same process to the other. */
+bool cdc_lease_same_pids(const struct cdc_lease_holder *a,
+                         const struct cdc_lease_holder *b);
+
+/* This process, as a holder with ttl_ms. */
+void cdc_lease_me(int64_t ttl_ms, struct cdc_lease_holder *h);
+
+/* Whether the process h names runs: 1 yes, 0 no, -1 cannot tell (run on
+ * this machine only; compares its start time, so a reused pid is not
+ * taken for the holder). */
+int cdc_lease_holder_alive(const struct cdc_lease_holder *h);
 
 #include "config.h"
 #include "js.h"

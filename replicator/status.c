@@ -255,24 +255,73 @@ static void saved_rows(const struct saved *sv, struct cdc_buf *out)
         replicator_status_row(out, "saved position", "%s", sv->position);
 }
 
+/* Who holds the lease on consumer: "host pid N", "(released)",
+ * "host pid N (gone)" when its process is known to have ended, "none", or
+ * "cannot be read". kv NULL: no state bucket. */
+static void lease_text(struct cdc_js_kv *kv, const char *consumer, char *out,
+                       size_t outsz)
+{
+    char key[CDC_NAME_MAX + 16];
+    struct cdc_buf val;
+    struct cdc_err err;
+    struct cdc_lease_holder h;
+    snprintf(out, outsz, "none");
+    if (kv == NULL)
+        return;
+    cdc_buf_init(&val, 4096);
+    cdc_err_clear(&err);
+    cdc_name_lease_key(consumer, key, sizeof(key));
+    int rc = cdc_js_kv_get(kv, key, &val, NULL, &err);
+    if (rc == CDC_OK && !cdc_lease_parse(val.data, val.len, &h))
+        snprintf(out, outsz, "cannot be read");
+    else if (rc == CDC_OK && h.released)
+        snprintf(out, outsz, "(released)");
+    else if (rc == CDC_OK)
+        snprintf(out, outsz, "%s pid %" PRId64 "%s", h.host, h.pid,
+                 cdc_lease_holder_alive(&h) == 0 ? " (gone)" : "");
+    else if (rc != CDC_ENOTFOUND)
+        snprintf(out, outsz, "cannot be read");
+    cdc_buf_release(&val);
+}
+
 static void consumer_rows(const struct cdc_js_consumer_state *cs, size_t n,
-                          struct cdc_buf *out)
+                          struct cdc_js_kv *kv, struct cdc_buf *out)
 {
     if (n == 0) {
         replicator_status_row(out, "consumers", "none");
         return;
     }
     cdc_buf_append_str(out, "CONSUMER\tPENDING\tACK PENDING\tDELIVERED SEQ\t"
-                            "ACK FLOOR SEQ\tLAST ACTIVE\n");
+                            "ACK FLOOR SEQ\tLAST ACTIVE\tWORKER\n");
     for (size_t i = 0; i < n; i++) {
         char last[96] = "never";
+        char holder[200];
         if (cs[i].last_active_us > 0)
             time_text(cs[i].last_active_us, last, sizeof(last));
-        cdc_buf_printf(
-            out, "%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\n",
-            cs[i].name, cs[i].pending, cs[i].ack_pending, cs[i].delivered_seq,
-            cs[i].ack_floor_seq, last);
+        lease_text(kv, cs[i].name, holder, sizeof(holder));
+        cdc_buf_printf(out,
+                       "%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+                       "\t%s\t%s\n",
+                       cs[i].name, cs[i].pending, cs[i].ack_pending,
+                       cs[i].delivered_seq, cs[i].ack_floor_seq, last, holder);
     }
+}
+
+/* The group's state bucket if it exists (status creates nothing), else
+ * NULL. */
+static struct cdc_js_kv *existing_kv(struct cdc_js *js, const char *group)
+{
+    char bucket[CDC_NAME_MAX];
+    char kvstream[CDC_NAME_MAX + 8];
+    struct cdc_js_kv *kv = NULL;
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    cdc_name_kv(group, bucket, sizeof(bucket));
+    snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
+    if (cdc_js_stream_info(js, kvstream, NULL, NULL, &err) != CDC_OK ||
+        cdc_js_kv_open(js, bucket, &kv, &err) != CDC_OK)
+        return NULL;
+    return kv;
 }
 
 static int stream_rows(struct cdc_js *js, const char *group,
@@ -312,7 +361,9 @@ static int stream_rows(struct cdc_js *js, const char *group,
         time_text(st.last_time_us, last, sizeof(last));
         replicator_status_row(out, "last message", "%s", last);
     }
-    consumer_rows(cs, ncs, out);
+    struct cdc_js_kv *kv = ncs > 0 ? existing_kv(js, group) : NULL;
+    consumer_rows(cs, ncs, kv, out);
+    cdc_js_kv_close(kv);
     cdc_js_consumer_states_free(cs, ncs);
     return CDC_OK;
 }

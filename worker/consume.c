@@ -1100,7 +1100,7 @@ static int take_lease(struct worker *w, struct cdc_err *err)
     int rc = cdc_js_kv_open(w->js, bucket, &w->kv, err);
     if (rc != CDC_OK)
         return rc;
-    snprintf(key, sizeof(key), "worker.lease.%s", w->durable);
+    cdc_name_lease_key(w->durable, key, sizeof(key));
     bool waited = false;
     rc = lease_acquire(w->kv, key, cdc_conf_get_int(w->cfg, "lease-ttl"),
                        &w->lease, &waited, err);

@@ -4,32 +4,13 @@
  * a worker holds a lease on the consumer, a key in the group's state
  * bucket that it renews while it runs; another worker started for the
  * same consumer waits as a standby and takes over when the holder stops,
- * dies or stops renewing. The decision rules are pure and unit-tested;
- * the rest talks to the bucket.
+ * dies or stops renewing. The key's value is common/lease.c's; the
+ * takeover rule is pure and unit-tested; the rest talks to the bucket.
  */
 #ifndef WORKER_LEASE_H
 #define WORKER_LEASE_H
 
 #include "common/common.h"
-#include "common/js.h"
-
-/* Who holds a lease, as written in its key. */
-struct lease_holder {
-    char host[128]; /* for people: the holder's host name */
-    char boot[48];  /* the kernel's boot id ("" unknown) */
-    char pidns[32]; /* the holder's pid namespace ("" unknown) */
-    int64_t pid;    /* its process id */
-    uint64_t start; /* its start time, in clock ticks after boot */
-    int64_t ttl_ms; /* how long it may go without renewing */
-    char since[40]; /* when it took the lease */
-    bool released;  /* it stopped and gave the lease up */
-};
-
-/* Formats h as the key's JSON value. */
-int lease_format(const struct lease_holder *h, char *out, size_t outsz);
-
-/* Reads a key's value; false if it is not one lease_format writes. */
-bool lease_parse(const void *p, size_t len, struct lease_holder *h);
 
 /* Whether a standby takes the lease held by held (parsed: whether its
  * value could be read at all) now. me is the standby; holder_alive is 1
@@ -38,22 +19,9 @@ bool lease_parse(const void *p, size_t len, struct lease_holder *h);
  * standby has seen the key keep one revision. A lease is taken when it was
  * released, when its holder is known dead, or when it went unrenewed for
  * the holder's ttl (default_ttl_ms for a value that cannot be read). */
-bool lease_takeover(const struct lease_holder *held, bool parsed,
+bool lease_takeover(const struct cdc_lease_holder *held, bool parsed,
                     int holder_alive, int64_t unchanged_ms,
                     int64_t default_ttl_ms);
-
-/* Whether a and b run on one kernel and in one pid namespace, so that a
- * process id of one means the same process to the other. */
-bool lease_same_pids(const struct lease_holder *a,
-                     const struct lease_holder *b);
-
-/* This process, as a holder with ttl_ms. */
-void lease_me(int64_t ttl_ms, struct lease_holder *h);
-
-/* Whether the process h names runs: 1 yes, 0 no, -1 cannot tell (run on
- * this machine only; compares its start time, so a reused pid is not
- * taken for the holder). */
-int lease_holder_alive(const struct lease_holder *h);
 
 struct lease;
 

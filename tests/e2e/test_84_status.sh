@@ -114,6 +114,8 @@ else
         "want \"0 0 $msgs $msgs\", got \"$(consumer_row "stdout_$group")\""
     show
 fi
+check "the consumer's row names the worker that holds it (host and pid)" \
+    grep -qE "^ *stdout_$group .* $(hostname) pid $(_bg_pid work)\$" "$TEST_TMP/st.out"
 check_eq "the stream's messages, as the server counts them" "$msgs" "$(value stream messages)"
 check_eq "first and last sequence" "1 $msgs" \
     "$(value stream "first sequence") $(value stream "last sequence")"
@@ -131,6 +133,8 @@ check_eq "worker exits 0 on SIGTERM" 0 "$rc"
 src_psql "INSERT INTO $table SELECT g, repeat('x', 500) FROM generate_series(1001, 3000) g"
 rc=0; status || rc=$?
 confirmed=$(src_psql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$slot'")
+check "once the worker stopped, its consumer's row says the lease was released" \
+    grep -qE "^ *stdout_$group .* \(released\)\$" "$TEST_TMP/st.out"
 check_eq "with the replicator stopped: inactive, at the slot's confirmed position" \
     "no $confirmed" "$(value "postgres source" active) $(value "postgres source" confirmed_flush_lsn)"
 check_eq "the position the replicator saved is the slot's" "$confirmed" \

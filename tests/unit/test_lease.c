@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void sample(struct lease_holder *h)
+static void sample(struct cdc_lease_holder *h)
 {
     memset(h, 0, sizeof(*h));
     snprintf(h->host, sizeof(h->host), "db-7.example.org");
@@ -34,16 +34,16 @@ static void sample(struct lease_holder *h)
 static void test_value_round_trip(void **state)
 {
     (void)state;
-    struct lease_holder h;
-    struct lease_holder back;
+    struct cdc_lease_holder h;
+    struct cdc_lease_holder back;
     char text[640];
     sample(&h);
     for (int released = 0; released <= 1; released++) {
         h.released = released != 0;
-        int n = lease_format(&h, text, sizeof(text));
+        int n = cdc_lease_format(&h, text, sizeof(text));
         assert_true(n > 0);
         assert_int_equal(strlen(text), (size_t)n);
-        assert_true(lease_parse(text, (size_t)n, &back));
+        assert_true(cdc_lease_parse(text, (size_t)n, &back));
         assert_string_equal(back.host, h.host);
         assert_string_equal(back.boot, h.boot);
         assert_string_equal(back.pidns, h.pidns);
@@ -55,28 +55,28 @@ static void test_value_round_trip(void **state)
     }
     /* a host name with what JSON would need escaped is written plain */
     snprintf(h.host, sizeof(h.host), "a\"b\\c d");
-    int n = lease_format(&h, text, sizeof(text));
+    int n = cdc_lease_format(&h, text, sizeof(text));
     assert_true(n > 0);
-    assert_true(lease_parse(text, (size_t)n, &back));
+    assert_true(cdc_lease_parse(text, (size_t)n, &back));
     assert_string_equal(back.host, "a_b_c_d");
     /* no room: refused, not cut */
-    assert_int_equal(lease_format(&h, text, 40), -1);
+    assert_int_equal(cdc_lease_format(&h, text, 40), -1);
 }
 
 static void test_value_refused(void **state)
 {
     (void)state;
-    struct lease_holder h;
-    struct lease_holder back;
+    struct cdc_lease_holder h;
+    struct cdc_lease_holder back;
     char text[640];
     sample(&h);
-    int n = lease_format(&h, text, sizeof(text));
+    int n = cdc_lease_format(&h, text, sizeof(text));
     assert_true(n > 0);
     /* every shorter prefix lacks a field or its end */
     for (int cut = 0; cut < n - 1; cut++)
-        assert_false(lease_parse(text, (size_t)cut, &back));
-    assert_false(lease_parse("{}", 2, &back));
-    assert_false(lease_parse("not json at all", 15, &back));
+        assert_false(cdc_lease_parse(text, (size_t)cut, &back));
+    assert_false(cdc_lease_parse("{}", 2, &back));
+    assert_false(cdc_lease_parse("not json at all", 15, &back));
     /* a value of another kind where a number or flag goes */
     const char *bad[] = {
         "{\"host\":\"h\",\"boot\":\"b\",\"pidns\":\"1\",\"pid\":\"7\","
@@ -87,22 +87,22 @@ static void test_value_refused(void **state)
         "\"start\":1,\"ttl_ms\":5,\"since\":\"s\",\"released\":maybe}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_false(lease_parse(bad[i], strlen(bad[i]), &back));
+        assert_false(cdc_lease_parse(bad[i], strlen(bad[i]), &back));
     /* a NUL inside, or more than a value can be */
     char with_nul[640];
     memcpy(with_nul, text, (size_t)n);
     with_nul[5] = '\0';
-    assert_false(lease_parse(with_nul, (size_t)n, &back));
+    assert_false(cdc_lease_parse(with_nul, (size_t)n, &back));
     char big[2048];
     memset(big, ' ', sizeof(big));
     memcpy(big, text, (size_t)n);
-    assert_false(lease_parse(big, sizeof(big), &back));
+    assert_false(cdc_lease_parse(big, sizeof(big), &back));
 }
 
 static void test_takeover_rules(void **state)
 {
     (void)state;
-    struct lease_holder h;
+    struct cdc_lease_holder h;
     sample(&h);
     /* a live or unknown holder keeps it while it renews */
     assert_false(lease_takeover(&h, true, 1, 0, 3000));
@@ -128,20 +128,20 @@ static void test_takeover_rules(void **state)
 static void test_holder_alive(void **state)
 {
     (void)state;
-    struct lease_holder me;
-    lease_me(5000, &me);
+    struct cdc_lease_holder me;
+    cdc_lease_me(5000, &me);
     assert_int_equal(me.pid, (int64_t)getpid());
     assert_int_equal(me.ttl_ms, 5000);
     assert_true(me.start > 0);
     assert_true(me.boot[0] != '\0');
     assert_true(me.pidns[0] != '\0');
-    assert_true(lease_same_pids(&me, &me));
-    assert_int_equal(lease_holder_alive(&me), 1);
+    assert_true(cdc_lease_same_pids(&me, &me));
+    assert_int_equal(cdc_lease_holder_alive(&me), 1);
 
     /* another process with this pid (a pid used again) is not the holder */
-    struct lease_holder reused = me;
+    struct cdc_lease_holder reused = me;
     reused.start = me.start + 1;
-    assert_int_equal(lease_holder_alive(&reused), 0);
+    assert_int_equal(cdc_lease_holder_alive(&reused), 0);
 
     /* a process that ended */
     pid_t child = fork();
@@ -150,22 +150,22 @@ static void test_holder_alive(void **state)
         _exit(0);
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
-    struct lease_holder gone = me;
+    struct cdc_lease_holder gone = me;
     gone.pid = child;
-    assert_int_equal(lease_holder_alive(&gone), 0);
+    assert_int_equal(cdc_lease_holder_alive(&gone), 0);
 
     /* another machine, or another pid namespace: cannot tell */
-    struct lease_holder far = me;
+    struct cdc_lease_holder far = me;
     snprintf(far.boot, sizeof(far.boot), "another-boot");
-    assert_false(lease_same_pids(&far, &me));
-    assert_int_equal(lease_holder_alive(&far), -1);
+    assert_false(cdc_lease_same_pids(&far, &me));
+    assert_int_equal(cdc_lease_holder_alive(&far), -1);
     far = me;
     snprintf(far.pidns, sizeof(far.pidns), "1");
-    assert_int_equal(lease_holder_alive(&far), -1);
+    assert_int_equal(cdc_lease_holder_alive(&far), -1);
     far = me;
     far.boot[0] = '\0';
-    assert_false(lease_same_pids(&far, &far));
-    assert_int_equal(lease_holder_alive(&far), -1);
+    assert_false(cdc_lease_same_pids(&far, &far));
+    assert_int_equal(cdc_lease_holder_alive(&far), -1);
 }
 
 int main(void)
