@@ -75,6 +75,26 @@ static bool wait_stop(struct lease *l, int64_t ms)
     return l->stop;
 }
 
+/* After a renewal was refused: if the key is gone (the group's state was
+ * reset, as replicator --resync does, which takes the lease with it), it
+ * is made again; CDC_OK then with *rev its revision, CDC_ESTATE if another
+ * worker holds it now. Nobody else held the lease until the key went, and
+ * only one writer can make it again. */
+static int make_again(struct lease *l, uint64_t *rev, struct cdc_err *err)
+{
+    struct cdc_buf cur;
+    cdc_buf_init(&cur, 4096);
+    int rc = cdc_js_kv_get(l->kv, l->key, &cur, NULL, err);
+    cdc_buf_release(&cur);
+    if (rc == CDC_OK)
+        return cdc_err_set(err, CDC_ESTATE, 0, "lease \"%s\" is another's",
+                           l->key);
+    if (rc != CDC_ENOTFOUND)
+        return rc;
+    cdc_err_clear(err);
+    return cdc_js_kv_put(l->kv, l->key, l->value, l->value_len, 0, rev, err);
+}
+
 static void *renew_main(void *arg)
 {
     struct lease *l = arg;
@@ -90,6 +110,14 @@ static void *renew_main(void *arg)
         cdc_err_clear(&err);
         int rc = cdc_js_kv_put(l->kv, l->key, l->value, l->value_len, rev,
                                &new_rev, &err);
+        if (rc == CDC_ESTATE) {
+            rc = make_again(l, &new_rev, &err);
+            if (rc == CDC_OK)
+                cdc_log(CDC_LOG_INFO, "worker",
+                        "lease \"%s\" was removed with the group's state: "
+                        "taken again",
+                        l->key);
+        }
         pthread_mutex_lock(&l->mu);
         if (rc == CDC_OK) {
             l->rev = new_rev;
