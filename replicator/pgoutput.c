@@ -674,7 +674,7 @@ int source_pgo_stream_xid(const void *msg, size_t len, uint32_t *xid,
     return CDC_OK;
 }
 
-static void put_be(uint8_t *p, uint64_t v, int n)
+void source_pgo_put_be(uint8_t *p, uint64_t v, int n)
 {
     for (int i = n - 1; i >= 0; i--) {
         p[i] = (uint8_t)(v & 0xff);
@@ -686,9 +686,9 @@ void source_pgo_stream_begin(const struct source_pgo_stream *st,
                              uint8_t out[SOURCE_PGO_BEGIN_LEN])
 {
     out[0] = 'B';
-    put_be(out + 1, st->commit_lsn, 8);
-    put_be(out + 9, (uint64_t)st->commit_time, 8);
-    put_be(out + 17, st->xid, 4);
+    source_pgo_put_be(out + 1, st->commit_lsn, 8);
+    source_pgo_put_be(out + 9, (uint64_t)st->commit_time, 8);
+    source_pgo_put_be(out + 17, st->xid, 4);
 }
 
 void source_pgo_stream_commit(const struct source_pgo_stream *st,
@@ -696,7 +696,7 @@ void source_pgo_stream_commit(const struct source_pgo_stream *st,
 {
     out[0] = 'C';
     out[1] = 0;
-    put_be(out + 2, st->commit_lsn, 8);
-    put_be(out + 10, st->end_lsn, 8);
-    put_be(out + 18, (uint64_t)st->commit_time, 8);
+    source_pgo_put_be(out + 2, st->commit_lsn, 8);
+    source_pgo_put_be(out + 10, st->end_lsn, 8);
+    source_pgo_put_be(out + 18, (uint64_t)st->commit_time, 8);
 }

@@ -117,6 +117,10 @@ int source_pgo_stream_xid(const void *msg, size_t len, uint32_t *xid,
                           const uint8_t **body, size_t *body_len,
                           struct cdc_err *err);
 
+/* Writes the low n bytes of v at p, most significant first (the byte
+ * order of the replication protocol). */
+void source_pgo_put_be(uint8_t *p, uint64_t v, int n);
+
 /* The protocol 1 Begin and Commit of a streamed transaction that st (a
  * COMMIT) committed: decoded around its replayed changes, they give the
  * events the same positions, times and checkpoint as a transaction sent

@@ -571,14 +571,6 @@ static int lookup_primary_key(struct pg_src *s, uint32_t relid,
 
 /* ==== Replication stream ==== */
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)(v & 0xff);
-        v >>= 8;
-    }
-}
-
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -600,10 +592,11 @@ static int send_status(struct pg_src *s, bool force, struct cdc_err *err)
         return CDC_OK;
     uint8_t msg[34];
     msg[0] = 'r';
-    put_u64(msg + 1, s->confirmed);  /* written */
-    put_u64(msg + 9, s->confirmed);  /* flushed */
-    put_u64(msg + 17, s->confirmed); /* applied */
-    put_u64(msg + 25, (uint64_t)(cdc_wall_us() - PG_EPOCH_OFFSET_US));
+    source_pgo_put_be(msg + 1, s->confirmed, 8);  /* written */
+    source_pgo_put_be(msg + 9, s->confirmed, 8);  /* flushed */
+    source_pgo_put_be(msg + 17, s->confirmed, 8); /* applied */
+    source_pgo_put_be(msg + 25, (uint64_t)(cdc_wall_us() - PG_EPOCH_OFFSET_US),
+                      8);
     msg[33] = 0;
     if (PQputCopyData(s->repl, (const char *)msg, sizeof(msg)) <= 0 ||
         PQflush(s->repl) != 0)
@@ -1082,13 +1075,15 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
              * wait for more saves the wake-ups (and the messages) of many
              * small batches; between transactions the batch goes now */
             int wait_ms = left < 100 ? (int)left : 100;
+            /* after a gather, whatever came meanwhile is read below
+             * without waiting (libpq's socket never blocks) */
             if (b->nevents > 0) {
                 if (b->nevents >= max / 4 || !source_pgo_in_tx(s->dec) ||
                     gathered)
                     break;
                 gathered = true;
                 cdc_sleep_ms(TX_GATHER_MS);
-                wait_ms = 0;
+                wait_ms = -1;
             } else if (left <= 0) {
                 break;
             } else if (source_spool_in_block(s->spool)) {
@@ -1100,10 +1095,10 @@ static int pg_poll(void *state, struct source_batch *b, size_t max,
                                        .events = POLLIN};
                 if (poll(&ready, 1, 0) == 0)
                     cdc_sleep_ms(TX_GATHER_MS);
-                wait_ms = 0;
+                wait_ms = -1;
             }
             struct pollfd pfd = {.fd = PQsocket(s->repl), .events = POLLIN};
-            int pr = poll(&pfd, 1, wait_ms);
+            int pr = wait_ms >= 0 ? poll(&pfd, 1, wait_ms) : 0;
             if (pr < 0 && errno != EINTR) {
                 rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE,
                                  "could not wait for source: %s",
