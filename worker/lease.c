@@ -198,6 +198,7 @@ int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
     cdc_buf_init(&cur, 4096);
     uint64_t seen_rev = 0;
     int64_t seen_ms = 0;
+    bool troubled = false; /* the last look failed (said once) */
     int rc = CDC_OK;
     for (;;) {
         if (cdc_stop_requested) {
@@ -218,15 +219,17 @@ int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
                 continue; /* another standby was quicker: look again */
             }
             if (rc != CDC_OK)
-                break;
+                goto failed;
             *out = lease_new(kv, key, ttl_ms, value, new_rev);
             (*out)->renewed_ms = sent;
             break;
         }
         if (rc != CDC_OK)
-            break;
+            goto failed;
         int64_t now = cdc_now_ms();
-        if (rev != seen_rev) {
+        /* a look that took long (NATS reconnecting) saw nothing of the
+         * time it took, in which the holder could not renew either */
+        if (rev != seen_rev || now - sent > STANDBY_POLL_MS) {
             seen_rev = rev;
             seen_ms = now;
         }
@@ -243,7 +246,7 @@ int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
                 continue;
             }
             if (rc != CDC_OK)
-                break;
+                goto failed;
             if (!parsed || !held.released)
                 cdc_log(CDC_LOG_WARN, "worker",
                         "took over lease \"%s\" from %s: %s", key, who,
@@ -264,6 +267,25 @@ int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
                 key, who,
                 (long long)(parsed && held.ttl_ms > 0 ? held.ttl_ms : ttl_ms));
         *waited = true;
+        troubled = false;
+        goto nap;
+    failed:
+        /* at start a failure is the worker's; a standby rides it out (a
+         * NATS restart while it waits) */
+        if (!*waited)
+            break;
+        if (!troubled)
+            cdc_log(CDC_LOG_WARN, "worker",
+                    "standing by: could not look at lease \"%s\": %s; "
+                    "trying again",
+                    key, err->msg);
+        troubled = true;
+        /* nor could the holder renew meanwhile: its time counts afresh
+         * from the next look */
+        seen_rev = 0;
+        cdc_err_clear(err);
+        rc = CDC_OK;
+    nap:;
         int64_t nap =
             ttl_ms / 4 < STANDBY_POLL_MS ? ttl_ms / 4 : STANDBY_POLL_MS;
         if (!standby_sleep(nap > 10 ? nap : 10)) {
