@@ -11,6 +11,7 @@
 #ifndef CDC_COMMON_H
 #define CDC_COMMON_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -243,6 +244,12 @@ void cdc_size_format(uint64_t bytes, char *out, size_t outsz);
 int64_t cdc_now_ms(void);      /* monotonic */
 int64_t cdc_wall_us(void);     /* microseconds since the Unix epoch */
 void cdc_sleep_ms(int64_t ms); /* returns early when a stop is requested */
+/* Initializes cv so that cdc_cond_wait_ms times it by the monotonic clock
+ * (a change of the wall clock neither cuts a wait short nor stretches it). */
+void cdc_cond_init(pthread_cond_t *cv);
+/* Waits on cv, with mu held, for at most ms; false when the time ran out.
+ * cv was initialized by cdc_cond_init. */
+bool cdc_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms);
 /* Formats microseconds since the Unix epoch as ISO-8601 UTC. */
 void cdc_time_format_us(int64_t us, char *out, size_t outsz);
 /* Reads that form back ("2026-11-21T10:00:00.123456Z", fraction

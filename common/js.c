@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct cdc_js {
     natsConnection *nc;
@@ -496,11 +495,7 @@ int cdc_js_pub_new(struct cdc_js *js, int max_pending, int64_t ack_timeout_ms,
     p->max_pending = max_pending > 0 ? max_pending : 1;
     p->ack_timeout_ms = ack_timeout_ms > 0 ? ack_timeout_ms : 30000;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cdc_cond_init(&p->cv);
 
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -551,16 +546,6 @@ void cdc_js_pub_free(struct cdc_js_pub *p)
     cdc_free(p);
 }
 
-static void cond_wait_ms(struct cdc_js_pub *p, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    ts.tv_sec += (time_t)(ms / 1000) + ts.tv_nsec / 1000000000L;
-    ts.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-}
-
 /* Called with the mutex held: marks failure when the oldest unacked
  * message waited too long. */
 static void check_overdue(struct cdc_js_pub *p)
@@ -604,7 +589,7 @@ int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
         }
         check_overdue(p);
         if (!p->failed)
-            cond_wait_ms(p, 50);
+            cdc_cond_wait_ms(&p->cv, &p->mu, 50);
     }
     if (p->failed) {
         rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE, "%s", p->fail_msg);
@@ -671,7 +656,7 @@ int cdc_js_pub_drain(struct cdc_js_pub *p, int64_t timeout_ms,
         }
         check_overdue(p);
         if (!p->failed)
-            cond_wait_ms(p, left < 50 ? left : 50);
+            cdc_cond_wait_ms(&p->cv, &p->mu, left < 50 ? left : 50);
     }
     if (rc == CDC_OK && p->failed)
         rc = cdc_err_set(err, CDC_EIO, CDC_ERR_RETRIABLE, "%s", p->fail_msg);

@@ -16,7 +16,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Rows and bytes of one message: the stream's packs are of this size too,
@@ -34,7 +33,7 @@
 #define HEADER_OVERHEAD 512
 /* How long the publisher waits for a pack before it looks at the
  * acknowledgements again. */
-#define WAIT_NS (20 * 1000000L)
+#define WAIT_MS 20
 
 void source__copy_init(struct source__copy *cp,
                        const struct source_copy_env *env,
@@ -48,7 +47,7 @@ void source__copy_init(struct source__copy *cp,
     cp->position = position;
     source__copy_new_name(cp->run, sizeof(cp->run), 1);
     pthread_mutex_init(&cp->mu, NULL);
-    pthread_cond_init(&cp->cv, NULL);
+    cdc_cond_init(&cp->cv);
 }
 
 void source__copy_release(struct source__copy *cp)
@@ -550,14 +549,7 @@ static bool next_item(struct source__copy *cp, struct source__copy_item *it,
     pthread_mutex_lock(&cp->mu);
     if (cp->qlen == 0 && cp->readers_running > 0 && !cp->failed &&
         !cdc_stop_requested) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WAIT_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&cp->cv, &cp->mu, &ts);
+        cdc_cond_wait_ms(&cp->cv, &cp->mu, WAIT_MS);
     }
     bool have = dequeue(cp, it);
     *readers_done = cp->readers_running == 0 && cp->qlen == 0;

@@ -33,7 +33,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 
 /* The connection options share their names (and, in --help, the
  * postgres source's descriptions, which say both sources' defaults). */
@@ -167,12 +166,7 @@ static struct raw_event *feed_take(struct feed *f, int64_t deadline_ms,
             break;
         if (left > 100)
             left = 100;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        ts.tv_sec += (time_t)(left / 1000) + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&f->more, &f->mu, &ts);
+        cdc_cond_wait_ms(&f->more, &f->mu, left);
     }
     struct raw_event *r = NULL;
     if (f->n > 0) {
@@ -969,7 +963,7 @@ static int start_dump(struct my_src *s, struct cdc_err *err)
     }
     f->q = cdc_xcalloc(FEED_MAX_EVENTS, sizeof(*f->q));
     pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->more, NULL);
+    cdc_cond_init(&f->more);
     pthread_cond_init(&f->space, NULL);
     if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
         pthread_mutex_destroy(&f->mu);

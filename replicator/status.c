@@ -182,27 +182,35 @@ struct saved {
 
 /* The saved position: the key replicator.position of the state bucket,
  * {"position":"...","time":"..."} as main.c writes it. */
+/* Opens the group's state bucket into *kv if it exists, else leaves *kv
+ * NULL (status creates nothing). */
+static int existing_kv(struct cdc_js *js, const char *bucket,
+                       struct cdc_js_kv **kv, struct cdc_err *err)
+{
+    char kvstream[CDC_NAME_MAX + 8];
+    *kv = NULL;
+    snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
+    int rc = cdc_js_stream_info(js, kvstream, NULL, NULL, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    return rc == CDC_OK ? cdc_js_kv_open(js, bucket, kv, err) : rc;
+}
+
 static int read_saved(struct cdc_js *js, const char *group, struct saved *sv,
                       struct cdc_err *err)
 {
-    char kvstream[CDC_NAME_MAX + 8];
     struct cdc_js_kv *kv = NULL;
     struct cdc_buf val;
     memset(sv, 0, sizeof(*sv));
     cdc_buf_init(&val, 4096);
     cdc_name_kv(group, sv->bucket, sizeof(sv->bucket));
-    snprintf(kvstream, sizeof(kvstream), "KV_%s", sv->bucket);
-    int rc = cdc_js_stream_info(js, kvstream, NULL, NULL, err);
-    if (rc == CDC_ENOTFOUND) {
-        cdc_err_clear(err);
-        rc = CDC_OK;
+    int rc = existing_kv(js, sv->bucket, &kv, err);
+    if (rc != CDC_OK || kv == NULL)
         goto out;
-    }
-    sv->bucket_exists = rc == CDC_OK;
-    if (rc == CDC_OK)
-        rc = cdc_js_kv_open(js, sv->bucket, &kv, err);
-    if (rc == CDC_OK)
-        rc = cdc_js_kv_get(kv, "replicator.position", &val, NULL, err);
+    sv->bucket_exists = true;
+    rc = cdc_js_kv_get(kv, "replicator.position", &val, NULL, err);
     if (rc == CDC_ENOTFOUND) {
         cdc_err_clear(err);
         rc = CDC_OK;
@@ -307,23 +315,6 @@ static void consumer_rows(const struct cdc_js_consumer_state *cs, size_t n,
     }
 }
 
-/* The group's state bucket if it exists (status creates nothing), else
- * NULL. */
-static struct cdc_js_kv *existing_kv(struct cdc_js *js, const char *group)
-{
-    char bucket[CDC_NAME_MAX];
-    char kvstream[CDC_NAME_MAX + 8];
-    struct cdc_js_kv *kv = NULL;
-    struct cdc_err err;
-    cdc_err_clear(&err);
-    cdc_name_kv(group, bucket, sizeof(bucket));
-    snprintf(kvstream, sizeof(kvstream), "KV_%s", bucket);
-    if (cdc_js_stream_info(js, kvstream, NULL, NULL, &err) != CDC_OK ||
-        cdc_js_kv_open(js, bucket, &kv, &err) != CDC_OK)
-        return NULL;
-    return kv;
-}
-
 static int stream_rows(struct cdc_js *js, const char *group,
                        struct cdc_buf *out, struct cdc_err *err)
 {
@@ -361,7 +352,15 @@ static int stream_rows(struct cdc_js *js, const char *group,
         time_text(st.last_time_us, last, sizeof(last));
         replicator_status_row(out, "last message", "%s", last);
     }
-    struct cdc_js_kv *kv = ncs > 0 ? existing_kv(js, group) : NULL;
+    /* a bucket that cannot be read shows as no lease holders */
+    struct cdc_js_kv *kv = NULL;
+    if (ncs > 0) {
+        char bucket[CDC_NAME_MAX];
+        struct cdc_err kv_err;
+        cdc_err_clear(&kv_err);
+        cdc_name_kv(group, bucket, sizeof(bucket));
+        existing_kv(js, bucket, &kv, &kv_err);
+    }
     consumer_rows(cs, ncs, kv, out);
     cdc_js_kv_close(kv);
     cdc_js_consumer_states_free(cs, ncs);

@@ -12,13 +12,11 @@
  */
 #include "worker/lease.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Longest single wait of a standby between looks at the key. */
@@ -61,17 +59,12 @@ bool lease_takeover(const struct cdc_lease_holder *held, bool parsed,
  * mu held. */
 static bool wait_stop(struct lease *l, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    while (!l->stop)
-        if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
+    int64_t end = cdc_now_ms() + ms;
+    while (!l->stop) {
+        int64_t left = end - cdc_now_ms();
+        if (left <= 0 || !cdc_cond_wait_ms(&l->cv, &l->mu, left))
             break;
+    }
     return l->stop;
 }
 
@@ -153,17 +146,6 @@ static void describe(const struct cdc_lease_holder *h, bool parsed, char *out,
                  h->host, h->pid, h->since);
 }
 
-/* Sleeps up to ms in short steps; false if a stop was asked for. */
-static bool standby_sleep(int64_t ms)
-{
-    for (int64_t slept = 0; slept < ms; slept += 50) {
-        if (cdc_stop_requested)
-            return false;
-        cdc_sleep_ms(50);
-    }
-    return !cdc_stop_requested;
-}
-
 static struct lease *lease_new(struct cdc_js_kv *kv, const char *key,
                                int64_t ttl_ms, const char *value, uint64_t rev)
 {
@@ -176,11 +158,7 @@ static struct lease *lease_new(struct cdc_js_kv *kv, const char *key,
     l->rev = rev;
     l->renewed_ms = cdc_now_ms();
     pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cdc_cond_init(&l->cv);
     return l;
 }
 
@@ -288,7 +266,8 @@ int lease_acquire(struct cdc_js_kv *kv, const char *key, int64_t ttl_ms,
     nap:;
         int64_t nap =
             ttl_ms / 4 < STANDBY_POLL_MS ? ttl_ms / 4 : STANDBY_POLL_MS;
-        if (!standby_sleep(nap > 10 ? nap : 10)) {
+        cdc_sleep_ms(nap > 10 ? nap : 10);
+        if (cdc_stop_requested) {
             rc = CDC_ESTOP;
             break;
         }
