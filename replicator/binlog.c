@@ -2148,17 +2148,24 @@ struct mtime {
     uint32_t usec;
 };
 
-static bool unpack_datetime(int64_t v, struct mtime *t)
+/* Clears t, sets its sign and microseconds, and gives the magnitude of v
+ * in u; false for the one value without a magnitude. */
+static bool unpack_sign(int64_t v, struct mtime *t, uint64_t *u)
 {
     memset(t, 0, sizeof(*t));
     if (v == INT64_MIN)
         return false;
-    if (v < 0) {
-        t->neg = true;
-        v = -v;
-    }
-    uint64_t u = (uint64_t)v;
-    t->usec = (uint32_t)(u % (1u << 24));
+    t->neg = v < 0;
+    *u = (uint64_t)(v < 0 ? -v : v);
+    t->usec = (uint32_t)(*u % (1u << 24));
+    return true;
+}
+
+static bool unpack_datetime(int64_t v, struct mtime *t)
+{
+    uint64_t u;
+    if (!unpack_sign(v, t, &u))
+        return false;
     uint64_t ymdhms = u >> 24;
     uint64_t ymd = ymdhms >> 17;
     uint64_t ym = ymd >> 5;
@@ -2174,15 +2181,9 @@ static bool unpack_datetime(int64_t v, struct mtime *t)
 
 static bool unpack_time(int64_t v, struct mtime *t)
 {
-    memset(t, 0, sizeof(*t));
-    if (v == INT64_MIN)
+    uint64_t u;
+    if (!unpack_sign(v, t, &u))
         return false;
-    if (v < 0) {
-        t->neg = true;
-        v = -v;
-    }
-    uint64_t u = (uint64_t)v;
-    t->usec = (uint32_t)(u % (1u << 24));
     uint64_t hms = u >> 24;
     t->hour = (unsigned)((hms >> 12) % 1024);
     t->minute = (unsigned)((hms >> 6) % 64);

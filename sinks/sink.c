@@ -6,8 +6,11 @@
 #include "sinks/sink.h"
 #include "sinks/sink_int.h"
 
+#include "common/config.h"
+
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const struct sink_ops *const sink_all[] = {
 #define CDC_SINK(n) &sink_##n##_ops,
@@ -36,6 +39,101 @@ bool sink_mark_covers(const struct sink_mark *mark, const struct cdc_event *ev)
     return cdc_position_cmp(ev->source, ev->position, ev->tx_index,
                             mark->position, mark->tx_index) <= 0;
 }
+
+void sink_mark_set(struct sink_mark *mark, const struct cdc_event *ev,
+                   uint64_t seq)
+{
+    mark->set = true;
+    mark->stream_seq = seq;
+    mark->tx_index = ev->tx_index;
+    snprintf(mark->position, sizeof(mark->position), "%s", ev->position);
+    snprintf(mark->source, sizeof(mark->source), "%s", ev->source);
+}
+
+int sink__connect_wait(const char *sink, const struct cdc_conf *cfg,
+                       int (*connect)(void *state, struct cdc_err *err),
+                       void *state, struct cdc_err *err)
+{
+    struct cdc_backoff bo;
+    cdc_backoff_init(&bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
+                     cdc_conf_get_int(cfg, "retry-max-wait"));
+    for (;;) {
+        int rc = connect(state, err);
+        if (rc == CDC_OK)
+            return CDC_OK;
+        if (!(err->flags & CDC_ERR_RETRIABLE))
+            return rc != CDC_ESTOP && err->flags == 0 ? CDC_ECONFIG : rc;
+        if (cdc_stop_requested)
+            return CDC_ESTOP;
+        int64_t wait = cdc_backoff_next(&bo);
+        cdc_log(CDC_LOG_WARN, "sink", "sink=%s %s; retrying in %lld ms", sink,
+                err->msg, (long long)wait);
+        cdc_sleep_ms(wait);
+    }
+}
+
+/* ==== Unique keys ==== */
+
+void sink__keys_open(struct sink_keys *k)
+{
+    if (k->n == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 4;
+        k->cols = cdc_xrealloc(k->cols, k->cap * sizeof(*k->cols));
+        k->len = cdc_xrealloc(k->len, k->cap * sizeof(*k->len));
+    }
+    k->cols[k->n] = NULL;
+    k->len[k->n] = 0;
+    k->n++;
+}
+
+void sink__keys_add(struct sink_keys *k, const char *name)
+{
+    size_t i = k->n - 1;
+    k->cols[i] =
+        cdc_xrealloc(k->cols[i], (k->len[i] + 1) * sizeof(*k->cols[i]));
+    k->cols[i][k->len[i]++] = cdc_xstrdup(name);
+}
+
+void sink__keys_drop(struct sink_keys *k)
+{
+    if (k->n == 0)
+        return;
+    k->n--;
+    for (size_t j = 0; j < k->len[k->n]; j++)
+        cdc_free(k->cols[k->n][j]);
+    cdc_free(k->cols[k->n]);
+}
+
+bool sink__keys_has(const struct sink_keys *k, const char *const *names,
+                    size_t n, bool fold_case)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->len[i] != n)
+            continue;
+        size_t hit = 0;
+        for (size_t j = 0; j < n; j++)
+            for (size_t c = 0; c < n; c++)
+                if ((fold_case ? strcasecmp(k->cols[i][j], names[c])
+                               : strcmp(k->cols[i][j], names[c])) == 0) {
+                    hit++;
+                    break;
+                }
+        if (hit == n)
+            return true;
+    }
+    return false;
+}
+
+void sink__keys_free(struct sink_keys *k)
+{
+    while (k->n > 0)
+        sink__keys_drop(k);
+    cdc_free(k->cols);
+    cdc_free(k->len);
+    *k = (struct sink_keys){0};
+}
+
+/* ==== Events ==== */
 
 const struct cdc_col *sink__event_col(const struct cdc_col *cols, size_t n,
                                       const char *name)

@@ -53,6 +53,9 @@ const struct sink_ops *sink_find(const char *name);
  * the sink already holds ev. Never for a copied row (COPY), which is
  * written again by key when it comes again. */
 bool sink_mark_covers(const struct sink_mark *mark, const struct cdc_event *ev);
+/* Sets mark to ev, which is at stream sequence seq. */
+void sink_mark_set(struct sink_mark *mark, const struct cdc_event *ev,
+                   uint64_t seq);
 extern const struct sink_ops *const sink_all[];
 
 #define CDC_SINK(n) extern const struct sink_ops sink_##n##_ops;

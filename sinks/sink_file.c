@@ -377,16 +377,6 @@ static bool needs_rotation(const struct file_sink *s, size_t next_len)
     return cdc_wall_us() / 1000 - s->created_ms >= s->max_age_ms;
 }
 
-static void set_mark(struct sink_mark *m, const struct cdc_event *ev,
-                     uint64_t seq)
-{
-    m->set = true;
-    m->stream_seq = seq;
-    m->tx_index = ev->tx_index;
-    snprintf(m->position, sizeof(m->position), "%s", ev->position);
-    snprintf(m->source, sizeof(m->source), "%s", ev->source);
-}
-
 static int file_write(void *state, const struct cdc_batch *batch,
                       struct cdc_err *err)
 {
@@ -433,7 +423,7 @@ static int file_write(void *state, const struct cdc_batch *batch,
             rc = cdc_buf_append(&s->buf, line.data, line.len);
         if (rc != CDC_OK)
             break;
-        set_mark(&s->buffered, ev, batch->seqs[i]);
+        sink_mark_set(&s->buffered, ev, batch->seqs[i]);
     }
     if (rc == CDC_OK)
         rc = write_out(s, err);

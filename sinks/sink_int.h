@@ -27,6 +27,41 @@ int sink__pg_schema_ddl(const char *const *kw, const char *const *val,
                         const char *publication, struct cdc_buf *out,
                         struct cdc_err *err);
 
+struct cdc_conf;
+
+/* ==== Connecting and keys (sink.c) ==== */
+
+/* Calls connect(state, err) until it succeeds, fails for good, or a stop
+ * is asked for; between tries it logs "sink=SINK <reason>; retrying in N
+ * ms" and waits, by --retry-initial-wait and --retry-max-wait, so a target
+ * that is down at start is waited for like one that goes down later.
+ * CDC_ESTOP on a stop; a failure that carries no flags is CDC_ECONFIG. */
+int sink__connect_wait(const char *sink, const struct cdc_conf *cfg,
+                       int (*connect)(void *state, struct cdc_err *err),
+                       void *state, struct cdc_err *err);
+
+/* The unique keys of a target table, each a list of column names, the
+ * primary key first where the table has one. All zero is no key. */
+struct sink_keys {
+    char ***cols; /* key i has the columns cols[i][0 .. len[i]) */
+    size_t *len;
+    size_t n;
+    size_t cap;
+};
+
+/* Starts another key, with no column yet. */
+void sink__keys_open(struct sink_keys *k);
+/* Adds a copy of name to the key started last. */
+void sink__keys_add(struct sink_keys *k, const char *name);
+/* Forgets the key started last, if any. */
+void sink__keys_drop(struct sink_keys *k);
+/* Whether a key has exactly the columns names[0 .. n), in any order,
+ * compared without regard to case when fold_case. */
+bool sink__keys_has(const struct sink_keys *k, const char *const *names,
+                    size_t n, bool fold_case);
+/* Frees every key; k is then no key. */
+void sink__keys_free(struct sink_keys *k);
+
 /* ==== Events (sink.c) ==== */
 
 /* The column called name among cols, or NULL. */

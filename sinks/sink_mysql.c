@@ -106,10 +106,8 @@ struct my_table {
     bool missing;
     struct my_col *cols;
     size_t ncols;
-    /* unique keys on whole columns, as column lists, primary key first */
-    char ***uniq;
-    size_t *nuniq_cols;
-    size_t nuniq;
+    /* unique keys on whole columns, primary key first */
+    struct sink_keys keys;
 };
 
 /* What a statement's count of found rows must be. */
@@ -351,13 +349,7 @@ static void table_free(struct my_table *t)
     for (size_t i = 0; i < t->ncols; i++)
         cdc_free(t->cols[i].name);
     cdc_free(t->cols);
-    for (size_t i = 0; i < t->nuniq; i++) {
-        for (size_t j = 0; j < t->nuniq_cols[i]; j++)
-            cdc_free(t->uniq[i][j]);
-        cdc_free(t->uniq[i]);
-    }
-    cdc_free(t->uniq);
-    cdc_free(t->nuniq_cols);
+    sink__keys_free(&t->keys);
     cdc_free(t->db);
     cdc_free(t->name);
     cdc_free(t->qname);
@@ -466,39 +458,25 @@ static int load_keys(struct my_sink *s, struct my_table *t, struct cdc_buf *q,
                         "could not read the keys of a target table", err);
     if (rc != CDC_OK)
         return rc;
-    size_t n = (size_t)mysql_num_rows(res);
-    t->uniq = cdc_xcalloc(n + 1, sizeof(*t->uniq));
-    t->nuniq_cols = cdc_xcalloc(n + 1, sizeof(*t->nuniq_cols));
     char prev[200] = "";
     bool prefix = false;
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(res)) != NULL) {
         const char *index = row[0] ? row[0] : "";
-        if (t->nuniq == 0 || strcmp(index, prev) != 0) {
-            if (prefix && t->nuniq > 0) {
-                /* drop the previous key: it covers a prefix */
-                t->nuniq--;
-                for (size_t j = 0; j < t->nuniq_cols[t->nuniq]; j++)
-                    cdc_free(t->uniq[t->nuniq][j]);
-                cdc_free(t->uniq[t->nuniq]);
-            }
+        if (t->keys.n == 0 || strcmp(index, prev) != 0) {
+            /* the previous key covers a prefix: it is no key */
+            if (prefix)
+                sink__keys_drop(&t->keys);
             prefix = false;
             snprintf(prev, sizeof(prev), "%s", index);
-            t->uniq[t->nuniq] = cdc_xcalloc(n + 1, sizeof(**t->uniq));
-            t->nuniq_cols[t->nuniq] = 0;
-            t->nuniq++;
+            sink__keys_open(&t->keys);
         }
         if (row[2] != NULL)
             prefix = true;
-        size_t k = t->nuniq - 1;
-        t->uniq[k][t->nuniq_cols[k]++] = cdc_xstrdup(row[1] ? row[1] : "");
+        sink__keys_add(&t->keys, row[1] ? row[1] : "");
     }
-    if (prefix && t->nuniq > 0) {
-        t->nuniq--;
-        for (size_t j = 0; j < t->nuniq_cols[t->nuniq]; j++)
-            cdc_free(t->uniq[t->nuniq][j]);
-        cdc_free(t->uniq[t->nuniq]);
-    }
+    if (prefix)
+        sink__keys_drop(&t->keys);
     mysql_free_result(res);
     return CDC_OK;
 }
@@ -798,26 +776,6 @@ static int add_plain(struct my_sink *s, const char *sql, size_t event,
 
 /* ==== Building one change ==== */
 
-/* A unique key of the target whose columns are exactly names. */
-static bool has_unique_on(const struct my_table *t, const char *const *names,
-                          size_t n)
-{
-    for (size_t i = 0; i < t->nuniq; i++) {
-        if (t->nuniq_cols[i] != n)
-            continue;
-        size_t hit = 0;
-        for (size_t j = 0; j < n; j++)
-            for (size_t k = 0; k < n; k++)
-                if (strcasecmp(t->uniq[i][j], names[k]) == 0) {
-                    hit++;
-                    break;
-                }
-        if (hit == n)
-            return true;
-    }
-    return false;
-}
-
 static bool name_in(const char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -870,7 +828,7 @@ static int append_row_values(struct my_sink *s, const struct my_table *t,
 static void append_on_duplicate(struct my_sink *s, const struct my_table *t,
                                 const struct cdc_event *ev)
 {
-    if (t->nuniq == 0)
+    if (t->keys.n == 0)
         return;
     size_t w = 0;
     for (size_t i = 0; i < ev->ncols; i++) {
@@ -1019,7 +977,8 @@ static bool is_upsert(const struct my_sink *s, const struct cdc_event *ev)
     const char *db = event_db(s, ev);
     const struct my_table *t =
         db != NULL ? cached_table(s, db, ev->table) : NULL;
-    return t != NULL && !t->missing && has_unique_on(t, ev->key, ev->nkey);
+    return t != NULL && !t->missing &&
+           sink__keys_has(&t->keys, ev->key, ev->nkey, true);
 }
 
 /* Whether the target holds ev already (never for a replay). */
@@ -1278,15 +1237,9 @@ out:
 static void mark_committed(struct my_sink *s, const struct cdc_batch *batch,
                            size_t last)
 {
-    const struct cdc_event *lev = batch->events[last];
     s->single_rows = false;
-    if (batch->replay)
-        return;
-    s->mark.set = true;
-    s->mark.stream_seq = batch->seqs[last];
-    s->mark.tx_index = lev->tx_index;
-    snprintf(s->mark.position, sizeof(s->mark.position), "%s", lev->position);
-    snprintf(s->mark.source, sizeof(s->mark.source), "%s", lev->source);
+    if (!batch->replay)
+        sink_mark_set(&s->mark, batch->events[last], batch->seqs[last]);
 }
 
 /* Moves the mark to events[last] (unless replaying), sends what is left
@@ -1477,6 +1430,12 @@ static int apply_truncate(struct my_sink *s, const struct cdc_batch *batch,
 
 static void my_close(void *state);
 
+/* connect_target for sink__connect_wait */
+static int connect_any(void *s, struct cdc_err *err)
+{
+    return connect_target(s, err);
+}
+
 static int my_open(const struct cdc_conf *cfg, const char *group, void **state,
                    struct sink_mark *last, struct cdc_err *err)
 {
@@ -1496,27 +1455,8 @@ static int my_open(const struct cdc_conf *cfg, const char *group, void **state,
     cdc_buf_init(&s->packet, 0);
     cdc_buf_init(&s->val, 0);
 
-    /* a target that is down at start is waited for, like one that goes
-     * down later */
-    struct cdc_backoff bo;
-    cdc_backoff_init(&bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
-                     cdc_conf_get_int(cfg, "retry-max-wait"));
-    for (;;) {
-        rc = connect_target(s, err);
-        if (rc == CDC_OK || !(err->flags & CDC_ERR_RETRIABLE))
-            break;
-        if (cdc_stop_requested) {
-            rc = CDC_ESTOP;
-            break;
-        }
-        int64_t wait = cdc_backoff_next(&bo);
-        cdc_log(CDC_LOG_WARN, "sink", "sink=mysql %s; retrying in %lld ms",
-                err->msg, (long long)wait);
-        cdc_sleep_ms(wait);
-    }
+    rc = sink__connect_wait("mysql", cfg, connect_any, s, err);
     if (rc != CDC_OK) {
-        if (rc != CDC_ESTOP && err->flags == 0)
-            rc = CDC_ECONFIG;
         my_close(s);
         return rc;
     }

@@ -110,11 +110,9 @@ struct pg_table {
     bool missing;
     struct pg_col *cols;
     size_t ncols;
-    /* unique indexes usable as ON CONFLICT targets, as column lists;
-     * the primary key first when there is one */
-    char ***uniq;
-    size_t *nuniq_cols;
-    size_t nuniq;
+    /* unique indexes usable as ON CONFLICT targets, the primary key
+     * first when there is one */
+    struct sink_keys keys;
     bool has_pk;
 };
 
@@ -330,13 +328,7 @@ static void table_free(struct pg_table *t)
         cdc_free(t->cols[i].type_sql);
     }
     cdc_free(t->cols);
-    for (size_t i = 0; i < t->nuniq; i++) {
-        for (size_t j = 0; j < t->nuniq_cols[i]; j++)
-            cdc_free(t->uniq[i][j]);
-        cdc_free(t->uniq[i]);
-    }
-    cdc_free(t->uniq);
-    cdc_free(t->nuniq_cols);
+    sink__keys_free(&t->keys);
     cdc_free(t->schema);
     cdc_free(t->name);
     cdc_free(t->qname);
@@ -400,12 +392,10 @@ static const char *const UNIQUE_SQL =
     "GROUP BY i.indexrelid, i.indisprimary "
     "ORDER BY i.indisprimary DESC, i.indexrelid";
 
-/* Splits a text[] of identifiers as PostgreSQL prints it. */
-static size_t parse_name_array(const char *s, char ***out)
+/* Adds the identifiers of a text[], as PostgreSQL prints it, as a key. */
+static void add_key(struct sink_keys *k, const char *s)
 {
-    size_t cap = 4;
-    size_t n = 0;
-    char **names = cdc_xcalloc(cap, sizeof(*names));
+    sink__keys_open(k);
     struct cdc_buf cur;
     cdc_buf_init(&cur, 0);
     const char *p = s;
@@ -427,17 +417,11 @@ static size_t parse_name_array(const char *s, char ***out)
             while (*p && *p != ',' && *p != '}')
                 cdc_buf_append_char(&cur, *p++);
         }
-        if (n == cap) {
-            cap *= 2;
-            names = cdc_xrealloc(names, cap * sizeof(*names));
-        }
-        names[n++] = cdc_xstrdup(cur.data);
+        sink__keys_add(k, cur.data);
         if (*p == ',')
             p++;
     }
     cdc_buf_release(&cur);
-    *out = names;
-    return n;
 }
 
 static int load_table(struct pg_sink *s, struct pg_table *t,
@@ -478,14 +462,10 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
     if (rc != CDC_OK)
         return rc;
     n = PQntuples(res);
-    t->uniq = cdc_xcalloc((size_t)n + 1, sizeof(*t->uniq));
-    t->nuniq_cols = cdc_xcalloc((size_t)n + 1, sizeof(*t->nuniq_cols));
     for (int i = 0; i < n; i++) {
         if (i == 0 && strcmp(PQgetvalue(res, i, 0), "t") == 0)
             t->has_pk = true;
-        t->nuniq_cols[t->nuniq] =
-            parse_name_array(PQgetvalue(res, i, 1), &t->uniq[t->nuniq]);
-        t->nuniq++;
+        add_key(&t->keys, PQgetvalue(res, i, 1));
     }
     PQclear(res);
     return CDC_OK;
@@ -757,43 +737,24 @@ static int add_value(struct pg_sink *s, const struct pg_table *t,
 
 /* ==== Building one change ==== */
 
-/* A unique index of the target whose columns are exactly names. */
-static bool has_unique_on(const struct pg_table *t, const char *const *names,
-                          size_t n)
-{
-    for (size_t i = 0; i < t->nuniq; i++) {
-        if (t->nuniq_cols[i] != n)
-            continue;
-        size_t hit = 0;
-        for (size_t j = 0; j < n; j++)
-            for (size_t k = 0; k < n; k++)
-                if (strcmp(t->uniq[i][j], names[k]) == 0) {
-                    hit++;
-                    break;
-                }
-        if (hit == n)
-            return true;
-    }
-    return false;
-}
-
 /* Columns for ON CONFLICT: the event's key when the target has a unique
  * index on it, else the target's primary key when the row carries it. */
 static bool conflict_target(const struct pg_table *t,
                             const struct cdc_event *ev, const char ***names,
                             size_t *n)
 {
-    if (ev->nkey > 0 && has_unique_on(t, ev->key, ev->nkey)) {
+    if (ev->nkey > 0 && sink__keys_has(&t->keys, ev->key, ev->nkey, false)) {
         *names = ev->key;
         *n = ev->nkey;
         return true;
     }
     if (t->has_pk) {
-        for (size_t j = 0; j < t->nuniq_cols[0]; j++)
-            if (sink__event_col(ev->cols, ev->ncols, t->uniq[0][j]) == NULL)
+        for (size_t j = 0; j < t->keys.len[0]; j++)
+            if (sink__event_col(ev->cols, ev->ncols, t->keys.cols[0][j]) ==
+                NULL)
                 return false;
-        *names = (const char **)t->uniq[0];
-        *n = t->nuniq_cols[0];
+        *names = (const char **)t->keys.cols[0];
+        *n = t->keys.len[0];
         return true;
     }
     return false;
@@ -1056,7 +1017,8 @@ static bool is_upsert(const struct pg_sink *s, const struct cdc_event *ev)
         const struct pg_table *t = s->tables[i];
         if (strcmp(t->name, ev->table) == 0 &&
             strcmp(t->schema, ev->schema) == 0)
-            return !t->missing && has_unique_on(t, ev->key, ev->nkey);
+            return !t->missing &&
+                   sink__keys_has(&t->keys, ev->key, ev->nkey, false);
     }
     return false;
 }
@@ -2253,16 +2215,10 @@ static bool copy_start(struct pg_sink *s, const struct cdc_batch *batch,
 static void mark_committed(struct pg_sink *s, const struct cdc_batch *batch,
                            size_t last)
 {
-    const struct cdc_event *lev = batch->events[last];
     s->single_rows = false;
     s->immediate = false;
-    if (batch->replay)
-        return;
-    s->mark.set = true;
-    s->mark.stream_seq = batch->seqs[last];
-    s->mark.tx_index = lev->tx_index;
-    snprintf(s->mark.position, sizeof(s->mark.position), "%s", lev->position);
-    snprintf(s->mark.source, sizeof(s->mark.source), "%s", lev->source);
+    if (!batch->replay)
+        sink_mark_set(&s->mark, batch->events[last], batch->seqs[last]);
 }
 
 /* ==== Sink interface ==== */
@@ -2306,6 +2262,12 @@ static void fill_conninfo(const struct cdc_conf *cfg, const char *prefix,
 
 static void pg_close(void *state);
 
+/* connect_target for sink__connect_wait */
+static int connect_any(void *s, struct cdc_err *err)
+{
+    return connect_target(s, err);
+}
+
 static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
                    struct sink_mark *last, struct cdc_err *err)
 {
@@ -2328,27 +2290,8 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
         cdc_buf_init(&s->lanes[i].conv, 0);
     }
 
-    /* a target that is down at start is waited for, like one that goes
-     * down later */
-    struct cdc_backoff bo;
-    cdc_backoff_init(&bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
-                     cdc_conf_get_int(cfg, "retry-max-wait"));
-    for (;;) {
-        rc = connect_target(s, err);
-        if (rc == CDC_OK || !(err->flags & CDC_ERR_RETRIABLE))
-            break;
-        if (cdc_stop_requested) {
-            rc = CDC_ESTOP;
-            break;
-        }
-        int64_t wait = cdc_backoff_next(&bo);
-        cdc_log(CDC_LOG_WARN, "sink", "sink=postgres %s; retrying in %lld ms",
-                err->msg, (long long)wait);
-        cdc_sleep_ms(wait);
-    }
+    rc = sink__connect_wait("postgres", cfg, connect_any, s, err);
     if (rc != CDC_OK) {
-        if (rc != CDC_ESTOP && err->flags == 0)
-            rc = CDC_ECONFIG;
         pg_close(s);
         return rc;
     }
