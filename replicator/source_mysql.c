@@ -63,9 +63,11 @@ static const struct cdc_opt my_options[] = {
  * that waits READ_TIMEOUT_S finds the connection dead. */
 #define HEARTBEAT_NS "5000000000"
 #define READ_TIMEOUT_S 30
-/* Inside a transaction, a poll that has read all there is waits this long
- * once for the rest of it (see source_postgres.c). */
+/* Inside a transaction, or between transactions while the source is busy
+ * (the last batch went less than BUSY_MS ago), a poll that has read all
+ * there is waits this long once for more (see source_postgres.c). */
 #define TX_GATHER_MS 1
+#define BUSY_MS 3
 /* The binlog's size behind the confirmed position is measured this often
  * while metrics are served. */
 #define LAG_INTERVAL_MS 5000
@@ -366,6 +368,7 @@ struct my_src {
     size_t batch_cp_after;
 
     int64_t last_lag_ms;
+    int64_t last_batch_ms; /* when a poll last returned events */
     struct cdc_metric *m_lag;
 };
 
@@ -1140,13 +1143,14 @@ static int my_poll(void *state, struct source_batch *b, size_t max,
         measure_lag(s, now);
         int64_t deadline = end;
         if (b->nevents > 0) {
-            /* between transactions the batch goes now; inside one, a short
-             * wait for the rest */
-            if (b->nevents >= max / 4 || !s->in_group || gathered)
+            /* between transactions the batch goes now, unless the source
+             * is busy; inside one, a short wait for the rest */
+            bool busy = now - s->last_batch_ms < BUSY_MS;
+            if (b->nevents >= max / 4 || gathered || (!s->in_group && !busy))
                 deadline = now;
             else
                 deadline = now + TX_GATHER_MS;
-            gathered = gathered || s->in_group;
+            gathered = gathered || s->in_group || busy;
         }
         bool ended = false;
         struct raw_event *r = feed_take(&s->feed, deadline, &ended);
@@ -1171,6 +1175,8 @@ static int my_poll(void *state, struct source_batch *b, size_t max,
 out:
     if (rc != CDC_OK && (err->flags & CDC_ERR_RETRIABLE))
         feed_stop(&s->feed);
+    if (b->nevents > 0)
+        s->last_batch_ms = cdc_now_ms();
     cdc_arena_reset(&s->hold_arena);
     if (rc == CDC_OK && s->held != NULL)
         s->held = cdc_event_copy(s->held, &s->hold_arena);
