@@ -114,6 +114,8 @@ struct pg_table {
      * first when there is one */
     struct sink_keys keys;
     bool has_pk;
+    /* a table (plain or partitioned) without rules: MERGE can write it */
+    bool mergeable;
 };
 
 struct pg_stmt {
@@ -192,6 +194,9 @@ struct pg_sink {
     /* after a failed multi-row statement, the next attempt goes row by
      * row, so the row at fault is known */
     bool single_rows;
+    /* hash and merge joins are off in the transaction being built (see
+     * build_merge) */
+    bool joins_off;
     /* after a deferred constraint failed at COMMIT, the next attempt
      * checks every constraint at its statement */
     bool immediate;
@@ -209,10 +214,12 @@ struct pg_sink {
     size_t ncmds;
     size_t cap_cmds;
 
-    /* a batch loaded with COPY by a thread of its own while the worker
-     * reads the next one (write returned CDC_PENDING): the connection and
-     * the scratch above are the thread's until settle */
+    /* a batch applied by a thread of its own while the worker reads the
+     * next one (write returned CDC_PENDING), loaded with COPY or, with
+     * bg_upsert, as upserts: the connection and the scratch above are the
+     * thread's until settle */
     bool bg_on;
+    bool bg_upsert;
     pthread_t bg_thread;
     struct copy_lane lanes[2];
     struct cdc_batch bg_batch;
@@ -430,11 +437,17 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
     PGresult *res = NULL;
     const char *vals[1] = {t->qname};
     /* to_regclass: a missing table is an answer, not an error */
-    int rc = exec_params(s, "SELECT pg_catalog.to_regclass($1) IS NULL", 1,
-                         vals, &res, "could not look up a target table", err);
+    int rc =
+        exec_params(s,
+                    "SELECT pg_catalog.to_regclass($1) IS NULL, "
+                    "(SELECT c.relkind IN ('r', 'p') AND NOT "
+                    "c.relhasrules FROM pg_catalog.pg_class c "
+                    "WHERE c.oid = pg_catalog.to_regclass($1))",
+                    1, vals, &res, "could not look up a target table", err);
     if (rc != CDC_OK)
         return rc;
     t->missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    t->mergeable = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
     PQclear(res);
     if (t->missing)
         return CDC_OK;
@@ -1133,6 +1146,17 @@ static int append_array(struct pg_sink *s, const struct pg_table *t,
     return CDC_OK;
 }
 
+/* Appends "<p>0, <p>1, ..., <p>(n-1)": the columns of a run's unnest. */
+static void append_cn(struct cdc_buf *b, const char *prefix, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0)
+            cdc_buf_append_str(b, ", ");
+        cdc_buf_append_str(b, prefix);
+        cdc_buf_append_uint(b, k);
+    }
+}
+
 /* Appends "SELECT u.c1::type, ... FROM unnest($a, ...) AS u(c1, ...)":
  * one text[] parameter per written column, holding the values of rows
  * [i, i + n), each turned into the column's type by its input function
@@ -1190,16 +1214,83 @@ static int append_unnest(struct pg_sink *s, const struct pg_table *t,
         return failed;
     }
     cdc_buf_append_str(&s->sql, ") AS u(");
-    for (size_t k = 0; k < w; k++) {
-        if (k > 0)
-            cdc_buf_append_str(&s->sql, ", ");
-        cdc_buf_append_str(&s->sql, "c");
-        cdc_buf_append_uint(&s->sql, k);
-    }
+    append_cn(&s->sql, "c", w);
     cdc_buf_append_char(&s->sql, ')');
     /* the texts are in place now that the buffer no longer moves */
     for (size_t k = 0; k < w; k++)
         s->vals[first + (int)k] = s->arrays.data + s->array_at[k];
+    return CDC_OK;
+}
+
+/* Index among the written columns (the u.cN of append_unnest) of the
+ * event's column named name; SIZE_MAX if it is not written. */
+static size_t written_index(const struct pg_sink *s, const struct cdc_event *ev,
+                            const char *name)
+{
+    size_t w = 0;
+    for (size_t c = 0; c < ev->ncols; c++) {
+        if (s->wcols[c] == NULL)
+            continue;
+        if (strcmp(s->wcols[c]->name, name) == 0)
+            return w;
+        w++;
+    }
+    return SIZE_MAX;
+}
+
+/* Builds "MERGE INTO table AS t USING (append_unnest) AS u ON key
+ * matches WHEN MATCHED THEN UPDATE SET ... WHEN NOT MATCHED THEN INSERT
+ * ...", the upsert of rows [i, i + n) (columns resolved) by the unique key
+ * ck: an update of a row that is there costs the target a lookup and the
+ * update, where ON CONFLICT also locks the row first (one more WAL record
+ * per row). On failure *bad is the index of the event at fault. */
+static int build_merge(struct pg_sink *s, const struct pg_table *t,
+                       const struct cdc_batch *batch, size_t i, size_t n,
+                       const char *const *ck, size_t nck, size_t *bad,
+                       struct cdc_err *err)
+{
+    const struct cdc_event *ev = batch->events[i];
+    cdc_buf_append_str(&s->sql, "MERGE INTO ");
+    cdc_buf_append_str(&s->sql, t->qname);
+    cdc_buf_append_str(&s->sql, " AS t USING (");
+    int rc = append_unnest(s, t, batch, i, n, bad, err);
+    if (rc != CDC_OK)
+        return rc;
+    cdc_buf_append_str(&s->sql, ") AS u ON ");
+    for (size_t k = 0; k < nck; k++) {
+        size_t w = written_index(s, ev, ck[k]);
+        if (w == SIZE_MAX) {
+            *bad = i;
+            return missing_column(t, ck[k], err);
+        }
+        if (k > 0)
+            cdc_buf_append_str(&s->sql, " AND ");
+        cdc_buf_append_str(&s->sql, "t.");
+        append_ident(&s->sql, ck[k]);
+        cdc_buf_append_str(&s->sql, " = u.c");
+        cdc_buf_append_uint(&s->sql, w);
+    }
+    cdc_buf_append_str(&s->sql, " WHEN MATCHED THEN ");
+    size_t w = 0, set = 0;
+    for (size_t c = 0; c < ev->ncols; c++) {
+        const struct pg_col *tc = s->wcols[c];
+        if (tc == NULL)
+            continue;
+        if (!name_in(ck, nck, tc->name)) {
+            cdc_buf_append_str(&s->sql, set++ == 0 ? "UPDATE SET " : ", ");
+            append_ident(&s->sql, tc->name);
+            cdc_buf_append_str(&s->sql, " = u.c");
+            cdc_buf_append_uint(&s->sql, w);
+        }
+        w++;
+    }
+    if (set == 0)
+        cdc_buf_append_str(&s->sql, "DO NOTHING");
+    cdc_buf_append_str(&s->sql, " WHEN NOT MATCHED THEN INSERT");
+    append_insert_cols(s, ev);
+    cdc_buf_append_str(&s->sql, ") OVERRIDING SYSTEM VALUE VALUES (");
+    append_cn(&s->sql, "u.c", w);
+    cdc_buf_append_char(&s->sql, ')');
     return CDC_OK;
 }
 
@@ -1216,6 +1307,33 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
     int rc = table_for(s, ev, &t, err);
     if (rc != CDC_OK)
         return rc;
+    const char **ck = NULL;
+    size_t nck = 0;
+    bool has_ck = conflict_target(t, ev, &ck, &nck);
+    if (n > 1 && has_ck && ev->op == CDC_OP_UPDATE && t->mergeable &&
+        PQserverVersion(s->conn) >= 150000) {
+        rc = resolve_cols(s, t, ev, err);
+        if (rc == CDC_OK && !s->joins_off) {
+            /* the statement's plan is kept: one made while the table was
+             * small could join it by reading it whole, and go on doing so
+             * once it is large; by its key index it never does */
+            rc = send_plain(s,
+                            "SELECT pg_catalog.set_config('enable_hashjoin', "
+                            "'off', true), pg_catalog.set_config("
+                            "'enable_mergejoin', 'off', true)",
+                            SIZE_MAX, err);
+            s->joins_off = rc == CDC_OK;
+        }
+        if (rc == CDC_OK) {
+            stmt_begin(s);
+            rc = build_merge(s, t, batch, i, n, ck, nck, bad, err);
+        }
+        if (rc == CDC_OK)
+            rc = send_stmt(s, i, err);
+        if (rc == CDC_OK)
+            s->cmds[s->ncmds - 1].multi = true;
+        return rc;
+    }
     stmt_begin(s);
     cdc_buf_append_str(&s->sql, "INSERT INTO ");
     cdc_buf_append_str(&s->sql, t->qname);
@@ -1235,9 +1353,7 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
         if (rc != CDC_OK)
             return rc;
     }
-    const char **ck = NULL;
-    size_t nck = 0;
-    if (conflict_target(t, ev, &ck, &nck))
+    if (has_ck)
         build_on_conflict(s, ev, ck, nck);
     rc = send_stmt(s, i, err);
     if (rc == CDC_OK)
@@ -2188,24 +2304,32 @@ static int copy_batch(struct pg_sink *s, const struct cdc_batch *batch,
     return CDC_OK;
 }
 
-static void *copy_thread(void *arg)
+static int upsert_rows(struct pg_sink *s, const struct cdc_batch *batch,
+                       size_t last, struct cdc_err *err);
+
+static void *bg_main(void *arg)
 {
     struct pg_sink *s = arg;
     cdc_err_clear(&s->bg_err);
-    s->bg_rc =
-        copy_batch(s, &s->bg_batch, s->bg_last, &s->bg_fallback, &s->bg_err);
+    if (s->bg_upsert)
+        s->bg_rc = upsert_rows(s, &s->bg_batch, s->bg_last, &s->bg_err);
+    else
+        s->bg_rc = copy_batch(s, &s->bg_batch, s->bg_last, &s->bg_fallback,
+                              &s->bg_err);
     return NULL;
 }
 
-/* Starts copy_batch of batch[0..last] on a thread of its own; false if no
- * thread could be started (the caller loads it itself). */
-static bool copy_start(struct pg_sink *s, const struct cdc_batch *batch,
-                       size_t last)
+/* Starts copy_batch (or, with upsert, upsert_rows) of batch[0..last] on a
+ * thread of its own; false if no thread could be started (the caller
+ * applies it itself). */
+static bool bg_start(struct pg_sink *s, const struct cdc_batch *batch,
+                     size_t last, bool upsert)
 {
     s->bg_batch = *batch;
     s->bg_last = last;
     s->bg_fallback = false;
-    if (pthread_create(&s->bg_thread, NULL, copy_thread, s) != 0)
+    s->bg_upsert = upsert;
+    if (pthread_create(&s->bg_thread, NULL, bg_main, s) != 0)
         return false;
     s->bg_on = true;
     return true;
@@ -2301,9 +2425,6 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
 }
 
 /* Writes a batch of row changes (no DDL) in one transaction. */
-static int upsert_rows(struct pg_sink *s, const struct cdc_batch *batch,
-                       size_t last, struct cdc_err *err);
-
 static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
                       struct cdc_err *err)
 {
@@ -2347,7 +2468,7 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
         s->copy_pause--;
     else if (all_added(s, batch, last) && !s->single_rows && !batch->replay) {
         /* the target loads it while the worker reads the next batch */
-        if (batch->may_defer && copy_start(s, batch, last))
+        if (batch->may_defer && bg_start(s, batch, last, false))
             return CDC_PENDING;
         bool fallback = false;
         rc = copy_batch(s, batch, last, &fallback, err);
@@ -2357,6 +2478,9 @@ static int write_rows(struct pg_sink *s, const struct cdc_batch *batch,
          * while (a copy sent again, a target that had them) */
         s->copy_pause = COPY_PAUSE_BATCHES;
     }
+    /* the target applies it while the worker reads the next batch */
+    if (batch->may_defer && bg_start(s, batch, last, true))
+        return CDC_PENDING;
     return upsert_rows(s, batch, last, err);
 }
 
@@ -2374,6 +2498,7 @@ static int upsert_rows(struct pg_sink *s, const struct cdc_batch *batch,
     }
     size_t bad_event = SIZE_MAX;
     rc = send_plain(s, "BEGIN", SIZE_MAX, err);
+    s->joins_off = false;
     if (rc == CDC_OK && s->immediate)
         rc = send_plain(s, "SET CONSTRAINTS ALL IMMEDIATE", SIZE_MAX, err);
     for (size_t i = 0; i <= last && rc == CDC_OK;) {
@@ -2536,7 +2661,7 @@ static int pg_settle(void *state, struct cdc_err *err)
         *err = s->bg_err;
         return s->bg_rc;
     }
-    if (!s->bg_fallback)
+    if (s->bg_upsert || !s->bg_fallback)
         return CDC_OK;
     /* refused (rows there already, or a value that does not fit): the
      * batch is upserted here, as write would have done; the next batches

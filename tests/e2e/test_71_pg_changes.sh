@@ -6,7 +6,10 @@
 # goes); key changes; TRUNCATE; identifiers that need quoting; and 4
 # concurrent transactions of parent and child rows that land whole and in
 # order; inserted rows the target has already (COPY refuses them, and they
-# are upserted). Source and target must end equal, table by table.
+# are upserted); runs of whole-row updates (one MERGE each) of which some
+# find no row on the target and insert it, by a quoted composite key,
+# with a generated column, and of a table that is all key. Source and
+# target must end equal, table by table.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +33,8 @@ ALTER TABLE $s.full_ REPLICA IDENTITY FULL;
 CREATE TABLE $s.kc (id int PRIMARY KEY, v text);
 CREATE TABLE $s.tr (id int PRIMARY KEY);
 CREATE TABLE $s.pre (id int PRIMARY KEY, v text);
+CREATE TABLE $s.mg (\"Key\" int, c0 text, g int GENERATED ALWAYS AS (n * 2) STORED, n int, \"Part\" text, PRIMARY KEY (\"Part\", \"Key\"));
+CREATE TABLE $s.ko (a int, b text, PRIMARY KEY (a, b));
 CREATE TABLE $s.$qt (\"Select\" int PRIMARY KEY, \"Col Ümlaut\" text, \"from\" text, \"x\"\"y\" int);
 CREATE TABLE $s.parent (id int PRIMARY KEY, version int NOT NULL, nchildren int NOT NULL);
 CREATE TABLE $s.child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES $s.parent (id) DEFERRABLE INITIALLY DEFERRED, n int NOT NULL);
@@ -37,7 +42,7 @@ CREATE TABLE $s.child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES $s.
 src_psql "$ddl"
 tgt_psql "$ddl"
 src_psql "ALTER SCHEMA $s OWNER TO app"
-for t in toast ck ri full_ kc tr pre "$qt" parent child; do src_psql "ALTER TABLE $s.$t OWNER TO app"; done
+for t in toast ck ri full_ kc tr pre mg ko "$qt" parent child; do src_psql "ALTER TABLE $s.$t OWNER TO app"; done
 on_exit "src_psql \"SELECT pg_drop_replication_slot('$slot') FROM pg_replication_slots WHERE slot_name = '$slot'\" >/dev/null 2>&1; src_psql 'DROP PUBLICATION IF EXISTS $slot; DROP SCHEMA $s CASCADE' >/dev/null 2>&1"
 on_exit "tgt_psql 'DROP SCHEMA $s CASCADE' >/dev/null 2>&1"
 
@@ -88,6 +93,14 @@ src_psql "INSERT INTO $s.pre SELECT g, 'source ' || g FROM generate_series(1, 4)
 src_psql "INSERT INTO $s.pre VALUES (5, 'after')"
 wait_until 60 eval '[ "$(tgt_psql "SELECT count(*) FROM '"$s"'.pre WHERE id = 5")" = 1 ]' ||
     not_ok "the inserts arrived"
+# whole-row updates in runs, some of whose rows the target lacks
+src_psql "INSERT INTO $s.mg (\"Key\", c0, n, \"Part\") SELECT g, 'v' || g, g, CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END FROM generate_series(1, 120) g"
+src_psql "INSERT INTO $s.ko VALUES (1, 'a'), (2, 'b'), (3, 'c')"
+wait_until 60 eval '[ "$(tgt_psql "SELECT count(*) FROM '"$s"'.mg")" = 120 ]' ||
+    not_ok "the rows to update arrived"
+tgt_psql "DELETE FROM $s.mg WHERE \"Key\" % 10 = 3"
+src_psql "UPDATE $s.mg SET c0 = c0 || '!', n = n + 1"
+src_psql "UPDATE $s.ko SET a = a"
 # identifiers that need quoting
 src_psql "INSERT INTO $s.$qt VALUES (1, 'ü', 'from', 7), (2, NULL, 'x', NULL)"
 src_psql "UPDATE $s.$qt SET \"Col Ümlaut\" = 'ö' WHERE \"Select\" = 2"
@@ -121,7 +134,7 @@ else
 fi
 check "inserts of rows the target had were refused by COPY and upserted" \
     grep -q "COPY of .* rows refused (.*SQLSTATE 23505); applying them as upserts" "$TEST_TMP/work.err"
-tables=(toast ck ri full_ kc tr pre "$qt" parent child)
+tables=(toast ck ri full_ kc tr pre mg ko "$qt" parent child)
 for t in "${tables[@]}"; do
     q="SELECT md5(string_agg(r, ',' ORDER BY r)) FROM (SELECT row_to_json(x)::text AS r FROM $s.$t x) y"
     check_eq "table $t equal on source and target" "$(src_psql "$q")" "$(tgt_psql "$q")"
