@@ -341,6 +341,14 @@ measure_mysql_capture() {
         'BEGIN { printf "%.3f %.2f 0 %.2f %.2f %s 0\n", b - a, r, n, s, mr }'
 }
 
+# checkpoint: both clusters write out what the setup dirtied, so no
+# checkpoint (and the full-page writes after one) falls inside one system's
+# timed run and not the other's
+checkpoint() {
+    src "CHECKPOINT" >/dev/null
+    tgt "CHECKPOINT" >/dev/null
+}
+
 measure() { # measure SYSTEM WORKLOAD
     local sys=$1 wl=$2 t0 t1 c0n c1r=0 c1w=0 f
     if [ "$wl" = mysql_capture ]; then
@@ -366,8 +374,8 @@ measure() { # measure SYSTEM WORKLOAD
         src "INSERT INTO mixed SELECT g, g % 1000, g / 3.0, '2024-01-01'::timestamptz + g * interval '1 second',
             md5(g::text) || md5((g + 1)::text), jsonb_build_object('id', g, 'tag', 'x' || (g % 100)),
             decode(md5(g::text), 'hex'), ARRAY[g, g + 1, g + 2] FROM generate_series(1, $ROWS) g" >/dev/null
-        src "CHECKPOINT" >/dev/null
         $f "DROP TABLE IF EXISTS mixed; $mixed_ddl" >/dev/null
+        checkpoint
         c0n=$(cpu "$(nats_pid)")
         walsender_snapshot >"$DIR/ws0"
         t0=$(now)
@@ -399,6 +407,7 @@ measure() { # measure SYSTEM WORKLOAD
         printf 'INSERT INTO small (client, pad) VALUES (:client_id, md5(random()::text));\n' >"$DIR/small.sql"
         "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$SRC_PGPORT" -U postgres -c 4 -j 2 \
             -t $((TXNS / 4)) -f "$DIR/small.sql" app >"$LOGS/pgbench.log" 2>&1
+        checkpoint
         c0n=$(cpu "$(nats_pid)")
         walsender_snapshot >"$DIR/ws0"
         t0=$(now)
@@ -415,6 +424,7 @@ measure() { # measure SYSTEM WORKLOAD
     else
         if [ "$sys" = native ]; then start_native; else start_tributary; fi
         sleep 1
+        checkpoint
         c0n=$(cpu "$(nats_pid)")
         walsender_snapshot >"$DIR/ws0"
         t0=$(now)
