@@ -1241,9 +1241,10 @@ static size_t written_index(const struct pg_sink *s, const struct cdc_event *ev,
 /* Builds "MERGE INTO table AS t USING (append_unnest) AS u ON key
  * matches WHEN MATCHED THEN UPDATE SET ... WHEN NOT MATCHED THEN INSERT
  * ...", the upsert of rows [i, i + n) (columns resolved) by the unique key
- * ck: an update of a row that is there costs the target a lookup and the
- * update, where ON CONFLICT also locks the row first (one more WAL record
- * per row). On failure *bad is the index of the event at fault. */
+ * ck, whose columns are all written: an update of a row that is there
+ * costs the target a lookup and the update, where ON CONFLICT also locks
+ * the row first (one more WAL record per row). On failure *bad is the
+ * index of the event at fault. */
 static int build_merge(struct pg_sink *s, const struct pg_table *t,
                        const struct cdc_batch *batch, size_t i, size_t n,
                        const char *const *ck, size_t nck, size_t *bad,
@@ -1259,10 +1260,7 @@ static int build_merge(struct pg_sink *s, const struct pg_table *t,
     cdc_buf_append_str(&s->sql, ") AS u ON ");
     for (size_t k = 0; k < nck; k++) {
         size_t w = written_index(s, ev, ck[k]);
-        if (w == SIZE_MAX) {
-            *bad = i;
-            return missing_column(t, ck[k], err);
-        }
+        CDC_ASSERT(w != SIZE_MAX); /* queue_upserts checked */
         if (k > 0)
             cdc_buf_append_str(&s->sql, " AND ");
         cdc_buf_append_str(&s->sql, "t.");
@@ -1310,10 +1308,19 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
     const char **ck = NULL;
     size_t nck = 0;
     bool has_ck = conflict_target(t, ev, &ck, &nck);
-    if (n > 1 && has_ck && ev->op == CDC_OP_UPDATE && t->mergeable &&
-        PQserverVersion(s->conn) >= 150000) {
+    bool merge = n > 1 && has_ck && ev->op == CDC_OP_UPDATE && t->mergeable &&
+                 PQserverVersion(s->conn) >= 150000;
+    if (merge) {
         rc = resolve_cols(s, t, ev, err);
-        if (rc == CDC_OK && !s->joins_off) {
+        if (rc != CDC_OK)
+            return rc;
+        /* a key column that is never written (generated) is left to ON
+         * CONFLICT, which matches on it without a value */
+        for (size_t k = 0; k < nck && merge; k++)
+            merge = written_index(s, ev, ck[k]) != SIZE_MAX;
+    }
+    if (merge) {
+        if (!s->joins_off) {
             /* the statement's plan is kept: one made while the table was
              * small could join it by reading it whole, and go on doing so
              * once it is large; by its key index it never does */
