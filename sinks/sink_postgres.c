@@ -114,7 +114,8 @@ struct pg_table {
      * first when there is one */
     struct sink_keys keys;
     bool has_pk;
-    /* a table (plain or partitioned) without rules: MERGE can write it */
+    /* a table (plain or partitioned) without rules, on PostgreSQL 15 or
+     * later: MERGE can write it */
     bool mergeable;
 };
 
@@ -447,7 +448,8 @@ static int load_table(struct pg_sink *s, struct pg_table *t,
     if (rc != CDC_OK)
         return rc;
     t->missing = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    t->mergeable = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    t->mergeable = strcmp(PQgetvalue(res, 0, 1), "t") == 0 &&
+                   PQserverVersion(s->conn) >= 150000;
     PQclear(res);
     if (t->missing)
         return CDC_OK;
@@ -1308,8 +1310,7 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
     const char **ck = NULL;
     size_t nck = 0;
     bool has_ck = conflict_target(t, ev, &ck, &nck);
-    bool merge = n > 1 && has_ck && ev->op == CDC_OP_UPDATE && t->mergeable &&
-                 PQserverVersion(s->conn) >= 150000;
+    bool merge = n > 1 && has_ck && ev->op == CDC_OP_UPDATE && t->mergeable;
     if (merge) {
         rc = resolve_cols(s, t, ev, err);
         if (rc != CDC_OK)
@@ -1319,49 +1320,42 @@ static int queue_upserts(struct pg_sink *s, const struct cdc_batch *batch,
         for (size_t k = 0; k < nck && merge; k++)
             merge = written_index(s, ev, ck[k]) != SIZE_MAX;
     }
-    if (merge) {
-        if (!s->joins_off) {
-            /* the statement's plan is kept: one made while the table was
-             * small could join it by reading it whole, and go on doing so
-             * once it is large; by its key index it never does */
-            rc = send_plain(s,
-                            "SELECT pg_catalog.set_config('enable_hashjoin', "
-                            "'off', true), pg_catalog.set_config("
-                            "'enable_mergejoin', 'off', true)",
-                            SIZE_MAX, err);
-            s->joins_off = rc == CDC_OK;
-        }
-        if (rc == CDC_OK) {
-            stmt_begin(s);
-            rc = build_merge(s, t, batch, i, n, ck, nck, bad, err);
-        }
-        if (rc == CDC_OK)
-            rc = send_stmt(s, i, err);
-        if (rc == CDC_OK)
-            s->cmds[s->ncmds - 1].multi = true;
-        return rc;
+    if (merge && !s->joins_off) {
+        /* the statement's plan is kept: one made while the table was small
+         * could join it by reading it whole, and go on doing so once it is
+         * large; by its key index it never does */
+        rc = send_plain(s,
+                        "SELECT pg_catalog.set_config('enable_hashjoin', "
+                        "'off', true), pg_catalog.set_config("
+                        "'enable_mergejoin', 'off', true)",
+                        SIZE_MAX, err);
+        if (rc != CDC_OK)
+            return rc;
+        s->joins_off = true;
     }
     stmt_begin(s);
-    cdc_buf_append_str(&s->sql, "INSERT INTO ");
-    cdc_buf_append_str(&s->sql, t->qname);
-    if (n > 1) {
-        /* same shape: the columns resolved for the first row hold for
-         * all */
-        rc = resolve_cols(s, t, ev, err);
-        if (rc != CDC_OK)
-            return rc;
-        append_insert_cols(s, ev);
-        cdc_buf_append_str(&s->sql, ") OVERRIDING SYSTEM VALUE");
-        rc = append_unnest(s, t, batch, i, n, bad, err);
-        if (rc != CDC_OK)
-            return rc;
+    if (merge) {
+        rc = build_merge(s, t, batch, i, n, ck, nck, bad, err);
     } else {
-        rc = build_insert_body(s, t, ev, false, err);
-        if (rc != CDC_OK)
-            return rc;
+        cdc_buf_append_str(&s->sql, "INSERT INTO ");
+        cdc_buf_append_str(&s->sql, t->qname);
+        if (n > 1) {
+            /* same shape: the columns resolved for the first row hold for
+             * all */
+            rc = resolve_cols(s, t, ev, err);
+            if (rc == CDC_OK) {
+                append_insert_cols(s, ev);
+                cdc_buf_append_str(&s->sql, ") OVERRIDING SYSTEM VALUE");
+                rc = append_unnest(s, t, batch, i, n, bad, err);
+            }
+        } else {
+            rc = build_insert_body(s, t, ev, false, err);
+        }
+        if (rc == CDC_OK && has_ck)
+            build_on_conflict(s, ev, ck, nck);
     }
-    if (has_ck)
-        build_on_conflict(s, ev, ck, nck);
+    if (rc != CDC_OK)
+        return rc;
     rc = send_stmt(s, i, err);
     if (rc == CDC_OK)
         s->cmds[s->ncmds - 1].multi = n > 1;
@@ -2668,7 +2662,7 @@ static int pg_settle(void *state, struct cdc_err *err)
         *err = s->bg_err;
         return s->bg_rc;
     }
-    if (s->bg_upsert || !s->bg_fallback)
+    if (!s->bg_fallback) /* never set by an upsert */
         return CDC_OK;
     /* refused (rows there already, or a value that does not fit): the
      * batch is upserted here, as write would have done; the next batches
