@@ -191,4 +191,22 @@ int sink__pg_value(const char *source, const char *type, const char *value,
                    size_t len, enum sink_pg_class cls, struct cdc_buf *out,
                    bool *changed, struct cdc_err *err);
 
+/* ==== COPY's binary form (pg_binary.c) ==== */
+
+/* Whether a column of this type (the target's OID) can be loaded with
+ * binary COPY: sink__pg_binary_value reads the text of its values. */
+bool sink__pg_binary_type(uint32_t type_oid);
+/* Appends the field (its length, then its bytes) that a column of type
+ * type_oid reads as the same value as from the text v[0..len); false, b
+ * as it was, when v is not in the plain form that is read here (a BC date,
+ * a numeric with an exponent...): the row must then go as text. */
+bool sink__pg_binary_value(struct cdc_buf *b, uint32_t type_oid, const char *v,
+                           size_t len);
+/* The binary COPY stream's header, a row's field count, a NULL field, and
+ * the trailer. */
+void sink__pg_binary_header(struct cdc_buf *b);
+void sink__pg_binary_row(struct cdc_buf *b, size_t nfields);
+void sink__pg_binary_null(struct cdc_buf *b);
+void sink__pg_binary_trailer(struct cdc_buf *b);
+
 #endif

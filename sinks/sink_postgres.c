@@ -137,8 +137,9 @@ struct pg_cmd {
  * own connection; lane 1, a second connection, loads half of a large
  * batch of copied rows at the same time on a thread of its own. */
 struct copy_lane {
-    PGconn *conn; /* lane 0: the sink's, borrowed */
-    struct cdc_buf buf;
+    PGconn *conn;       /* lane 0: the sink's, borrowed */
+    struct cdc_buf buf; /* COPY data */
+    struct cdc_buf sql; /* the COPY statement */
     struct cdc_buf conv;
     const struct pg_col **wcols;
     size_t cap_wcols;
@@ -701,6 +702,12 @@ static int value_error(const struct pg_table *t, const struct pg_col *tc,
                        t->qname, why);
 }
 
+/* Whether ev came from MySQL: only then may a value need converting. */
+static bool from_mysql(const struct cdc_event *ev)
+{
+    return ev->source != NULL && strcmp(ev->source, "mysql") == 0;
+}
+
 /*
  * The text of value c of ev for target column tc: c's own, or for a
  * change from MySQL into a column that needs it what sink__pg_value makes
@@ -716,8 +723,7 @@ static int value_text(struct cdc_buf *conv, const struct pg_table *t,
 {
     *text = c->value;
     *len = c->value_len;
-    if (tc->cls == SINK_PG_OTHER || c->value == NULL || ev->source == NULL ||
-        strcmp(ev->source, "mysql") != 0)
+    if (tc->cls == SINK_PG_OTHER || c->value == NULL || !from_mysql(ev))
         return CDC_OK;
     bool changed = false;
     cdc_buf_reset(conv);
@@ -1987,6 +1993,10 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
 #define COPY_PAUSE_BATCHES 16
 /* COPY data is sent in pieces of about this size. */
 #define COPY_CHUNK (64 * 1024)
+/* Rows of a binary COPY encoded before it starts, at most: past this the
+ * rest is sent as it is encoded, and a value found then that has no
+ * binary form fails the COPY (the batch then goes as upserts). */
+#define COPY_HOLD ((size_t)32 << 20)
 /* Batches of copied rows of at least this many go over two connections. */
 #define COPY_LANE_MIN_ROWS 4000
 /* what the second connection is called on the target */
@@ -2052,8 +2062,99 @@ static bool copy_exec(PGconn *conn, const char *sql, int n,
     return ok;
 }
 
-/* Sends rows [i, i + n) of one table and column list with COPY on lane
- * ln. The table was read before the batch began. */
+/* How one row went into a lane's COPY data. */
+enum copy_fit {
+    ROW_IN,   /* appended */
+    ROW_BAD,  /* a value the target cannot hold: err says which */
+    ROW_TEXT, /* a value with no binary form: nothing appended */
+};
+
+/* Appends row to ln->buf in COPY's text or binary form, its values as
+ * value_text gives them. */
+static enum copy_fit copy_row(struct copy_lane *ln, const struct pg_table *t,
+                              const struct cdc_event *row, bool binary,
+                              struct cdc_err *err)
+{
+    struct cdc_buf *b = &ln->buf;
+    size_t at = b->len;
+    bool convert = from_mysql(row);
+    if (binary)
+        sink__pg_binary_row(b, row->ncols);
+    for (size_t c = 0; c < row->ncols; c++) {
+        const char *v = row->cols[c].value;
+        size_t len = row->cols[c].value_len;
+        if (convert && v != NULL && ln->wcols[c] != NULL &&
+            value_text(&ln->conv, t, ln->wcols[c], row, &row->cols[c], &v, &len,
+                       err) != CDC_OK)
+            return ROW_BAD;
+        if (binary) {
+            if (v == NULL) {
+                sink__pg_binary_null(b);
+            } else if (!sink__pg_binary_value(b, ln->wcols[c]->type_oid, v,
+                                              len)) {
+                b->len = at;
+                b->data[at] = '\0';
+                return ROW_TEXT;
+            }
+            continue;
+        }
+        if (c > 0)
+            cdc_buf_append_char(b, '\t');
+        if (v == NULL)
+            cdc_buf_append(b, "\\N", 2);
+        else
+            copy_escape(b, v, len);
+    }
+    if (!binary)
+        cdc_buf_append_char(b, '\n');
+    return ROW_IN;
+}
+
+/* Whether every column of ev is written and of a type the binary form
+ * takes (ln->wcols resolved for ev). */
+static bool binary_columns(const struct copy_lane *ln,
+                           const struct cdc_event *ev)
+{
+    for (size_t c = 0; c < ev->ncols; c++)
+        if (ln->wcols[c] == NULL ||
+            !sink__pg_binary_type(ln->wcols[c]->type_oid))
+            return false;
+    return true;
+}
+
+/* Starts COPY of ev's table and columns on ln's connection. */
+static bool copy_begin(struct copy_lane *ln, const struct pg_table *t,
+                       const struct cdc_event *ev, bool binary,
+                       struct cdc_err *err)
+{
+    struct cdc_buf *q = &ln->sql;
+    cdc_buf_reset(q);
+    cdc_buf_append_str(q, "COPY ");
+    cdc_buf_append_str(q, t->qname);
+    cdc_buf_append_str(q, " (");
+    for (size_t c = 0; c < ev->ncols; c++) {
+        if (c > 0)
+            cdc_buf_append_str(q, ", ");
+        append_ident(q, ev->cols[c].name);
+    }
+    cdc_buf_append_str(q, binary ? ") FROM STDIN (FORMAT binary)"
+                                 : ") FROM STDIN");
+    PGresult *res = PQexec(ln->conn, q->data);
+    bool ok = PQresultStatus(res) == PGRES_COPY_IN;
+    if (!ok)
+        conn_error(ln->conn, res, "", err);
+    PQclear(res);
+    return ok;
+}
+
+/*
+ * Sends rows [i, i + n) of one table and column list with COPY on lane
+ * ln. The table was read before the batch began. Where every column is of
+ * a type pg_binary.c reads, the rows go in COPY's binary form, which the
+ * target reads for a fraction of the text form's cost; they are encoded
+ * before the COPY starts (up to COPY_HOLD bytes), so that a value with no
+ * binary form sends the run as text instead.
+ */
 static bool copy_run(const struct pg_sink *s, struct copy_lane *ln,
                      const struct cdc_batch *batch, size_t i, size_t n,
                      struct cdc_err *err)
@@ -2070,51 +2171,56 @@ static bool copy_run(const struct pg_sink *s, struct copy_lane *ln,
     if (resolve_into(t, ev, &ln->wcols, &ln->cap_wcols, err) != CDC_OK)
         return false;
     struct cdc_buf *b = &ln->buf;
-    cdc_buf_reset(b);
-    cdc_buf_append_str(b, "COPY ");
-    cdc_buf_append_str(b, t->qname);
-    cdc_buf_append_str(b, " (");
-    for (size_t c = 0; c < ev->ncols; c++) {
-        if (c > 0)
-            cdc_buf_append_str(b, ", ");
-        append_ident(b, ev->cols[c].name);
-    }
-    cdc_buf_append_str(b, ") FROM STDIN");
-    PGresult *res = PQexec(ln->conn, b->data);
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        conn_error(ln->conn, res, "", err);
-        PQclear(res);
-        return false;
-    }
-    PQclear(res);
+    bool binary = binary_columns(ln, ev);
+    bool started = false;
     bool sent = true;
-    bool bad = false; /* a value the target cannot hold: err says which */
+    bool bad = false; /* err says why */
     cdc_buf_reset(b);
+    if (binary)
+        sink__pg_binary_header(b);
     for (size_t k = i; k < i + n && sent && !bad; k++) {
-        const struct cdc_event *row = batch->events[k];
-        for (size_t c = 0; c < row->ncols && !bad; c++) {
-            if (c > 0)
-                cdc_buf_append_char(b, '\t');
-            const char *v = row->cols[c].value;
-            size_t len = row->cols[c].value_len;
-            if (v != NULL && ln->wcols[c] != NULL)
-                bad = value_text(&ln->conv, t, ln->wcols[c], row, &row->cols[c],
-                                 &v, &len, err) != CDC_OK;
-            if (v == NULL)
-                cdc_buf_append(b, "\\N", 2);
-            else
-                copy_escape(b, v, len);
+        enum copy_fit fit = copy_row(ln, t, batch->events[k], binary, err);
+        if (fit == ROW_TEXT && !started) {
+            binary = false; /* the run again, as text */
+            cdc_buf_reset(b);
+            k = i - 1;
+            continue;
         }
-        cdc_buf_append_char(b, '\n');
-        if (!bad && (b->len >= COPY_CHUNK || k + 1 == i + n)) {
+        if (fit == ROW_TEXT) {
+            cdc_err_set(err, CDC_EPROTO, 0, "a value of %s has no binary form",
+                        t->qname);
+            bad = true;
+        }
+        if (fit == ROW_BAD)
+            bad = true;
+        if (bad)
+            break;
+        if (!started && (!binary || b->len >= COPY_HOLD)) {
+            if (!copy_begin(ln, t, ev, binary, err))
+                return false;
+            started = true;
+        }
+        if (started && b->len >= COPY_CHUNK) {
             sent = PQputCopyData(ln->conn, b->data, (int)b->len) == 1;
             cdc_buf_reset(b);
         }
     }
+    if (!started) {
+        if (bad)
+            return false;
+        if (!copy_begin(ln, t, ev, binary, err))
+            return false;
+    }
+    if (binary && !bad)
+        sink__pg_binary_trailer(b);
+    if (sent && !bad && b->len > 0)
+        sent = PQputCopyData(ln->conn, b->data, (int)b->len) == 1;
+    cdc_buf_reset(b);
     bool ok =
         PQputCopyEnd(ln->conn, sent && !bad ? NULL : "not sent whole") == 1;
     if (bad)
         ok = false; /* err keeps the value's reason */
+    PGresult *res;
     while ((res = PQgetResult(ln->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             if (ok)
@@ -2125,6 +2231,10 @@ static bool copy_run(const struct pg_sink *s, struct copy_lane *ln,
     }
     if (!sent && ok)
         ok = false;
+    if (ok)
+        cdc_log(CDC_LOG_DEBUG, "sink",
+                "sink=postgres COPY of %zu rows into %s in %s form", n,
+                t->qname, binary ? "binary" : "text");
     return ok;
 }
 
@@ -2413,6 +2523,7 @@ static int pg_open(const struct cdc_conf *cfg, const char *group, void **state,
     for (size_t i = 0; i < 2; i++) {
         cdc_buf_init(&s->lanes[i].buf, 0);
         cdc_buf_init(&s->lanes[i].conv, 0);
+        cdc_buf_init(&s->lanes[i].sql, 0);
     }
 
     rc = sink__connect_wait("postgres", cfg, connect_any, s, err);
@@ -2689,6 +2800,7 @@ static void pg_close(void *state)
     for (size_t i = 0; i < 2; i++) {
         cdc_buf_release(&s->lanes[i].buf);
         cdc_buf_release(&s->lanes[i].conv);
+        cdc_buf_release(&s->lanes[i].sql);
         cdc_free(s->lanes[i].wcols);
     }
     forget_blocked(s);
