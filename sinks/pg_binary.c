@@ -617,6 +617,40 @@ static uint32_t array_element(uint32_t type_oid)
     return 0;
 }
 
+uint32_t sink__pg_binary_array_of(uint32_t elem_oid)
+{
+    static const uint32_t types[] = {
+        OID_JSON_ARRAY,   OID_BOOL_ARRAY,        OID_BYTEA_ARRAY,
+        OID_INT2_ARRAY,   OID_INT4_ARRAY,        OID_TEXT_ARRAY,
+        OID_BPCHAR_ARRAY, OID_VARCHAR_ARRAY,     OID_INT8_ARRAY,
+        OID_FLOAT4_ARRAY, OID_FLOAT8_ARRAY,      OID_TIMESTAMP_ARRAY,
+        OID_DATE_ARRAY,   OID_TIMESTAMPTZ_ARRAY, OID_NUMERIC_ARRAY,
+        OID_UUID_ARRAY,   OID_JSONB_ARRAY,
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (array_element(types[i]) == elem_oid)
+            return types[i];
+    return 0;
+}
+
+size_t sink__pg_binary_array_open(struct cdc_buf *b, uint32_t elem_oid)
+{
+    size_t at = b->len;
+    put32(b, 1); /* one dimension */
+    put32(b, 0); /* whether there are NULLs, written at the close */
+    put32(b, elem_oid);
+    put32(b, 0); /* elements, written at the close */
+    put32(b, 1); /* lower bound */
+    return at;
+}
+
+void sink__pg_binary_array_close(struct cdc_buf *b, size_t at, size_t count,
+                                 bool nulls)
+{
+    patch32(b, at + 4, nulls ? 1 : 0);
+    patch32(b, at + 12, (uint32_t)count);
+}
+
 /* What array_in would take out of an unquoted element or trim from it. */
 static bool array_special(char c)
 {
@@ -646,14 +680,8 @@ static bool put_array(struct cdc_buf *b, const char *v, size_t len,
         patch32(b, at, 12);
         return true;
     }
-    put32(b, 1);
-    size_t flags_at = b->len;
-    put32(b, 0); /* whether there are NULLs, written at the end */
-    put32(b, elem_oid);
-    size_t count_at = b->len;
-    put32(b, 0); /* elements, written at the end */
-    put32(b, 1); /* lower bound */
-    uint32_t count = 0;
+    size_t open = sink__pg_binary_array_open(b, elem_oid);
+    size_t count = 0;
     bool nulls = false;
     char unescaped[ARRAY_ELEMENT_MAX];
     size_t end = len - 1; /* the closing brace */
@@ -700,8 +728,7 @@ static bool put_array(struct cdc_buf *b, const char *v, size_t len,
         }
         count++;
     }
-    patch32(b, flags_at, nulls ? 1 : 0);
-    patch32(b, count_at, count);
+    sink__pg_binary_array_close(b, open, count, nulls);
     patch32(b, at, (uint32_t)(b->len - at - 4));
     return true;
 }

@@ -208,5 +208,15 @@ void sink__pg_binary_header(struct cdc_buf *b);
 void sink__pg_binary_row(struct cdc_buf *b, size_t nfields);
 void sink__pg_binary_null(struct cdc_buf *b);
 void sink__pg_binary_trailer(struct cdc_buf *b);
+/* The type of arrays of elem_oid when values of elem_oid are read here
+ * (int8[] for int8); 0 for any other type, arrays included. */
+uint32_t sink__pg_binary_array_of(uint32_t elem_oid);
+/* A one-dimensional array in binary form, as a parameter takes it (no
+ * length before it): opened, then count elements appended with
+ * sink__pg_binary_value or sink__pg_binary_null, then closed with the
+ * offset that opening returned, their count and whether one was NULL. */
+size_t sink__pg_binary_array_open(struct cdc_buf *b, uint32_t elem_oid);
+void sink__pg_binary_array_close(struct cdc_buf *b, size_t at, size_t count,
+                                 bool nulls);
 
 #endif

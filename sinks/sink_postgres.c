@@ -181,16 +181,20 @@ struct pg_sink {
     size_t cap_wcols;
     const char **vals;
     uint32_t *oids;
+    int *lens; /* of binary parameters */
+    int *fmts; /* 1 for a binary parameter */
     int nparams;
     int cap_params;
+    int nbinary; /* binary parameters among them */
     /* values from MySQL as the target reads them: one at a time, and
      * those that are parameters until the statement is sent */
     struct cdc_buf conv;
     struct cdc_arena conv_params;
-    /* the array texts of an unnest upsert, NUL-separated, and where each
-     * starts */
+    /* the arrays of an unnest upsert, texts NUL-separated or binary, where
+     * each starts and the length of each binary one (0 for a text) */
     struct cdc_buf arrays;
     size_t *array_at;
+    size_t *array_len;
     size_t cap_array_at;
 
     /* after a failed multi-row statement, the next attempt goes row by
@@ -552,6 +556,7 @@ static void stmt_begin(struct pg_sink *s)
 {
     cdc_buf_reset(&s->sql);
     s->nparams = 0;
+    s->nbinary = 0;
     /* libpq copies parameters when it sends a statement */
     if (s->conv_params.used_total > 0)
         cdc_arena_reset(&s->conv_params);
@@ -565,9 +570,15 @@ static void push_param(struct pg_sink *s, const char *value, uint32_t oid)
             cdc_xrealloc(s->vals, (size_t)s->cap_params * sizeof(*s->vals));
         s->oids =
             cdc_xrealloc(s->oids, (size_t)s->cap_params * sizeof(*s->oids));
+        s->lens =
+            cdc_xrealloc(s->lens, (size_t)s->cap_params * sizeof(*s->lens));
+        s->fmts =
+            cdc_xrealloc(s->fmts, (size_t)s->cap_params * sizeof(*s->fmts));
     }
     s->vals[s->nparams] = value;
     s->oids[s->nparams] = oid;
+    s->lens[s->nparams] = 0;
+    s->fmts[s->nparams] = 0;
     s->nparams++;
 }
 
@@ -650,7 +661,9 @@ static void add_cmd(struct pg_sink *s, size_t event)
 static int send_unnamed(struct pg_sink *s, size_t event, struct cdc_err *err)
 {
     if (!PQsendQueryParams(s->conn, s->sql.data, s->nparams,
-                           (const Oid *)s->oids, s->vals, NULL, NULL, 0))
+                           (const Oid *)s->oids, s->vals,
+                           s->nbinary > 0 ? s->lens : NULL,
+                           s->nbinary > 0 ? s->fmts : NULL, 0))
         return result_error(s, NULL, "could not send a statement", err);
     add_cmd(s, event);
     return CDC_OK;
@@ -668,8 +681,9 @@ static int send_stmt(struct pg_sink *s, size_t event, struct cdc_err *err)
         return send_unnamed(s, event, err);
     if (prepared_now)
         add_cmd(s, event);
-    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals, NULL, NULL,
-                             0))
+    if (!PQsendQueryPrepared(s->conn, st->name, s->nparams, s->vals,
+                             s->nbinary > 0 ? s->lens : NULL,
+                             s->nbinary > 0 ? s->fmts : NULL, 0))
         return result_error(s, NULL, "could not send a statement", err);
     add_cmd(s, event);
     return CDC_OK;
@@ -1154,6 +1168,47 @@ static int append_array(struct pg_sink *s, const struct pg_table *t,
     return CDC_OK;
 }
 
+/* Appends column col of events [i, i + n) as a one-dimensional array of
+ * tc's type in binary form (pg_binary.c), which the target reads for less
+ * than the text of a text[] and a cast of each element; each value as
+ * value_text gives it. *done is false, and nothing appended, when a value
+ * has no binary form (the column then goes as text). On failure *bad is
+ * the index of the event at fault. */
+static int append_binary_array(struct pg_sink *s, const struct pg_table *t,
+                               const struct pg_col *tc,
+                               const struct cdc_batch *batch, size_t i,
+                               size_t n, size_t col, bool *done, size_t *bad,
+                               struct cdc_err *err)
+{
+    struct cdc_buf *b = &s->arrays;
+    size_t start = b->len;
+    size_t open = sink__pg_binary_array_open(b, tc->type_oid);
+    bool nulls = false;
+    *done = false;
+    for (size_t r = 0; r < n; r++) {
+        const struct cdc_event *ev = batch->events[i + r];
+        const struct cdc_col *c = &ev->cols[col];
+        if (c->value == NULL) {
+            sink__pg_binary_null(b);
+            nulls = true;
+            continue;
+        }
+        const char *v = NULL;
+        size_t len = 0;
+        int rc = value_text(&s->conv, t, tc, ev, c, &v, &len, err);
+        if (rc != CDC_OK)
+            *bad = i + r;
+        if (rc != CDC_OK || !sink__pg_binary_value(b, tc->type_oid, v, len)) {
+            b->len = start;
+            b->data[start] = '\0';
+            return rc;
+        }
+    }
+    sink__pg_binary_array_close(b, open, n, nulls);
+    *done = true;
+    return CDC_OK;
+}
+
 /* Appends "<p>0, <p>1, ..., <p>(n-1)": the columns of a run's unnest. */
 static void append_cn(struct cdc_buf *b, const char *prefix, size_t n)
 {
@@ -1166,11 +1221,12 @@ static void append_cn(struct cdc_buf *b, const char *prefix, size_t n)
 }
 
 /* Appends "SELECT u.c1::type, ... FROM unnest($a, ...) AS u(c1, ...)":
- * one text[] parameter per written column, holding the values of rows
- * [i, i + n), each turned into the column's type by its input function
- * (as a parameter typed by the column would be). One prepared statement
- * serves every run size. On failure (a value the target cannot hold)
- * *bad is the index of the event at fault. */
+ * one array parameter per written column, holding the values of rows
+ * [i, i + n): of the column's type in binary form where pg_binary.c reads
+ * every value, else a text[] whose elements the column's input function
+ * reads (as a parameter typed by the column would be). One prepared
+ * statement serves every run size. On failure (a value the target cannot
+ * hold) *bad is the index of the event at fault. */
 static int append_unnest(struct pg_sink *s, const struct pg_table *t,
                          const struct cdc_batch *batch, size_t i, size_t n,
                          size_t *bad, struct cdc_err *err)
@@ -1195,6 +1251,8 @@ static int append_unnest(struct pg_sink *s, const struct pg_table *t,
         s->cap_array_at = w * 2;
         s->array_at =
             cdc_xrealloc(s->array_at, s->cap_array_at * sizeof(*s->array_at));
+        s->array_len =
+            cdc_xrealloc(s->array_len, s->cap_array_at * sizeof(*s->array_len));
     }
     int first = s->nparams;
     /* the arrays are built column by column: after a value the target
@@ -1204,13 +1262,35 @@ static int append_unnest(struct pg_sink *s, const struct pg_table *t,
     struct cdc_err first_err;
     w = 0;
     for (size_t c = 0; c < ev->ncols && n > 0; c++) {
-        if (s->wcols[c] == NULL)
+        const struct pg_col *tc = s->wcols[c];
+        if (tc == NULL)
             continue;
         if (w > 0)
             cdc_buf_append_str(&s->sql, ", ");
-        add_param(s, NULL, OID_TEXT_ARRAY);
-        s->array_at[w++] = s->arrays.len;
-        int rc = append_array(s, t, s->wcols[c], batch, i, n, c, bad, err);
+        size_t at = s->arrays.len;
+        uint32_t array_oid = sink__pg_binary_array_of(tc->type_oid);
+        bool binary = false;
+        int rc = CDC_OK;
+        if (array_oid != 0)
+            rc = append_binary_array(s, t, tc, batch, i, n, c, &binary, bad,
+                                     err);
+        if (rc == CDC_OK && !binary)
+            rc = append_array(s, t, tc, batch, i, n, c, bad, err);
+        if (binary) {
+            /* typed in the text too: the prepared statement for texts
+             * is another */
+            add_param(s, NULL, array_oid);
+            cdc_buf_append_str(&s->sql, "::");
+            cdc_buf_append_str(&s->sql, tc->type_sql);
+            cdc_buf_append_str(&s->sql, "[]");
+            s->fmts[s->nparams - 1] = 1;
+            s->nbinary++;
+        } else {
+            add_param(s, NULL, OID_TEXT_ARRAY);
+        }
+        s->array_at[w] = at;
+        s->array_len[w] = binary ? s->arrays.len - at : 0;
+        w++;
         if (rc != CDC_OK) {
             failed = rc;
             first_err = *err;
@@ -1224,9 +1304,11 @@ static int append_unnest(struct pg_sink *s, const struct pg_table *t,
     cdc_buf_append_str(&s->sql, ") AS u(");
     append_cn(&s->sql, "c", w);
     cdc_buf_append_char(&s->sql, ')');
-    /* the texts are in place now that the buffer no longer moves */
-    for (size_t k = 0; k < w; k++)
+    /* the arrays are in place now that the buffer no longer moves */
+    for (size_t k = 0; k < w; k++) {
         s->vals[first + (int)k] = s->arrays.data + s->array_at[k];
+        s->lens[first + (int)k] = (int)s->array_len[k];
+    }
     return CDC_OK;
 }
 
@@ -2809,9 +2891,12 @@ static void pg_close(void *state)
     cdc_buf_release(&s->conv);
     cdc_arena_release(&s->conv_params);
     cdc_free(s->array_at);
+    cdc_free(s->array_len);
     cdc_free(s->wcols);
     cdc_free(s->vals);
     cdc_free(s->oids);
+    cdc_free(s->lens);
+    cdc_free(s->fmts);
     cdc_free(s->cmds);
     cdc_free(s->group);
     cdc_free(s);

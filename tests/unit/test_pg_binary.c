@@ -242,6 +242,29 @@ static void test_arrays(void **state)
     assert_string_equal(bin(TEXT_ARRAY, "{\"a\"b}"), "REFUSED");
 }
 
+/* An array parameter of int8 (1016) built element by element is what
+ * array_send gives for '{7,NULL}'::int8[]. */
+static void test_array_parameter(void **state)
+{
+    (void)state;
+    assert_int_equal(sink__pg_binary_array_of(INT8), INT8_ARRAY);
+    assert_int_equal(sink__pg_binary_array_of(TEXT), TEXT_ARRAY);
+    assert_int_equal(sink__pg_binary_array_of(INT4_ARRAY), 0);
+    assert_int_equal(sink__pg_binary_array_of(INTERVAL), 0);
+    struct cdc_buf b;
+    cdc_buf_init(&b, 0);
+    size_t at = sink__pg_binary_array_open(&b, INT8);
+    assert_true(sink__pg_binary_value(&b, INT8, "7", 1));
+    sink__pg_binary_null(&b);
+    sink__pg_binary_array_close(&b, at, 2, true);
+    char hex[256];
+    for (size_t i = 0; i < b.len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)b.data[i]);
+    assert_string_equal(hex, "00000001000000010000001400000002000000010000"
+                             "00080000000000000007ffffffff");
+    cdc_buf_release(&b);
+}
+
 static void test_frame(void **state)
 {
     (void)state;
@@ -270,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_strings_and_bytes),
         cmocka_unit_test(test_dates_and_times),
         cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_array_parameter),
         cmocka_unit_test(test_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
