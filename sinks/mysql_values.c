@@ -208,17 +208,6 @@ static bool json_number(const char *v, size_t len)
     return i == len;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (any year). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
 {
     z += 719468;
@@ -353,7 +342,7 @@ static int datetime_utc(const char *v, size_t len, enum sink_my_class cls,
         return cdc_buf_append(out, v, len);
     if (!zoned)
         return cdc_buf_append(out, v, len);
-    int64_t t = days_from_civil(y, mo, d) * 86400 + secs - offset;
+    int64_t t = sink__days_from_civil(y, mo, d) * 86400 + secs - offset;
     int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t rest = t - days * 86400;
     civil_from_days(days, &y, &mo, &d);

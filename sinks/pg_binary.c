@@ -468,47 +468,29 @@ static bool put_uuid(struct cdc_buf *b, const char *v, size_t len)
     return true;
 }
 
-/* Reads n digits at v + at as a number. */
-static bool fixed_digits(const char *v, size_t at, size_t n, int *out)
+/* Reads exactly n digits at v + at (within len) as a number. */
+static bool fixed_digits(const char *v, size_t len, size_t at, int n, int *out)
 {
-    int x = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(v[at + i]))
-            return false;
-        x = x * 10 + (v[at + i] - '0');
-    }
-    *out = x;
+    const char *p = v + at;
+    int64_t x;
+    if (at > len || !sink__digits(&p, v + len, n, &x))
+        return false;
+    *out = (int)x;
     return true;
-}
-
-static bool leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
 /* Reads "YYYY-MM-DD" (years 1 to 9999) at the start of v as days from
  * 2000-01-01. */
 static bool read_date(const char *v, size_t len, int32_t *days)
 {
-    static const int month_days[12] = {31, 28, 31, 30, 31, 30,
-                                       31, 31, 30, 31, 30, 31};
     int y, m, d;
-    if (len < 10 || v[4] != '-' || v[7] != '-' || !fixed_digits(v, 0, 4, &y) ||
-        !fixed_digits(v, 5, 2, &m) || !fixed_digits(v, 8, 2, &d))
+    if (len < 10 || v[4] != '-' || v[7] != '-' ||
+        !fixed_digits(v, len, 0, 4, &y) || !fixed_digits(v, len, 5, 2, &m) ||
+        !fixed_digits(v, len, 8, 2, &d))
         return false;
-    if (y < 1 || m < 1 || m > 12 || d < 1 ||
-        d > month_days[m - 1] + (m == 2 && leap(y)))
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > sink__days_in_month(y, m))
         return false;
-    /* days from 1970-01-01 in the proleptic Gregorian calendar, counted
-     * from March so that the leap day ends a year */
-    int ya = m <= 2 ? y - 1 : y;
-    int era = ya / 400;
-    int yoe = ya - era * 400;
-    int mp = m > 2 ? m - 3 : m + 9;
-    int doy = (153 * mp + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t unix_days = (int64_t)era * 146097 + doe - 719468;
-    *days = (int32_t)(unix_days - EPOCH_SHIFT_DAYS);
+    *days = (int32_t)(sink__days_from_civil(y, m, d) - EPOCH_SHIFT_DAYS);
     return true;
 }
 
@@ -539,9 +521,9 @@ static bool put_timestamp(struct cdc_buf *b, const char *v, size_t len, bool tz)
         int32_t days;
         int h, mi, s;
         if (len < 19 || !read_date(v, len, &days) || v[10] != ' ' ||
-            v[13] != ':' || v[16] != ':' || !fixed_digits(v, 11, 2, &h) ||
-            !fixed_digits(v, 14, 2, &mi) || !fixed_digits(v, 17, 2, &s) ||
-            h > 23 || mi > 59 || s > 59)
+            v[13] != ':' || v[16] != ':' || !fixed_digits(v, len, 11, 2, &h) ||
+            !fixed_digits(v, len, 14, 2, &mi) ||
+            !fixed_digits(v, len, 17, 2, &s) || h > 23 || mi > 59 || s > 59)
             return false;
         size_t i = 19;
         int64_t frac = 0;
@@ -559,18 +541,18 @@ static bool put_timestamp(struct cdc_buf *b, const char *v, size_t len, bool tz)
             if (i + 3 > len || (v[i] != '+' && v[i] != '-'))
                 return false;
             int oh, om = 0, os = 0;
-            if (!fixed_digits(v, i + 1, 2, &oh) || oh > MAX_TZ_HOURS)
+            if (!fixed_digits(v, len, i + 1, 2, &oh) || oh > MAX_TZ_HOURS)
                 return false;
             size_t at = i + 3;
             if (at < len) {
                 if (at + 3 > len || v[at] != ':' ||
-                    !fixed_digits(v, at + 1, 2, &om) || om > 59)
+                    !fixed_digits(v, len, at + 1, 2, &om) || om > 59)
                     return false;
                 at += 3;
             }
             if (at < len) {
                 if (at + 3 > len || v[at] != ':' ||
-                    !fixed_digits(v, at + 1, 2, &os) || os > 59)
+                    !fixed_digits(v, len, at + 1, 2, &os) || os > 59)
                     return false;
                 at += 3;
             }

@@ -235,14 +235,6 @@ static int bits_number(const char *v, size_t len, struct cdc_buf *out,
     return cdc_buf_append_uint(out, n);
 }
 
-static int64_t days_in_month(int64_t y, int64_t m)
-{
-    static const int64_t days[12] = {31, 28, 31, 30, 31, 30,
-                                     31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
 /* Refuses a date (or the date of a datetime or timestamp) that PostgreSQL
  * has no day for: MySQL's zero date, a zero month or day, year 0 (there
  * is none between 1 BC and AD 1), or a day past the month's end (MySQL's
@@ -266,7 +258,7 @@ static int check_date(const char *v, size_t len, struct cdc_err *err)
         why = "a zero month or day";
     else if (y == 0)
         why = "there is no year 0";
-    else if (m > 12 || d > days_in_month(y, m))
+    else if (m > 12 || d > sink__days_in_month(y, m))
         why = "no such day";
     if (why == NULL)
         return CDC_OK;

@@ -95,6 +95,11 @@ bool sink__is_one_of(const char *s, const char *const *names);
  * *p past them; false, with *p somewhere among them, when there are
  * fewer. */
 bool sink__digits(const char **p, const char *end, int n, int64_t *out);
+/* The days of month m (1 to 12) of year y, in the proleptic Gregorian
+ * calendar. */
+int64_t sink__days_in_month(int64_t y, int64_t m);
+/* Days since 1970-01-01 of a proleptic Gregorian date (any year). */
+int64_t sink__days_from_civil(int64_t y, int64_t m, int64_t d);
 /* Sets err to CDC_EPROTO flagged CDC_ERR_POISON, "what: "<value>"" with
  * the first SINK_SHOWN bytes of v, and returns CDC_EPROTO. */
 int sink__refuse(struct cdc_err *err, const char *what, const char *v,

@@ -63,6 +63,25 @@ bool sink__digits(const char **p, const char *end, int n, int64_t *out)
     return true;
 }
 
+int64_t sink__days_in_month(int64_t y, int64_t m)
+{
+    static const int64_t days[12] = {31, 28, 31, 30, 31, 30,
+                                     31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+int64_t sink__days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    /* counted from March, so that the leap day ends a year */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
 int sink__refuse(struct cdc_err *err, const char *what, const char *v,
                  size_t len)
 {
