@@ -571,47 +571,34 @@ static bool put_timestamp(struct cdc_buf *b, const char *v, size_t len, bool tz)
     return true;
 }
 
+/* Each type whose values are read here, and the type of arrays of it:
+ * the one list of what goes in binary form. */
+static const uint32_t ARRAY_TYPES[][2] = {
+    {OID_JSON, OID_JSON_ARRAY},       {OID_BOOL, OID_BOOL_ARRAY},
+    {OID_BYTEA, OID_BYTEA_ARRAY},     {OID_INT2, OID_INT2_ARRAY},
+    {OID_INT4, OID_INT4_ARRAY},       {OID_TEXT, OID_TEXT_ARRAY},
+    {OID_BPCHAR, OID_BPCHAR_ARRAY},   {OID_VARCHAR, OID_VARCHAR_ARRAY},
+    {OID_INT8, OID_INT8_ARRAY},       {OID_FLOAT4, OID_FLOAT4_ARRAY},
+    {OID_FLOAT8, OID_FLOAT8_ARRAY},   {OID_TIMESTAMP, OID_TIMESTAMP_ARRAY},
+    {OID_DATE, OID_DATE_ARRAY},       {OID_TIMESTAMPTZ, OID_TIMESTAMPTZ_ARRAY},
+    {OID_NUMERIC, OID_NUMERIC_ARRAY}, {OID_UUID, OID_UUID_ARRAY},
+    {OID_JSONB, OID_JSONB_ARRAY},
+};
+
 /* The element type of the array types read here, or 0. */
 static uint32_t array_element(uint32_t type_oid)
 {
-    static const uint32_t pairs[][2] = {
-        {OID_JSON_ARRAY, OID_JSON},
-        {OID_BOOL_ARRAY, OID_BOOL},
-        {OID_BYTEA_ARRAY, OID_BYTEA},
-        {OID_INT2_ARRAY, OID_INT2},
-        {OID_INT4_ARRAY, OID_INT4},
-        {OID_TEXT_ARRAY, OID_TEXT},
-        {OID_BPCHAR_ARRAY, OID_BPCHAR},
-        {OID_VARCHAR_ARRAY, OID_VARCHAR},
-        {OID_INT8_ARRAY, OID_INT8},
-        {OID_FLOAT4_ARRAY, OID_FLOAT4},
-        {OID_FLOAT8_ARRAY, OID_FLOAT8},
-        {OID_TIMESTAMP_ARRAY, OID_TIMESTAMP},
-        {OID_DATE_ARRAY, OID_DATE},
-        {OID_TIMESTAMPTZ_ARRAY, OID_TIMESTAMPTZ},
-        {OID_NUMERIC_ARRAY, OID_NUMERIC},
-        {OID_UUID_ARRAY, OID_UUID},
-        {OID_JSONB_ARRAY, OID_JSONB},
-    };
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
-        if (pairs[i][0] == type_oid)
-            return pairs[i][1];
+    for (size_t i = 0; i < sizeof(ARRAY_TYPES) / sizeof(ARRAY_TYPES[0]); i++)
+        if (ARRAY_TYPES[i][1] == type_oid)
+            return ARRAY_TYPES[i][0];
     return 0;
 }
 
 uint32_t sink__pg_binary_array_of(uint32_t elem_oid)
 {
-    static const uint32_t types[] = {
-        OID_JSON_ARRAY,   OID_BOOL_ARRAY,        OID_BYTEA_ARRAY,
-        OID_INT2_ARRAY,   OID_INT4_ARRAY,        OID_TEXT_ARRAY,
-        OID_BPCHAR_ARRAY, OID_VARCHAR_ARRAY,     OID_INT8_ARRAY,
-        OID_FLOAT4_ARRAY, OID_FLOAT8_ARRAY,      OID_TIMESTAMP_ARRAY,
-        OID_DATE_ARRAY,   OID_TIMESTAMPTZ_ARRAY, OID_NUMERIC_ARRAY,
-        OID_UUID_ARRAY,   OID_JSONB_ARRAY,
-    };
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (array_element(types[i]) == elem_oid)
-            return types[i];
+    for (size_t i = 0; i < sizeof(ARRAY_TYPES) / sizeof(ARRAY_TYPES[0]); i++)
+        if (ARRAY_TYPES[i][0] == elem_oid)
+            return ARRAY_TYPES[i][1];
     return 0;
 }
 
@@ -729,28 +716,8 @@ static bool put_text(struct cdc_buf *b, const char *v, size_t len,
 
 bool sink__pg_binary_type(uint32_t type_oid)
 {
-    switch (type_oid) {
-    case OID_BOOL:
-    case OID_BYTEA:
-    case OID_INT8:
-    case OID_INT2:
-    case OID_INT4:
-    case OID_TEXT:
-    case OID_JSON:
-    case OID_FLOAT4:
-    case OID_FLOAT8:
-    case OID_BPCHAR:
-    case OID_VARCHAR:
-    case OID_DATE:
-    case OID_TIMESTAMP:
-    case OID_TIMESTAMPTZ:
-    case OID_NUMERIC:
-    case OID_UUID:
-    case OID_JSONB:
-        return true;
-    default:
-        return array_element(type_oid) != 0;
-    }
+    return sink__pg_binary_array_of(type_oid) != 0 ||
+           array_element(type_oid) != 0;
 }
 
 bool sink__pg_binary_value(struct cdc_buf *b, uint32_t type_oid, const char *v,
