@@ -13,7 +13,7 @@
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
-PKGS     = libpq libmariadb zlib libnats libcjson yaml-0.1 libpcre2-8 libcurl libmicrohttpd
+PKGS     = libpq libmariadb zlib libzstd libnats libcjson yaml-0.1 libpcre2-8 libcurl libmicrohttpd
 
 ifdef SANITIZE
 BUILD   ?= build/san

@@ -501,6 +501,40 @@ bool cdc_chunk_seq_open(const struct cdc_chunk_seq *cs);
 enum cdc_chunk_step cdc_chunk_seq_step(struct cdc_chunk_seq *cs, uint32_t i,
                                        uint32_t k, uint32_t *dropped);
 
+/* ==== Compressed payloads (compress.c) ==== */
+
+/*
+ * With the replicator's --compress zstd, a message whose payload is at
+ * least CDC_ZIP_MIN_BYTES long and that fits in one message once
+ * compressed carries one zstd frame (recording its content size) and the
+ * header "Tributary-Encoding: zstd"; everything else goes as it is, chunks
+ * always (so a chunk's bytes never depend on the setting). A message
+ * without the header is plain JSON.
+ */
+#define CDC_ZIP_HEADER "Tributary-Encoding"
+#define CDC_ZIP_ZSTD "zstd"
+#define CDC_ZIP_MIN_BYTES 1024
+/* zstd's fastest levels are negative; below -7 the ratio drops sharply */
+#define CDC_ZIP_LEVEL_MIN (-7)
+
+/* One thread's compression state; level is a zstd level. */
+struct cdc_zip;
+struct cdc_zip *cdc_zip_new(int level);
+void cdc_zip_free(struct cdc_zip *z);
+/* True for a level this build's zstd takes (CDC_ZIP_LEVEL_MIN up). */
+bool cdc_zip_level_ok(int64_t level);
+/* Replaces out's content with data[0..len) compressed. */
+int cdc_zip_compress(struct cdc_zip *z, const void *data, size_t len,
+                     struct cdc_buf *out, struct cdc_err *err);
+/* The payload of a message whose Tributary-Encoding header is encoding:
+ * data itself when encoding is NULL, else data decompressed into out
+ * (its content replaced, NUL-terminated), *payload pointing into out.
+ * CDC_EPROTO with a reason for an unknown encoding, a damaged frame, or
+ * one that claims more than CDC_CHUNK_MAX_BYTES. */
+int cdc_zip_open(struct cdc_zip *z, const char *encoding, const void *data,
+                 size_t len, struct cdc_buf *out, const void **payload,
+                 size_t *plen, struct cdc_err *err);
+
 /* ==== A worker's lease on its consumer (lease.c) ==== */
 
 /* "worker.lease.<consumer>": the key of the lease in the group's state

@@ -58,6 +58,11 @@ const struct cdc_opt cdc_replicator_options[] = {
      "events published but not yet acknowledged by JetStream, at most"},
     {"ack-timeout", CDC_OPT_DURATION, "30s", 1000, 3600000, 0,
      "how long to wait for JetStream to acknowledge an event"},
+    {"compress", CDC_OPT_STRING, "none", 0, 0, 0,
+     "compress messages of 1 KiB or more: none, or zstd (fewer bytes "
+     "stored and sent; readers need the Tributary-Encoding header)"},
+    {"compress-level", CDC_OPT_INT, "1", -7, 19, 0,
+     "zstd level with --compress zstd: -7 (fastest) to 19 (smallest)"},
     {"stream-max-age", CDC_OPT_DURATION, CDC_STREAM_MAX_AGE_DEFAULT, 0, 0, 0,
      "how long the group's stream keeps events (0: forever)"},
     {"stream-max-bytes", CDC_OPT_SIZE, "0", 0, 0, 0,

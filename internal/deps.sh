@@ -9,7 +9,7 @@ PKGS=(
     libpq-dev libnats-dev libcjson-dev libyaml-dev libpcre2-dev
     libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev
     postgresql-15 postgresql-client-15 nats-server
-    mariadb-server mariadb-client libmariadb-dev zlib1g-dev
+    mariadb-server mariadb-client libmariadb-dev zlib1g-dev libzstd-dev zstd
 )
 
 missing=()

@@ -31,6 +31,8 @@
 /* max_payload counts a message's headers too (msgid, chunk header): well
  * under this. */
 #define HEADER_OVERHEAD 512
+/* a pack's msgid: group, generation, run and three numbers */
+#define PACK_MSGID_MAX (CDC_NAME_MAX + 128)
 /* How long the publisher waits for a pack before it looks at the
  * acknowledgements again. */
 #define WAIT_MS 20
@@ -252,6 +254,43 @@ void source__copy_pack_init(struct source__copy_pack *pk,
     };
 }
 
+/* How many bytes of a pack one message carries at most, with *maxp the
+ * server's max_payload; 0 for no limit (a source whose packs are never
+ * chunked: the server refuses one that is too large, loudly). */
+static size_t pack_limit(const struct source__copy *cp, int64_t *maxp)
+{
+    *maxp = cp->ops->chunked ? cdc_js_max_payload(cp->env->js) : 0;
+    if (*maxp <= 0)
+        return 0;
+    int64_t room = *maxp - HEADER_OVERHEAD - 2 * PACK_MSGID_MAX;
+    return room > 0 ? (size_t)room : 0;
+}
+
+/* With --compress zstd, the pack's text compressed in place of it when
+ * that is shorter and fits in one message (a pack cut into chunks goes as
+ * it is, like any chunked event). */
+static void pack_zip(struct source__copy *cp, struct source__copy_pack *pk,
+                     struct source__copy_item *it)
+{
+    if (!cp->env->zip || it->len < CDC_ZIP_MIN_BYTES)
+        return;
+    if (pk->zip == NULL)
+        pk->zip = cdc_zip_new(cp->env->zip_level);
+    struct cdc_buf z;
+    struct cdc_err e;
+    cdc_buf_init(&z, 0);
+    cdc_err_clear(&e);
+    int64_t maxp = 0;
+    size_t limit = pack_limit(cp, &maxp);
+    if (cdc_zip_compress(pk->zip, it->data, it->len, &z, &e) == CDC_OK &&
+        z.len < it->len && (maxp <= 0 || z.len <= limit)) {
+        cdc_free(it->data);
+        it->data = cdc_buf_detach(&z, &it->len);
+        it->zipped = true;
+    }
+    cdc_buf_release(&z);
+}
+
 /* Hands the pack on, and starts the next one. */
 static bool pack_send(struct source__copy *cp, struct source__copy_range *r,
                       struct source__copy_pack *pk, bool last)
@@ -260,6 +299,8 @@ static bool pack_send(struct source__copy *cp, struct source__copy_range *r,
     if (pk->rows > 0) {
         cdc_pack_end(true, &pk->buf);
         it.data = cdc_buf_detach(&pk->buf, &it.len);
+        it.raw_len = it.len;
+        pack_zip(cp, pk, &it);
     }
     pk->rows = 0;
     cdc_buf_init(&pk->buf, 0);
@@ -294,6 +335,8 @@ bool source__copy_pack_end(struct source__copy *cp,
 void source__copy_pack_release(struct source__copy_pack *pk)
 {
     cdc_buf_release(&pk->buf);
+    cdc_zip_free(pk->zip);
+    pk->zip = NULL;
     cdc_free(pk->cols);
 }
 
@@ -476,17 +519,17 @@ static int send_pack(struct source__copy *cp, struct cdc_js_pub *pub,
                      const struct source__copy_item *it, uint64_t *seq,
                      struct cdc_err *err)
 {
-    char msgid[CDC_NAME_MAX + 128];
+    char msgid[PACK_MSGID_MAX];
     snprintf(msgid, sizeof(msgid),
              "%s/copy:%s:%s:%" PRIu64 ":%" PRIu64 ":%" PRIu64, cp->env->group,
              cp->generation, cp->run, r->t->id, r->id, r->chunks);
-    int64_t maxp = cp->ops->chunked ? cdc_js_max_payload(cp->env->js) : 0;
-    size_t limit = maxp > HEADER_OVERHEAD + 2 * (int64_t)sizeof(msgid)
-                       ? (size_t)maxp - HEADER_OVERHEAD - 2 * sizeof(msgid)
-                       : 0;
-    if (maxp <= 0 || it->len <= limit)
+    int64_t maxp = 0;
+    size_t limit = pack_limit(cp, &maxp);
+    struct cdc_js_hdr zh = {CDC_ZIP_HEADER, CDC_ZIP_ZSTD};
+    if (maxp <= 0 || it->len <= limit || it->zipped)
         return cdc_js_pub_send(pub, r->t->subject, msgid, it->data, it->len,
-                               NULL, 0, seq, err);
+                               it->zipped ? &zh : NULL, it->zipped ? 1 : 0, seq,
+                               err);
     uint32_t k = 0;
     if (limit < 1024 || cdc_chunk_count(it->len, limit, &k) != CDC_OK)
         return cdc_err_set(err, CDC_ETOOBIG, 0,
@@ -570,9 +613,9 @@ static int publish_item(struct source__copy *cp, struct cdc_js_pub *pub,
         int rc = send_pack(cp, pub, r, it, sent_seq, err);
         r->chunks++;
         r->rows += it->rows;
-        r->bytes += it->len;
+        r->bytes += it->raw_len;
         cdc_metric_add(cp->m_rows, r->t->label, it->rows);
-        cdc_metric_add(cp->m_bytes, r->t->label, it->len);
+        cdc_metric_add(cp->m_bytes, r->t->label, it->raw_len);
         cdc_free(it->data);
         it->data = NULL;
         if (rc != CDC_OK)

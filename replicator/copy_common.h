@@ -92,8 +92,10 @@ struct source__copy_item {
     struct source__copy_range *range;
     char *data; /* NULL: only says the range is read whole */
     size_t len;
+    size_t raw_len; /* len before compression */
     uint64_t rows;
     bool last;
+    bool zipped; /* data is compressed (--compress) */
 };
 
 /*
@@ -180,6 +182,7 @@ int source__copy_load_done(struct source__copy *cp, struct cdc_err *err);
 /* The events of a range being put into packs by a reader. */
 struct source__copy_pack {
     struct cdc_buf buf;
+    struct cdc_zip *zip; /* --compress: the reader's own, made on first use */
     struct cdc_event ev;
     struct cdc_col *cols; /* the reader sets names, types and each value */
     uint64_t rows;

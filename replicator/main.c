@@ -131,6 +131,10 @@ struct repl {
      * as the one it must follow, so JetStream refuses an event whose
      * predecessor was lost, and the stream never holds a gap */
     struct cdc_buf prev_msgid;
+    /* --compress zstd: its state, and the payload compressed */
+    struct cdc_zip *zip;
+    struct cdc_buf zipped;
+    bool zip_warned;
     /* the message being built (see flush_msg): its text, objects and
      * events, subject, msgid (its last event's) and the checkpoints that
      * wait for it; the open pack at its end from pack_start, with
@@ -327,19 +331,36 @@ static int resync(struct repl *r, struct cdc_err *err)
     return CDC_OK;
 }
 
+/* Reads the id of the stream's last message alone, for the next message
+ * to chain to: after a copy, which publishes without chaining; what
+ * resync() found of ours before the copy still holds. */
+static int last_msgid(struct repl *r, struct cdc_err *err)
+{
+    struct cdc_buf any;
+    cdc_buf_init(&any, 0);
+    int rc = cdc_js_stream_last_msgids(r->js, r->stream, "", 0, &r->prev_msgid,
+                                       &any, err);
+    cdc_buf_release(&any);
+    return rc;
+}
+
 /* Sends one message chained to the stream's last one (JetStream refuses
  * it if that is not the last) and makes it the last. chunk is the
- * Tributary-Chunk value, or NULL for an event in one message. */
+ * Tributary-Chunk value, or NULL for an event in one message; zipped: data
+ * is compressed. */
 static int send_chained(struct repl *r, const char *msgid, const void *data,
-                        size_t len, const char *chunk, struct cdc_err *err)
+                        size_t len, const char *chunk, bool zipped,
+                        struct cdc_err *err)
 {
-    struct cdc_js_hdr hdrs[2];
+    struct cdc_js_hdr hdrs[3];
     size_t nhdrs = 0;
     if (r->prev_msgid.len > 0)
         hdrs[nhdrs++] = (struct cdc_js_hdr){"Nats-Expected-Last-Msg-Id",
                                             r->prev_msgid.data};
     if (chunk != NULL)
         hdrs[nhdrs++] = (struct cdc_js_hdr){CDC_CHUNK_HEADER, chunk};
+    if (zipped)
+        hdrs[nhdrs++] = (struct cdc_js_hdr){CDC_ZIP_HEADER, CDC_ZIP_ZSTD};
     uint64_t seq = 0;
     int rc = cdc_js_pub_send(r->pub, r->subject.data, msgid, data, len, hdrs,
                              nhdrs, &seq, err);
@@ -350,6 +371,27 @@ static int send_chained(struct repl *r, const char *msgid, const void *data,
     cdc_buf_append_str(&r->prev_msgid, msgid);
     r->last_seq = seq;
     return CDC_OK;
+}
+
+/* With --compress zstd, compresses data[0..len) into r->zipped if it is
+ * long enough to be worth it; true if the result is shorter and at most
+ * limit bytes. Chunks always go as they are, so that chunk i/k of an event
+ * holds the same bytes whatever the setting of the run that sends it. */
+static bool zip(struct repl *r, const void *data, size_t len, size_t limit)
+{
+    if (r->zip == NULL || len < CDC_ZIP_MIN_BYTES)
+        return false;
+    struct cdc_err e;
+    cdc_err_clear(&e);
+    if (cdc_zip_compress(r->zip, data, len, &r->zipped, &e) != CDC_OK) {
+        /* the message goes as it is: nothing is lost */
+        if (!r->zip_warned)
+            cdc_log(CDC_LOG_WARN, "replicator",
+                    "%s; sending messages uncompressed", e.msg);
+        r->zip_warned = true;
+        return false;
+    }
+    return r->zipped.len < len && r->zipped.len <= limit;
 }
 
 /* Sends the encoded event in r->payload as chunks of at most limit bytes,
@@ -392,7 +434,7 @@ static int publish_chunks(struct repl *r, const struct cdc_event *ev,
         cdc_buf_reset(&r->chunk_msgid);
         cdc_buf_printf(&r->chunk_msgid, "%s#%s", r->msgid.data, chunk);
         int rc = send_chained(r, r->chunk_msgid.data, r->payload.data + off, n,
-                              chunk, err);
+                              chunk, false, err);
         if (rc != CDC_OK)
             return rc;
     }
@@ -423,9 +465,12 @@ static int publish_alone(struct repl *r, const struct cdc_event *ev,
     size_t limit = r->max_payload > 0 && (uint64_t)r->max_payload > headers
                        ? (size_t)r->max_payload - headers
                        : 0;
-    if (r->payload.len <= limit && limit > 0)
+    if (limit > 0 && zip(r, r->payload.data, r->payload.len, limit))
+        rc = send_chained(r, r->msgid.data, r->zipped.data, r->zipped.len, NULL,
+                          true, err);
+    else if (r->payload.len <= limit && limit > 0)
         rc = send_chained(r, r->msgid.data, r->payload.data, r->payload.len,
-                          NULL, err);
+                          NULL, false, err);
     else
         rc = publish_chunks(r, ev, limit, err);
     if (rc != CDC_OK)
@@ -503,7 +548,11 @@ static int flush_msg(struct repl *r, struct cdc_err *err)
         cdc_free(r->last_table);
         r->last_schema = NULL;
         r->last_table = NULL;
-        int rc = send_chained(r, r->msg_msgid.data, data, len, NULL, err);
+        bool zipped = zip(r, data, len, len);
+        int rc = zipped ? send_chained(r, r->msg_msgid.data, r->zipped.data,
+                                       r->zipped.len, NULL, true, err)
+                        : send_chained(r, r->msg_msgid.data, data, len, NULL,
+                                       false, err);
         if (rc != CDC_OK)
             return rc;
         r->published += r->msg_events;
@@ -890,6 +939,8 @@ static int copy(struct repl *r, bool copy_only)
         .then_stream = !copy_only,
         .truncate_first = cdc_conf_get_bool(r->cfg, "resync"),
         .ack_timeout_ms = cdc_conf_get_int(r->cfg, "ack-timeout"),
+        .zip_level = (int)cdc_conf_get_int(r->cfg, "compress-level"),
+        .zip = r->zip != NULL,
     };
     int rc = r->ops->copy(r->src, &env, &err);
     if (rc == CDC_ESTOP) {
@@ -1054,6 +1105,17 @@ static int check_modes(const struct cdc_conf *cfg, struct cdc_err *err)
         return cdc_err_set(err, CDC_ECONFIG, 0,
                            "--resync copies the tables afresh and streams: it "
                            "goes alone or with --copy-and-stream");
+    const char *zip = cdc_conf_get_str(cfg, "compress");
+    if (strcmp(zip, "none") != 0 && strcmp(zip, CDC_ZIP_ZSTD) != 0)
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "--compress: unknown compression \"%s\" (none "
+                           "or " CDC_ZIP_ZSTD ")",
+                           zip);
+    if (!cdc_zip_level_ok(cdc_conf_get_int(cfg, "compress-level")))
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "--compress-level: %" PRId64
+                           " is beyond what this zstd offers",
+                           cdc_conf_get_int(cfg, "compress-level"));
     const char *addr = cdc_conf_get_str(cfg, "metrics-addr");
     char host[256];
     int port = 0;
@@ -1105,6 +1167,9 @@ int main(int argc, char **argv)
     cdc_arena_init(&r.pack_arena);
     cdc_buf_init(&r.chunk_msgid, 0);
     cdc_buf_init(&r.prev_msgid, 0);
+    cdc_buf_init(&r.zipped, 0);
+    if (strcmp(cdc_conf_get_str(cfg, "compress"), CDC_ZIP_ZSTD) == 0)
+        r.zip = cdc_zip_new((int)cdc_conf_get_int(cfg, "compress-level"));
     r.need_resync = true;
 
     struct cdc_js_opts jo;
@@ -1169,9 +1234,17 @@ int main(int argc, char **argv)
     }
     bool copy_only = cdc_conf_get_bool(cfg, "copy");
     if (copy_only || resync_all || cdc_conf_get_bool(cfg, "copy-and-stream")) {
+        /* what the stream holds of ours is looked up before the copy adds
+         * its packs, which the look-back would otherwise read through (up
+         * to RESYNC_LOOK_BACK messages of up to 60 KiB); failing that,
+         * streaming looks it up when it starts, as after any failure */
+        if (!copy_only && resync(&r, &err) != CDC_OK)
+            r.need_resync = true;
         code = copy(&r, copy_only);
         if (code != EXIT_OK || copy_only || cdc_stop_requested)
             goto out;
+        if (!r.need_resync && last_msgid(&r, &err) != CDC_OK)
+            r.need_resync = true;
     }
     cdc_log(CDC_LOG_INFO, "replicator",
             "replicating group \"%s\" from %s into stream \"%s\"", r.group,
@@ -1194,6 +1267,8 @@ out:
     cdc_arena_release(&r.pack_arena);
     cdc_buf_release(&r.chunk_msgid);
     cdc_buf_release(&r.prev_msgid);
+    cdc_buf_release(&r.zipped);
+    cdc_zip_free(r.zip);
     cdc_free(r.last_schema);
     cdc_free(r.last_table);
     cdc_free(r.cps.items);

@@ -54,6 +54,10 @@ struct source_copy_env {
      * targets too */
     bool truncate_first;
     int64_t ack_timeout_ms;
+    /* --compress zstd: packs that fit in one message once compressed go
+     * compressed, at --compress-level */
+    bool zip;
+    int zip_level;
 };
 
 struct source_ops {

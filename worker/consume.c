@@ -93,6 +93,10 @@ struct worker {
      * nitems - open_run_start() ones (none once rejected) */
     struct cdc_chunk_seq chunk;
     struct cdc_buf chunk_data;
+    /* a compressed message's payload (Tributary-Encoding), while it is
+     * decoded */
+    struct cdc_zip *zip;
+    struct cdc_buf unzipped;
     /* the open run is over CDC_CHUNK_MAX_BYTES: its chunks go to the dead
      * letters as they come */
     bool chunk_rejected;
@@ -259,17 +263,23 @@ static int dead_letter_ev(struct worker *w, struct cdc_js_msg *msg,
                  ev->tx_index);
     }
     const char *subject = cdc_js_msg_subject(msg);
-    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
-    struct cdc_js_hdr hdrs[] = {
+    struct cdc_js_hdr hdrs[5] = {
         {"Tributary-Error", reason},
         {"Tributary-Subject", subject ? subject : ""},
         {"Tributary-Stream-Seq", seq},
-        {CDC_CHUNK_HEADER, chunk},
     };
+    size_t nhdrs = 3;
+    /* the message as it came keeps what says how to read it */
+    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
+    const char *zipped = cdc_js_msg_header(msg, CDC_ZIP_HEADER);
+    if (chunk != NULL)
+        hdrs[nhdrs++] = (struct cdc_js_hdr){CDC_CHUNK_HEADER, chunk};
+    if (zipped != NULL && data != one.data)
+        hdrs[nhdrs++] = (struct cdc_js_hdr){CDC_ZIP_HEADER, zipped};
     cdc_backoff_reset(&w->bo);
     for (;;) {
         int rc = cdc_js_publish_sync(w->js, w->dlq_subject, msgid, data, len,
-                                     hdrs, chunk != NULL ? 4 : 3, err);
+                                     hdrs, nhdrs, err);
         if (rc == CDC_OK)
             break;
         if (cdc_stop_requested) {
@@ -656,6 +666,21 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
             rc = end_run_early(w, msg, err);
         size_t len = 0;
         const void *data = cdc_js_msg_data(msg, &len);
+        struct cdc_err zerr;
+        cdc_err_clear(&zerr);
+        if (rc == CDC_OK &&
+            cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
+                         len, &w->unzipped, &data, &len, &zerr) != CDC_OK) {
+            char reason[CDC_ERR_MSG_MAX + 32];
+            snprintf(reason, sizeof(reason), "cannot decode event: %s",
+                     zerr.msg);
+            rc = dead_letter(w, msg, reason, err);
+            if (rc == CDC_OK)
+                push_item(w, &it);
+            else
+                cdc_js_msg_free(msg);
+            return rc;
+        }
         if (rc == CDC_OK)
             return take_events(w, &it, data, len, err);
     }
@@ -672,7 +697,8 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
 /* The change ev (one of several in msg, perhaps changed by rules and
  * routing) as it came in msg, so its dead letter can go through rules and
  * routing again when replayed. ev itself if it cannot be found. */
-static const struct cdc_event *original_event(struct cdc_js_msg *msg,
+static const struct cdc_event *original_event(struct worker *w,
+                                              struct cdc_js_msg *msg,
                                               const struct cdc_event *ev,
                                               struct cdc_arena *arena)
 {
@@ -682,7 +708,9 @@ static const struct cdc_event *original_event(struct cdc_js_msg *msg,
     size_t n = 0;
     struct cdc_err err;
     cdc_err_clear(&err);
-    if (cdc_event_decode_msg(data, len, arena, &evs, &n, &err) != CDC_OK)
+    if (cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data, len,
+                     &w->unzipped, &data, &len, &err) != CDC_OK ||
+        cdc_event_decode_msg(data, len, arena, &evs, &n, &err) != CDC_OK)
         return ev;
     for (size_t i = 0; i < n; i++)
         if (evs[i].tx_index == ev->tx_index && evs[i].position != NULL &&
@@ -822,7 +850,7 @@ static int write_batch(struct worker *w, enum write_mode mode,
             struct cdc_arena orig_arena;
             cdc_arena_init(&orig_arena);
             const struct cdc_event *orig =
-                bad->packed ? original_event(bad->msg, bad->ev, &orig_arena)
+                bad->packed ? original_event(w, bad->msg, bad->ev, &orig_arena)
                             : NULL;
             for (size_t k = first; k <= at && drc == CDC_OK; k++)
                 drc = dead_letter_ev(w, items[k].msg, orig, reason, err);
@@ -1424,6 +1452,8 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     w.items_cap = w.batch_size;
     cdc_chunk_seq_init(&w.chunk);
     cdc_buf_init(&w.chunk_data, CDC_CHUNK_MAX_BYTES);
+    cdc_buf_init(&w.unzipped, 0);
+    w.zip = cdc_zip_new(0);
     cdc_arena_init(&w.arenas[0]);
     cdc_arena_init(&w.arenas[1]);
     cdc_backoff_init(&w.bo, cdc_conf_get_int(cfg, "retry-initial-wait"),
@@ -1470,5 +1500,7 @@ int worker_run(const struct cdc_conf *cfg, const struct sink_ops *ops,
     cdc_free(w.has_tx);
     cdc_free(w.tx_end);
     cdc_buf_release(&w.chunk_data);
+    cdc_buf_release(&w.unzipped);
+    cdc_zip_free(w.zip);
     return code;
 }

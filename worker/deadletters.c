@@ -123,7 +123,13 @@ static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
     cdc_arena_init(&arena);
     struct cdc_event *evs = NULL;
     size_t n = 0;
-    int rc = cdc_event_decode_msg(data, len, &arena, &evs, &n, err);
+    struct cdc_zip *zip = cdc_zip_new(0);
+    struct cdc_buf unzipped;
+    cdc_buf_init(&unzipped, 0);
+    int rc = cdc_zip_open(zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
+                          len, &unzipped, &data, &len, err);
+    if (rc == CDC_OK)
+        rc = cdc_event_decode_msg(data, len, &arena, &evs, &n, err);
     if (rc != CDC_OK && !d->replay) {
         /* what another client wrote: shown as it is */
         const char *reason = cdc_js_msg_header(msg, "Tributary-Error");
@@ -162,6 +168,8 @@ static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
         }
     }
     cdc_arena_release(&arena);
+    cdc_buf_release(&unzipped);
+    cdc_zip_free(zip);
     return rc;
 }
 

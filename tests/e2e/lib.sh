@@ -248,15 +248,19 @@ dump_bg() {
 
 # ---- NATS ------------------------------------------------------------------
 
-# nats_stream_msgs STREAM: number of messages in STREAM, 0 when absent.
-nats_stream_msgs() {
+# nats_stream_state STREAM FIELD: a number of STREAM's state (messages,
+# bytes), 0 when the stream is absent.
+nats_stream_state() {
     local json n
     json=$(curl -s -m 5 "${NATS_MONITOR:?NATS_MONITOR not set}/jsz?streams=true" 2>/dev/null) || json=''
-    n=$(jq -r --arg s "$1" \
-        '[.account_details[]?.stream_detail[]? | select(.name == $s) | .state.messages] | first // 0' \
+    n=$(jq -r --arg s "$1" --arg f "$2" \
+        '[.account_details[]?.stream_detail[]? | select(.name == $s) | .state[$f]] | first // 0' \
         <<<"$json" 2>/dev/null) || n=''
     echo "${n:-0}"
 }
+
+# nats_stream_msgs STREAM: number of messages in STREAM, 0 when absent.
+nats_stream_msgs() { nats_stream_state "$1" messages; }
 
 # stream_events GROUP: every event in the group's stream, one natural JSON
 # line each, read by a worker of its own (a fresh consumer from the start;
@@ -275,6 +279,23 @@ nats_pub() {
     exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
     printf 'CONNECT {"verbose":false,"pedantic":false}\r\nPUB %s %d\r\n%s\r\nPING\r\n' \
         "$1" "${#2}" "$2" >&9
+    while IFS= read -r -t 5 line <&9; do
+        case "$line" in PONG*) break ;; -ERR*) exec 9>&-; return 1 ;; esac
+    done
+    exec 9>&-
+}
+
+# nats_hpub SUBJECT HEADER FILE: publishes the bytes of FILE as one NATS
+# message with one header line ("Name: value"), as any other client could.
+nats_hpub() {
+    local hostport=${NATS_URL#nats://} line hdr size
+    hdr=$'NATS/1.0\r\n'"$2"$'\r\n\r\n'
+    size=$(stat -c %s "$3")
+    exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+    printf 'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nHPUB %s %d %d\r\n%s' \
+        "$1" "${#hdr}" $((${#hdr} + size)) "$hdr" >&9
+    cat "$3" >&9
+    printf '\r\nPING\r\n' >&9
     while IFS= read -r -t 5 line <&9; do
         case "$line" in PONG*) break ;; -ERR*) exec 9>&-; return 1 ;; esac
     done

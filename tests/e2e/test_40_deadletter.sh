@@ -2,6 +2,10 @@
 # Messages on the group's subjects that are not valid events (written by
 # another NATS client) go to the group's dead-letter stream with their
 # reason; they never stop the worker and are never acknowledged silently.
+# Among them two marked compressed (Tributary-Encoding: zstd, as written by
+# the replicator's --compress): one that is not, and one that is but holds
+# no valid event, which keeps its header in the dead letters and is listed
+# decompressed.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -22,13 +26,20 @@ subject="tributary.$group.public.$table"
 check "a client publishes text that is not JSON" nats_pub "$subject" "this is not an event"
 check "a client publishes JSON that is not an event" nats_pub "$subject" '{"v":1,"op":"INSERT"}'
 check "a client publishes an event of an unknown version" nats_pub "$subject" '{"v":9,"op":"INSERT"}'
+printf 'this is not a zstd frame' >"$TEST_TMP/plain"
+check "a client publishes a payload marked zstd that is not compressed" \
+    nats_hpub "$subject" "Tributary-Encoding: zstd" "$TEST_TMP/plain"
+printf '{"v":8,"op":"INSERT"}' >"$TEST_TMP/v8.json"
+zstd -q -f "$TEST_TMP/v8.json" -o "$TEST_TMP/v8.zst"
+check "a client publishes a compressed event of an unknown version" \
+    nats_hpub "$subject" "Tributary-Encoding: zstd" "$TEST_TMP/v8.zst"
 src_psql "INSERT INTO $table VALUES (2, 'after')"
 
 dlq_count_ge() { [ "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")" -ge "$1" ]; }
-if wait_until 30 dlq_count_ge 3; then
-    ok "the three bad messages are in the dead-letter stream"
+if wait_until 30 dlq_count_ge 5; then
+    ok "the five bad messages are in the dead-letter stream"
 else
-    not_ok "the three bad messages are in the dead-letter stream" \
+    not_ok "the five bad messages are in the dead-letter stream" \
         "found $(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
     dump_bg work
 fi
@@ -39,20 +50,28 @@ else
 fi
 check_eq "the file holds exactly the two real changes" "1 2" \
     "$(file_events "$out" | jq -r .row.id | tr '\n' ' ' | sed 's/ $//')"
-check_eq "the stream holds the two changes and the three foreign messages, nothing sent twice" 5 \
+check_eq "the stream holds the two changes and the five foreign messages, nothing sent twice" 7 \
     "$(nats_stream_msgs "TRIBUTARY_$group")"
 check "the worker says why each message was set aside" \
     grep -q 'sent to dead letters "tributary_dlq.'"$group"'.file": cannot decode event: message is not a JSON object' "$TEST_TMP/work.err"
 check "an event without columns is named as such" \
     grep -q 'event has no "source"\|has no columns\|has no "schema"' "$TEST_TMP/work.err"
 check "an unknown version is named as such" grep -q 'event version 9 is not supported' "$TEST_TMP/work.err"
+check "a payload marked zstd that is not is named as such" \
+    grep -q 'cannot decode event: payload marked zstd is not a zstd frame' "$TEST_TMP/work.err"
+check "a compressed event is read decompressed, and its fault named" \
+    grep -q 'event version 8 is not supported' "$TEST_TMP/work.err"
+"$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out" \
+    --list-dead-letters >"$TEST_TMP/listed" 2>"$TEST_TMP/listed.err" || true
+check "the compressed dead letter kept its header: it is listed decompressed" \
+    grep -qF '"undecodable":"{\"v\":8,\"op\":\"INSERT\"}"' "$TEST_TMP/listed"
 
 rc=0; stop_bg work || rc=$?
 check_eq "worker exits 0" 0 "$rc"
 start_bg work2 "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out" --idle-exit 2s
 rc=0; wait_until 30 bash -c "! kill -0 $(cat "$TEST_TMP/work2.pid") 2>/dev/null" || rc=1
 check_eq "a restarted worker finds nothing left to do" 0 "$rc"
-check_eq "still two events and three dead letters after the restart" "2 3" \
+check_eq "still two events and five dead letters after the restart" "2 5" \
     "$(file_count "$out") $(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
 rc=0; stop_bg repl || rc=$?
 check_eq "replicator exits 0" 0 "$rc"

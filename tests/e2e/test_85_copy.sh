@@ -3,7 +3,9 @@
 # jsonb of 10,000 elements, bytea, arrays, NULLs, text that COPY escapes)
 # while 3,000 inserts and a full-table update run, and of a table that was
 # never analyzed, into the postgres sink (which loads copied rows with
-# COPY): source and target end equal (ordered rows, md5). Then kill -9 of the replicator in the middle of a
+# COPY): source and target end equal (ordered rows, md5). That replicator
+# compresses its messages (--compress zstd), so the group's stream holds
+# fewer bytes than the rows' text. Then kill -9 of the replicator in the middle of a
 # copy and a restart: it resumes the ranges not done, the rows of a range
 # copied twice are refused by COPY and upserted, and the target ends equal. Then --copy alone: the rows arrive, and no replication slot is
 # left behind. Then a batch loaded over two connections of which one fails.
@@ -59,7 +61,7 @@ check_eq "the table to copy was never analyzed (reltuples -1)" -1 \
 # ---- copy-and-stream under load ------------------------------------------------
 # shellcheck disable=SC2046
 start_bg repl1 "$BIN/replicator" --group "$g1" --tables "$s.big,$s.never" $(repl_args) \
-    --copy-and-stream --max-copy-workers-per-table 3
+    --copy-and-stream --max-copy-workers-per-table 3 --compress zstd
 start_bg work1 "$BIN/worker" postgres --group "$g1" --nats-url "$NATS_URL" \
     --target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app
 slot1=tributary_${g1//-/_}
@@ -87,6 +89,15 @@ check_eq "the 10,000-element jsonb arrived whole" 10000 \
 check "the copy logged its progress per table" grep -q "\[copy\] $s.big: .* rows" "$TEST_TMP/repl1.err"
 src_psql "INSERT INTO $s.never VALUES (0, 'streamed after the copy')"
 check "changes after the copy stream on" wait_until 60 equal_now never
+# the stream holds the copy and the full-table update, each about as many
+# bytes as the rows' text when not compressed
+text=$(src_psql "SELECT sum(octet_length(x::text)) FROM $s.big x")
+stored=$(nats_stream_state "TRIBUTARY_$g1" bytes)
+if [ "$stored" -gt 0 ] && [ "$stored" -lt "$text" ]; then
+    ok "compressed, the stream holds fewer bytes than the rows' text once ($stored < $text)"
+else
+    not_ok "compressed, the stream holds fewer bytes than the rows' text once" "$stored bytes stored, $text of text"
+fi
 stop_bg repl1
 stop_bg work1
 
