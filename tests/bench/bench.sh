@@ -19,6 +19,8 @@
 #                  worker file draining the same events with and without a
 #                  rules file; copy compares --copy-and-stream into worker
 #                  postgres with a subscription's copy_data of the same rows
+#   BENCH_COPY_ARGS more replicator flags for the copy workload (e.g.
+#                  "--compress zstd"; none)
 #   BENCH_RATES    rows/s of the latency workload (1000 5000 10000)
 #   BENCH_LAT_SECS seconds of load at each rate (5)
 #   BENCH_OUT      JSON file written at the end (build/bench.json)
@@ -386,7 +388,8 @@ measure() { # measure SYSTEM WORKLOAD
             group_seq=$((group_seq + 1))
             GROUP=bench$group_seq
             "$BIN/replicator" --group "$GROUP" --tables mixed --host 127.0.0.1 --port "$SRC_PGPORT" \
-                --dbname app --user app --nats-url "$NATS_URL" --copy-and-stream >"$LOGS/repl-$GROUP.log" 2>&1 &
+                --dbname app --user app --nats-url "$NATS_URL" --copy-and-stream ${BENCH_COPY_ARGS:-} \
+                >"$LOGS/repl-$GROUP.log" 2>&1 &
             REPL_PID=$!
             "$BIN/worker" postgres --group "$GROUP" --nats-url "$NATS_URL" --target-host 127.0.0.1 \
                 --target-port "$TGT_PGPORT" --target-dbname app --target-user app \
