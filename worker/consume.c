@@ -585,9 +585,9 @@ static int take_chunk(struct worker *w, struct item *it, const char *value,
     return rc;
 }
 
-/* Takes a message that is not a chunk: one item for a single event, one
- * per event for a pack, all but the last marked so that no batch ends
- * inside the message. */
+/* Takes a message that is not a chunk (compressed or not): one item for a
+ * single event, one per event for a pack, all but the last marked so that
+ * no batch ends inside the message. */
 static int take_events(struct worker *w, struct item *it, const void *data,
                        size_t len, struct cdc_err *err)
 {
@@ -595,8 +595,10 @@ static int take_events(struct worker *w, struct item *it, const void *data,
     size_t n = 0;
     struct cdc_err derr;
     cdc_err_clear(&derr);
-    if (cdc_event_decode_msg(data, len, &w->arenas[w->cur], &evs, &n, &derr) !=
-        CDC_OK) {
+    if (cdc_zip_open(w->zip, cdc_js_msg_header(it->msg, CDC_ZIP_HEADER), data,
+                     len, &w->unzipped, &data, &len, &derr) != CDC_OK ||
+        cdc_event_decode_msg(data, len, &w->arenas[w->cur], &evs, &n, &derr) !=
+            CDC_OK) {
         char reason[CDC_ERR_MSG_MAX + 32];
         snprintf(reason, sizeof(reason), "cannot decode event: %s", derr.msg);
         int rc = dead_letter(w, it->msg, reason, err);
@@ -666,21 +668,6 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
             rc = end_run_early(w, msg, err);
         size_t len = 0;
         const void *data = cdc_js_msg_data(msg, &len);
-        struct cdc_err zerr;
-        cdc_err_clear(&zerr);
-        if (rc == CDC_OK &&
-            cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
-                         len, &w->unzipped, &data, &len, &zerr) != CDC_OK) {
-            char reason[CDC_ERR_MSG_MAX + 32];
-            snprintf(reason, sizeof(reason), "cannot decode event: %s",
-                     zerr.msg);
-            rc = dead_letter(w, msg, reason, err);
-            if (rc == CDC_OK)
-                push_item(w, &it);
-            else
-                cdc_js_msg_free(msg);
-            return rc;
-        }
         if (rc == CDC_OK)
             return take_events(w, &it, data, len, err);
     }
