@@ -10,6 +10,13 @@
  * alone); once the sink has committed a dead letter, it is removed from the
  * stream, so a second replay does not apply it twice. The first dead
  * letter that fails again stops the replay: it stays, with those after it.
+ *
+ * An event that travelled as chunks is a dead letter of as many messages,
+ * one per chunk, stored one after the other: they are joined again and
+ * the event is listed or replayed as one (and, replayed, every one of its
+ * messages removed). Chunks that cannot be joined (a run cut short or out
+ * of order, as the worker found it) are listed one by one with their
+ * bytes, and stop a replay like any dead letter that fails.
  */
 #include "common/js.h"
 #include "worker/worker.h"
@@ -33,11 +40,27 @@ struct dl {
     uint64_t listed;
     uint64_t replayed;
     uint64_t filtered;
+    struct cdc_chunk_seq run;  /* the open run of chunks */
+    struct cdc_buf joined;     /* its bytes so far */
+    struct cdc_js_msg **parts; /* its messages, owned */
+    size_t nparts;
+    size_t capparts;
 };
+
+/* Appends "dead_letter":{"seq":<msg's>[,"last_seq":<last_seq>] (the last
+ * of its messages, for an event that came as chunks), unclosed. */
+static void append_seqs(struct cdc_buf *b, struct cdc_js_msg *msg,
+                        uint64_t last_seq)
+{
+    uint64_t seq = cdc_js_msg_stream_seq(msg);
+    cdc_buf_printf(b, "\"dead_letter\":{\"seq\":%" PRIu64, seq);
+    if (last_seq != seq)
+        cdc_buf_printf(b, ",\"last_seq\":%" PRIu64, last_seq);
+}
 
 /* Prints the changes of one dead letter. */
 static int list_one(struct cdc_js_msg *msg, const struct cdc_event *evs,
-                    size_t n)
+                    size_t n, uint64_t last_seq)
 {
     const char *reason = cdc_js_msg_header(msg, "Tributary-Error");
     const char *subject = cdc_js_msg_header(msg, "Tributary-Subject");
@@ -45,8 +68,8 @@ static int list_one(struct cdc_js_msg *msg, const struct cdc_event *evs,
     struct cdc_buf line;
     cdc_buf_init(&extra, 0);
     cdc_buf_init(&line, 0);
-    cdc_buf_printf(&extra, "\"dead_letter\":{\"seq\":%" PRIu64 ",\"error\":",
-                   cdc_js_msg_stream_seq(msg));
+    append_seqs(&extra, msg, last_seq);
+    cdc_buf_append_str(&extra, ",\"error\":");
     const char *r = reason ? reason : "";
     cdc_buf_append_json_str(&extra, r, strlen(r));
     cdc_buf_append_str(&extra, ",\"subject\":");
@@ -101,24 +124,48 @@ static int replay_one(struct dl *d, struct cdc_js_msg *msg,
     return rc;
 }
 
-static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
-                struct cdc_err *err)
+/* Prints a dead letter that holds no event: its bytes as they are, with
+ * the reason it was set aside and, for a chunk, why it cannot be joined. */
+static int list_raw(struct cdc_js_msg *msg, const void *data, size_t len,
+                    uint64_t last_seq, const char *why)
 {
-    uint64_t seq = cdc_js_msg_stream_seq(msg);
-    if (cdc_js_msg_header(msg, CDC_CHUNK_HEADER) != NULL) {
-        cdc_log(CDC_LOG_WARN, "worker",
-                "dead letter %" PRIu64 " is one chunk of a large event: "
-                "chunks are not listed or replayed yet; it stays",
-                seq);
-        return d->replay ? cdc_err_set(err, CDC_EPROTO, 0,
-                                       "dead letter %" PRIu64
-                                       " is a chunk of a large event, which "
-                                       "cannot be replayed yet",
-                                       seq)
-                         : CDC_OK;
+    const char *reason = cdc_js_msg_header(msg, "Tributary-Error");
+    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
+    struct cdc_buf b;
+    cdc_buf_init(&b, 0);
+    cdc_buf_append_char(&b, '{');
+    append_seqs(&b, msg, last_seq);
+    cdc_buf_append_char(&b, '}');
+    if (chunk != NULL) {
+        cdc_buf_append_str(&b, ",\"chunk\":");
+        cdc_buf_append_json_str(&b, chunk, strlen(chunk));
     }
-    size_t len = 0;
-    const void *data = cdc_js_msg_data(msg, &len);
+    if (why != NULL) {
+        cdc_buf_append_str(&b, ",\"incomplete\":");
+        cdc_buf_append_json_str(&b, why, strlen(why));
+    }
+    cdc_buf_append_str(&b, ",\"undecodable\":");
+    cdc_buf_append_json_str(&b, data, len);
+    cdc_buf_append_str(&b, ",\"error\":");
+    cdc_buf_append_json_str(&b, reason ? reason : "",
+                            reason ? strlen(reason) : 0);
+    cdc_buf_append_str(&b, "}\n");
+    int rc = fwrite(b.data, 1, b.len, stdout) == b.len ? CDC_OK : CDC_EIO;
+    cdc_buf_release(&b);
+    return rc;
+}
+
+/* Lists or replays what the dead letters msgs[0..nmsgs) hold: one
+ * message, or the run of chunks of one event, data being their bytes
+ * joined (encoding: their Tributary-Encoding header, if any). */
+static int take_event(struct dl *d, struct cdc_js *js,
+                      struct cdc_js_msg *const *msgs, size_t nmsgs,
+                      const char *encoding, const void *data, size_t len,
+                      struct cdc_err *err)
+{
+    struct cdc_js_msg *msg = msgs[0];
+    uint64_t seq = cdc_js_msg_stream_seq(msg);
+    uint64_t last_seq = cdc_js_msg_stream_seq(msgs[nmsgs - 1]);
     struct cdc_arena arena;
     cdc_arena_init(&arena);
     struct cdc_event *evs = NULL;
@@ -126,50 +173,151 @@ static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
     struct cdc_zip *zip = cdc_zip_new(0);
     struct cdc_buf unzipped;
     cdc_buf_init(&unzipped, 0);
-    int rc = cdc_zip_open(zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
-                          len, &unzipped, &data, &len, err);
+    int rc =
+        cdc_zip_open(zip, encoding, data, len, &unzipped, &data, &len, err);
     if (rc == CDC_OK)
         rc = cdc_event_decode_msg(data, len, &arena, &evs, &n, err);
     if (rc != CDC_OK && !d->replay) {
         /* what another client wrote: shown as it is */
-        const char *reason = cdc_js_msg_header(msg, "Tributary-Error");
-        printf("{\"dead_letter\":{\"seq\":%" PRIu64 "},\"undecodable\":", seq);
-        struct cdc_buf b;
-        cdc_buf_init(&b, 0);
-        cdc_buf_append_json_str(&b, data, len);
-        cdc_buf_append_str(&b, ",\"error\":");
-        cdc_buf_append_json_str(&b, reason ? reason : "",
-                                reason ? strlen(reason) : 0);
-        printf("%.*s}\n", (int)b.len, b.data);
-        cdc_buf_release(&b);
+        rc = list_raw(msg, data, len, last_seq, NULL);
         d->listed++;
-        rc = CDC_OK;
+        if (rc != CDC_OK)
+            cdc_err_set(err, rc, 0, "could not write to stdout");
     } else if (rc != CDC_OK) {
         cdc_err_prefix(err, "dead letter %" PRIu64 " cannot be decoded", seq);
     } else if (!d->replay) {
-        rc = list_one(msg, evs, n);
+        rc = list_one(msg, evs, n, last_seq);
         d->listed++;
         if (rc != CDC_OK)
             cdc_err_set(err, rc, 0, "could not write to stdout");
     } else {
         rc = replay_one(d, msg, evs, n, &arena, err);
-        if (rc != CDC_OK) {
+        if (rc != CDC_OK)
             cdc_err_prefix(err, "dead letter %" PRIu64 " failed again", seq);
-        } else {
-            rc = cdc_js_stream_msg_delete(js, d->stream, seq, err);
+        for (size_t i = 0; i < nmsgs && rc == CDC_OK; i++) {
+            rc = cdc_js_stream_msg_delete(js, d->stream,
+                                          cdc_js_msg_stream_seq(msgs[i]), err);
             if (rc == CDC_ENOTFOUND)
                 rc = CDC_OK;
-            if (rc == CDC_OK) {
-                d->replayed++;
+        }
+        if (rc == CDC_OK) {
+            d->replayed++;
+            if (nmsgs > 1)
+                cdc_log(CDC_LOG_INFO, "worker",
+                        "dead letters %" PRIu64 " to %" PRIu64
+                        " (the chunks of one event) applied again and "
+                        "removed",
+                        seq, last_seq);
+            else
                 cdc_log(CDC_LOG_INFO, "worker",
                         "dead letter %" PRIu64 " applied again and removed",
                         seq);
-            }
         }
     }
     cdc_arena_release(&arena);
     cdc_buf_release(&unzipped);
     cdc_zip_free(zip);
+    return rc;
+}
+
+/* Forgets the open run's messages and bytes (not where the run is). */
+static void drop_parts(struct dl *d)
+{
+    for (size_t i = 0; i < d->nparts; i++)
+        cdc_js_msg_free(d->parts[i]);
+    d->nparts = 0;
+    cdc_buf_reset(&d->joined);
+}
+
+/* The open run's chunks and then msg (if not NULL, also a chunk) cannot
+ * be joined into an event, for the reason why: listed one by one, or the
+ * replay stops at the first of them. Frees them. */
+static int give_up_run(struct dl *d, struct cdc_js_msg *msg, const char *why,
+                       struct cdc_err *err)
+{
+    int rc = CDC_OK;
+    struct cdc_js_msg *first = d->nparts > 0 ? d->parts[0] : msg;
+    if (d->replay && first != NULL) {
+        uint64_t seq = cdc_js_msg_stream_seq(first);
+        const char *chunk = cdc_js_msg_header(first, CDC_CHUNK_HEADER);
+        rc = cdc_err_set(err, CDC_EPROTO, 0,
+                         "dead letter %" PRIu64
+                         " (chunk %s) cannot be joined into an event: %s; "
+                         "list the dead letters to see it, and delete it "
+                         "(nats stream rmm %s %" PRIu64 ") to go on",
+                         seq, chunk ? chunk : "?", why, d->stream, seq);
+    }
+    for (size_t i = 0; i <= d->nparts && rc == CDC_OK && !d->replay; i++) {
+        struct cdc_js_msg *m = i < d->nparts ? d->parts[i] : msg;
+        if (m == NULL)
+            break;
+        size_t len = 0;
+        const void *data = cdc_js_msg_data(m, &len);
+        rc = list_raw(m, data, len, cdc_js_msg_stream_seq(m), why);
+        d->listed++;
+        if (rc != CDC_OK)
+            cdc_err_set(err, rc, 0, "could not write to stdout");
+    }
+    drop_parts(d);
+    cdc_js_msg_free(msg);
+    return rc;
+}
+
+/* Takes one dead letter (and owns msg from here). */
+static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
+                struct cdc_err *err)
+{
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    const char *chunk = cdc_js_msg_header(msg, CDC_CHUNK_HEADER);
+    int rc = CDC_OK;
+    if (chunk == NULL) {
+        if (cdc_chunk_seq_open(&d->run)) {
+            cdc_chunk_seq_init(&d->run);
+            rc = give_up_run(
+                d, NULL, "followed by a dead letter that is not a chunk", err);
+        }
+        if (rc == CDC_OK)
+            rc = take_event(d, js, &msg, 1,
+                            cdc_js_msg_header(msg, CDC_ZIP_HEADER), data, len,
+                            err);
+        cdc_js_msg_free(msg);
+        return rc;
+    }
+    uint32_t i = 0;
+    uint32_t k = 0;
+    uint32_t dropped = 0;
+    if (cdc_chunk_parse(chunk, &i, &k) != CDC_OK) {
+        cdc_chunk_seq_init(&d->run);
+        return give_up_run(d, msg, "malformed " CDC_CHUNK_HEADER " header",
+                           err);
+    }
+    enum cdc_chunk_step step = cdc_chunk_seq_step(&d->run, i, k, &dropped);
+    if (step == CDC_CHUNK_BAD)
+        return give_up_run(d, msg, "a chunk does not follow the one before it",
+                           err);
+    if (dropped > 0) {
+        /* the run is cut short by the first chunk of another */
+        rc = give_up_run(d, NULL, "chunk 1 of an event came after them", err);
+        if (rc != CDC_OK) {
+            cdc_js_msg_free(msg);
+            return rc;
+        }
+    }
+    if (d->nparts == d->capparts) {
+        d->capparts = d->capparts ? d->capparts * 2 : 16;
+        d->parts = cdc_xrealloc(d->parts, d->capparts * sizeof(*d->parts));
+    }
+    d->parts[d->nparts++] = msg;
+    if (cdc_buf_append(&d->joined, data, len) != CDC_OK) {
+        cdc_chunk_seq_init(&d->run);
+        return give_up_run(d, NULL, "the event would be over 256 MiB", err);
+    }
+    if (step == CDC_CHUNK_MORE)
+        return CDC_OK;
+    rc = take_event(d, js, d->parts, d->nparts, NULL, d->joined.data,
+                    d->joined.len, err);
+    drop_parts(d);
     return rc;
 }
 
@@ -196,6 +344,7 @@ int worker_dead_letters(const struct cdc_conf *cfg, const struct sink_ops *ops,
 
     struct dl d = {
         .ops = ops, .pipe = pipe, .stream = stream, .replay = replay};
+    cdc_buf_init(&d.joined, 0);
     struct cdc_js_opts jo;
     struct cdc_js *js = NULL;
     struct cdc_js_consumer *cons = NULL;
@@ -233,13 +382,24 @@ int worker_dead_letters(const struct cdc_conf *cfg, const struct sink_ops *ops,
         rc = cdc_js_fetch(cons, FETCH_MAX, FETCH_WAIT_MS, got, &n, &err);
         if (rc != CDC_OK || n == 0)
             break;
+        /* acknowledged as read, or the server stops delivering once
+         * max_ack_pending are out; the consumer is this run's alone */
+        rc = cdc_js_msg_ack(got[n - 1], &err);
         for (size_t i = 0; i < n; i++) {
             if (rc == CDC_OK)
                 rc = take(&d, js, got[i], &err);
-            cdc_js_msg_free(got[i]);
+            else
+                cdc_js_msg_free(got[i]);
         }
     }
+    if (rc == CDC_OK && !cdc_stop_requested && cdc_chunk_seq_open(&d.run))
+        rc = give_up_run(&d, NULL,
+                         "the chunks after them are not in the dead letters",
+                         &err);
 out:
+    drop_parts(&d);
+    cdc_free(d.parts);
+    cdc_buf_release(&d.joined);
     if (cons != NULL)
         cdc_js_consumer_close(cons);
     if (made) {

@@ -264,6 +264,12 @@ for reason in "chunk 3/3 came where chunk 2/3 was expected" \
     check "dead letter reason: $reason" grep -q "$reason" "$TEST_TMP/work$n_work.err"
 done
 
+"$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out" \
+    --list-dead-letters >"$TEST_TMP/listed" 2>"$TEST_TMP/listed.err" || true
+check_eq "the broken runs are listed chunk by chunk, as they came" "1/3 3/3 2/2 1/2 2/3 x/y 1/2" \
+    "$(jq -r 'select(.incomplete) | .chunk' "$TEST_TMP/listed" | tail -n 7 | paste -sd' ')"
+check_eq "with their bytes" '{"v":1,' "$(jq -r 'select(.incomplete) | .undecodable' "$TEST_TMP/listed" | tail -n 1)"
+
 rc=0; stop_bg "repl$n_repl" || rc=$?
 check_eq "replicator exits 0" 0 "$rc"
 rc=0; stop_bg "work$n_work" || rc=$?

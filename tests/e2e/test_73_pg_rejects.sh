@@ -56,6 +56,34 @@ check "the reason names the missing table" grep -q "does not exist on the target
 check "a rejected change is tried more than once before it is set aside" \
     test "$(grep -c 'rejected, attempt' "$TEST_TMP/work.err")" -ge 2
 
+
+# ---- the dead letters, listed, then applied again once the target is fixed ----
+target_flags=(--target-host "$TGT_PGHOST" --target-port "$TGT_PGPORT" --target-dbname app --target-user app)
+rc=0
+"$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" "${target_flags[@]}" \
+    --list-dead-letters >"$TEST_TMP/listed" 2>"$TEST_TMP/listed.err" || rc=$?
+check_eq "listing the dead letters exits 0" 0 "$rc"
+check_eq "five changes are listed, the large one once" "1 4 7 11 13" \
+    "$(jq -r '.row.id' "$TEST_TMP/listed" | sort -n | paste -sd' ')"
+check_eq "the large one is listed whole, joined from its chunks" 2500000 \
+    "$(jq -r 'select(.row.id == 13) | .row.t | length' "$TEST_TMP/listed")"
+check "its listing names the first and last of its messages" \
+    test "$(jq -r 'select(.row.id == 13) | .dead_letter.last_seq - .dead_letter.seq' "$TEST_TMP/listed")" -ge 2
+tgt_psql "ALTER TABLE $table DROP CONSTRAINT ${table}_v_check; ALTER TABLE $table ALTER COLUMN t TYPE text;
+    CREATE TABLE $other (id int PRIMARY KEY)"
+on_exit "tgt_psql 'DROP TABLE IF EXISTS $other' >/dev/null 2>&1"
+rc=0
+"$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" "${target_flags[@]}" \
+    --replay-dead-letters >"$TEST_TMP/replay" 2>"$TEST_TMP/replay.err" || rc=$?
+check_eq "the replay exits 0" 0 "$rc"
+check_eq "the target now holds every row" "1:2 2:3 3:4 4:500 5:5 6:6 7:500 8:8 9:9 10:10 11:11 12:12 13:13" \
+    "$(tgt_psql "SELECT string_agg(id || ':' || v, ' ' ORDER BY id) FROM $table")"
+check_eq "the large value arrived whole" "2500000 $(src_psql "SELECT md5(t) FROM $table WHERE id = 13")" \
+    "$(tgt_psql "SELECT length(t) || ' ' || md5(t) FROM $table WHERE id = 13")"
+check_eq "the row of the table that was missing arrived" 1 "$(tgt_psql "SELECT count(*) FROM $other")"
+check_eq "no dead letters are left" 0 "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
+check "the replay says the chunks were one event" grep -q "(the chunks of one event) applied again" "$TEST_TMP/replay.err"
+
 rc=0; stop_bg repl || rc=$?
 check_eq "replicator exits 0" 0 "$rc"
 rc=0; stop_bg work || rc=$?
