@@ -134,6 +134,19 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# bind_held LOG FROM PORTS: the server's log after line FROM says a port was
+# in use, though none of PORTS has a listener: an outgoing connection that
+# happened to get that port as its own is closing (TIME_WAIT, up to 60 s)
+# and a new server may bind it once it is gone.
+bind_held() {
+    local p
+    tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -qi "address already in use" || return 1
+    for p in $3; do
+        port_in_use "$p" && return 1
+    done
+    return 0
+}
+
 pid_alive() {
     local state
     kill -0 "$1" 2>/dev/null || return 1
@@ -261,11 +274,19 @@ start_pg() {
         [ "$IS_ROOT" -eq 0 ] || chown postgres:postgres "$data/pg_hba.conf"
     fi
     write_pg_conf "$data" "$port" "$d"
-    if ! as_pg "$PGBIN/pg_ctl" start -D "$data" -l "$d/postgres.log" -w -t 60 \
-        >"$d/pg_ctl.log" 2>&1; then
-        cat "$d/pg_ctl.log" >>"$d/postgres.log" 2>/dev/null || true
-        die "$label postgres failed to start" "$d/postgres.log"
-    fi
+    local tries=0 mark
+    while :; do
+        mark=$(wc -l 2>/dev/null <"$d/postgres.log" || echo 0)
+        as_pg "$PGBIN/pg_ctl" start -D "$data" -l "$d/postgres.log" -w -t 60 \
+            >"$d/pg_ctl.log" 2>&1 && break
+        tries=$((tries + 1))
+        if [ "$tries" -gt 40 ] || ! bind_held "$d/postgres.log" "$mark" "$port"; then
+            cat "$d/pg_ctl.log" >>"$d/postgres.log" 2>/dev/null || true
+            die "$label postgres failed to start" "$d/postgres.log"
+        fi
+        [ "$tries" -gt 1 ] || say "$label postgres: port $port is still held by a closed connection (TIME_WAIT); waiting for it"
+        sleep 2
+    done
     pg_setup_sql "$port" "$d/setup.log" || die "$label postgres: creating role/database app failed" "$d/setup.log"
     say "$label postgres on 127.0.0.1:$port"
 }
@@ -477,21 +498,31 @@ start_nats() {
     port_in_use "$NATS_PORT" && die "nats: port $NATS_PORT on 127.0.0.1 is already in use (set TRIBUTARY_NATS_PORT)"
     port_in_use "$NATS_MONITOR_PORT" && die "nats: monitor port $NATS_MONITOR_PORT on 127.0.0.1 is already in use (set TRIBUTARY_NATS_MONITOR_PORT)"
     mkdir -p "$d/js"
-    rm -f "$d/nats.pid"
-    # Own session: a Ctrl-C meant for a test run does not reach the server;
-    # the run's cleanup stops it.
-    setsid "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$d/js" -m "$NATS_MONITOR_PORT" \
-        -l "$d/nats.log" -P "$d/nats.pid" </dev/null >>"$d/nats.out" 2>&1 &
-    pid=$!
-    for _ in $(seq 200); do
-        if nats_healthy "$NATS_MONITOR_PORT"; then
-            ok=1
-            break
-        fi
-        if ! pid_alive "$pid" && ! nats_pid >/dev/null; then
-            break
-        fi
-        sleep 0.1
+    local tries=0 mark
+    while :; do
+        rm -f "$d/nats.pid"
+        mark=$(wc -l 2>/dev/null <"$d/nats.log" || echo 0)
+        # Own session: a Ctrl-C meant for a test run does not reach the
+        # server; the run's cleanup stops it.
+        setsid "$bin" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$d/js" -m "$NATS_MONITOR_PORT" \
+            -l "$d/nats.log" -P "$d/nats.pid" </dev/null >>"$d/nats.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 200); do
+            if nats_healthy "$NATS_MONITOR_PORT"; then
+                ok=1
+                break
+            fi
+            if ! pid_alive "$pid" && ! nats_pid >/dev/null; then
+                break
+            fi
+            sleep 0.1
+        done
+        [ "$ok" -eq 1 ] && break
+        bind_held "$d/nats.log" "$mark" "$NATS_PORT $NATS_MONITOR_PORT" || break
+        tries=$((tries + 1))
+        [ "$tries" -le 40 ] || break
+        [ "$tries" -gt 1 ] || say "nats: a port is still held by a closed connection (TIME_WAIT); waiting for it"
+        sleep 2
     done
     if [ "$ok" -ne 1 ]; then
         kill -KILL "$pid" 2>/dev/null || true
