@@ -43,6 +43,8 @@ struct dl {
     struct cdc_chunk_seq run;  /* the open run of chunks */
     struct cdc_buf joined;     /* its bytes so far */
     struct cdc_js_msg **parts; /* its messages, owned */
+    struct cdc_zip *zip;       /* to open compressed dead letters */
+    struct cdc_buf unzipped;
     size_t nparts;
     size_t capparts;
 };
@@ -170,11 +172,8 @@ static int take_event(struct dl *d, struct cdc_js *js,
     cdc_arena_init(&arena);
     struct cdc_event *evs = NULL;
     size_t n = 0;
-    struct cdc_zip *zip = cdc_zip_new(0);
-    struct cdc_buf unzipped;
-    cdc_buf_init(&unzipped, 0);
-    int rc =
-        cdc_zip_open(zip, encoding, data, len, &unzipped, &data, &len, err);
+    int rc = cdc_zip_open(d->zip, encoding, data, len, &d->unzipped, &data,
+                          &len, err);
     if (rc == CDC_OK)
         rc = cdc_event_decode_msg(data, len, &arena, &evs, &n, err);
     if (rc != CDC_OK && !d->replay) {
@@ -215,8 +214,6 @@ static int take_event(struct dl *d, struct cdc_js *js,
         }
     }
     cdc_arena_release(&arena);
-    cdc_buf_release(&unzipped);
-    cdc_zip_free(zip);
     return rc;
 }
 
@@ -229,17 +226,28 @@ static void drop_parts(struct dl *d)
     cdc_buf_reset(&d->joined);
 }
 
+/* Adds msg to the open run's messages. */
+static void add_part(struct dl *d, struct cdc_js_msg *msg)
+{
+    if (d->nparts == d->capparts) {
+        d->capparts = d->capparts ? d->capparts * 2 : 16;
+        d->parts = cdc_xrealloc(d->parts, d->capparts * sizeof(*d->parts));
+    }
+    d->parts[d->nparts++] = msg;
+}
+
 /* The open run's chunks and then msg (if not NULL, also a chunk) cannot
  * be joined into an event, for the reason why: listed one by one, or the
  * replay stops at the first of them. Frees them. */
 static int give_up_run(struct dl *d, struct cdc_js_msg *msg, const char *why,
                        struct cdc_err *err)
 {
+    if (msg != NULL)
+        add_part(d, msg);
     int rc = CDC_OK;
-    struct cdc_js_msg *first = d->nparts > 0 ? d->parts[0] : msg;
-    if (d->replay && first != NULL) {
-        uint64_t seq = cdc_js_msg_stream_seq(first);
-        const char *chunk = cdc_js_msg_header(first, CDC_CHUNK_HEADER);
+    if (d->replay && d->nparts > 0) {
+        uint64_t seq = cdc_js_msg_stream_seq(d->parts[0]);
+        const char *chunk = cdc_js_msg_header(d->parts[0], CDC_CHUNK_HEADER);
         rc = cdc_err_set(err, CDC_EPROTO, 0,
                          "dead letter %" PRIu64
                          " (chunk %s) cannot be joined into an event: %s; "
@@ -247,10 +255,8 @@ static int give_up_run(struct dl *d, struct cdc_js_msg *msg, const char *why,
                          "(nats stream rmm %s %" PRIu64 ") to go on",
                          seq, chunk ? chunk : "?", why, d->stream, seq);
     }
-    for (size_t i = 0; i <= d->nparts && rc == CDC_OK && !d->replay; i++) {
-        struct cdc_js_msg *m = i < d->nparts ? d->parts[i] : msg;
-        if (m == NULL)
-            break;
+    for (size_t i = 0; i < d->nparts && rc == CDC_OK && !d->replay; i++) {
+        struct cdc_js_msg *m = d->parts[i];
         size_t len = 0;
         const void *data = cdc_js_msg_data(m, &len);
         rc = list_raw(m, data, len, cdc_js_msg_stream_seq(m), why);
@@ -259,7 +265,6 @@ static int give_up_run(struct dl *d, struct cdc_js_msg *msg, const char *why,
             cdc_err_set(err, rc, 0, "could not write to stdout");
     }
     drop_parts(d);
-    cdc_js_msg_free(msg);
     return rc;
 }
 
@@ -304,11 +309,7 @@ static int take(struct dl *d, struct cdc_js *js, struct cdc_js_msg *msg,
             return rc;
         }
     }
-    if (d->nparts == d->capparts) {
-        d->capparts = d->capparts ? d->capparts * 2 : 16;
-        d->parts = cdc_xrealloc(d->parts, d->capparts * sizeof(*d->parts));
-    }
-    d->parts[d->nparts++] = msg;
+    add_part(d, msg);
     if (cdc_buf_append(&d->joined, data, len) != CDC_OK) {
         cdc_chunk_seq_init(&d->run);
         return give_up_run(d, NULL, "the event would be over 256 MiB", err);
@@ -345,6 +346,8 @@ int worker_dead_letters(const struct cdc_conf *cfg, const struct sink_ops *ops,
     struct dl d = {
         .ops = ops, .pipe = pipe, .stream = stream, .replay = replay};
     cdc_buf_init(&d.joined, 0);
+    cdc_buf_init(&d.unzipped, 0);
+    d.zip = cdc_zip_new(0);
     struct cdc_js_opts jo;
     struct cdc_js *js = NULL;
     struct cdc_js_consumer *cons = NULL;
@@ -400,6 +403,8 @@ out:
     drop_parts(&d);
     cdc_free(d.parts);
     cdc_buf_release(&d.joined);
+    cdc_buf_release(&d.unzipped);
+    cdc_zip_free(d.zip);
     if (cons != NULL)
         cdc_js_consumer_close(cons);
     if (made) {
