@@ -236,6 +236,19 @@ throttle() {
     done
 }
 
+# copy_ranges_done NAME: how many ranges the running replicator NAME
+# (started with --metrics-addr 127.0.0.1:0) has recorded as copied, from
+# its metrics; 0 until it answers.
+copy_ranges_done() {
+    local url
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$TEST_TMP/$1.err" 2>/dev/null | head -1)
+    if [ -z "$url" ]; then
+        echo 0
+        return
+    fi
+    curl -s -m 2 "$url/metrics" | awk '/^tributary_copy_ranges_done/ { s += $NF } END { print s + 0 }'
+}
+
 # dump_bg NAME: the end of a background process's output, as comments.
 dump_bg() {
     local f

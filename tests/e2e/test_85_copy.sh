@@ -104,13 +104,14 @@ stop_bg work1
 # ---- kill -9 in the middle of a copy -----------------------------------------
 # shellcheck disable=SC2046
 start_bg repl2 "$BIN/replicator" --group "$g2" --tables "$s.kill" $(repl_args) \
-    --copy-and-stream --max-copy-workers-per-table 2
+    --copy-and-stream --max-copy-workers-per-table 2 --metrics-addr 127.0.0.1:0
 # the copy takes well under a second here: throttled, the replicator is
-# killed in the middle of it
+# killed in the middle of it, once it has recorded a range as done
 throttle "$(cat "$TEST_TMP/repl2.pid")" &
 throttle_pid=$!
 msgs_ge() { [ "$(nats_stream_msgs "TRIBUTARY_$g2")" -ge "$1" ]; }
-if wait_until 60 msgs_ge 150; then
+mid_copy() { msgs_ge 150 && [ "$(copy_ranges_done repl2)" -ge 1 ]; }
+if wait_until 60 mid_copy; then
     kill "$throttle_pid" 2>/dev/null || true
     wait "$throttle_pid" 2>/dev/null || true
     stop_bg repl2 KILL || true

@@ -313,13 +313,15 @@ my_sql "SET NAMES utf8mb4;
 CREATE TABLE \`$s\`.kill (id INT PRIMARY KEY, n INT, v VARCHAR(120)) ENGINE=InnoDB;
 INSERT INTO \`$s\`.kill SELECT seq, seq % 100, CONCAT(MD5(seq), REPEAT('k', 80)) FROM seq_1_to_100000;
 ANALYZE TABLE \`$s\`.kill;" >/dev/null
-repl rC "$gC" "$s.kill" --copy-and-stream --max-copy-workers-per-table 2
+repl rC "$gC" "$s.kill" --copy-and-stream --max-copy-workers-per-table 2 \
+    --metrics-addr 127.0.0.1:0
 # the copy takes a few seconds here: throttled, the replicator is killed
-# in the middle of it
+# in the middle of it, once it has recorded a range as done
 throttle "$(cat "$TEST_TMP/rC.pid")" &
 throttle_pid=$!
 msgs_ge() { [ "$(nats_stream_msgs "TRIBUTARY_$gC")" -ge "$1" ]; }
-if wait_until 120 msgs_ge 60; then
+mid_copy() { msgs_ge 60 && [ "$(copy_ranges_done rC)" -ge 1 ]; }
+if wait_until 120 mid_copy; then
     kill "$throttle_pid" 2>/dev/null || true
     wait "$throttle_pid" 2>/dev/null || true
     kill9_bg rC
