@@ -147,6 +147,15 @@ bind_held() {
     return 0
 }
 
+# bind_wait TRY LABEL LOG FROM PORTS: after start number TRY (from 1) of a
+# server failed, whether to start it again: only when bind_held says a
+# closing connection holds its port, 2 s later, for up to 40 tries.
+bind_wait() {
+    [ "$1" -le 40 ] && bind_held "$3" "$4" "$5" || return 1
+    [ "$1" -gt 1 ] || say "$2: a port is still held by a closed connection (TIME_WAIT); waiting for it"
+    sleep 2
+}
+
 pid_alive() {
     local state
     kill -0 "$1" 2>/dev/null || return 1
@@ -280,12 +289,10 @@ start_pg() {
         as_pg "$PGBIN/pg_ctl" start -D "$data" -l "$d/postgres.log" -w -t 60 \
             >"$d/pg_ctl.log" 2>&1 && break
         tries=$((tries + 1))
-        if [ "$tries" -gt 40 ] || ! bind_held "$d/postgres.log" "$mark" "$port"; then
+        if ! bind_wait "$tries" "$label postgres" "$d/postgres.log" "$mark" "$port"; then
             cat "$d/pg_ctl.log" >>"$d/postgres.log" 2>/dev/null || true
             die "$label postgres failed to start" "$d/postgres.log"
         fi
-        [ "$tries" -gt 1 ] || say "$label postgres: port $port is still held by a closed connection (TIME_WAIT); waiting for it"
-        sleep 2
     done
     pg_setup_sql "$port" "$d/setup.log" || die "$label postgres: creating role/database app failed" "$d/setup.log"
     say "$label postgres on 127.0.0.1:$port"
@@ -518,11 +525,8 @@ start_nats() {
             sleep 0.1
         done
         [ "$ok" -eq 1 ] && break
-        bind_held "$d/nats.log" "$mark" "$NATS_PORT $NATS_MONITOR_PORT" || break
         tries=$((tries + 1))
-        [ "$tries" -le 40 ] || break
-        [ "$tries" -gt 1 ] || say "nats: a port is still held by a closed connection (TIME_WAIT); waiting for it"
-        sleep 2
+        bind_wait "$tries" nats "$d/nats.log" "$mark" "$NATS_PORT $NATS_MONITOR_PORT" || break
     done
     if [ "$ok" -ne 1 ]; then
         kill -KILL "$pid" 2>/dev/null || true

@@ -77,18 +77,11 @@ check_eq "still two events and five dead letters after the restart" "2 5" \
 # More dead letters than a consumer lets out unacknowledged (128): another
 # client stores 150 more on the sink's dead-letter subject, and a listing
 # shows every one of them, in order.
-{
-    printf 'CONNECT {"verbose":false,"pedantic":false}\r\n'
-    for i in $(seq 1 150); do
-        printf 'PUB tributary_dlq.%s.file %d\r\nextra %s\r\n' "$group" $((6 + ${#i})) "$i"
-    done
-    printf 'PING\r\n'
-} >"$TEST_TMP/many"
-hostport=${NATS_URL#nats://}
-exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
-cat "$TEST_TMP/many" >&9
-while IFS= read -r -t 5 line <&9; do case "$line" in PONG*) break ;; esac; done
-exec 9>&-
+published=0
+for i in $(seq 1 150); do
+    nats_pub "tributary_dlq.$group.file" "extra $i" && published=$((published + 1))
+done
+check_eq "another client stored 150 more" 150 "$published"
 check_eq "the dead-letter stream holds 155 messages" 155 "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
 "$BIN/worker" file --group "$group" --nats-url "$NATS_URL" --file-output-dir "$out" \
     --list-dead-letters >"$TEST_TMP/listed2" 2>"$TEST_TMP/listed2.err" || true
