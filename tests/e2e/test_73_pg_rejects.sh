@@ -83,6 +83,17 @@ check_eq "the large value arrived whole" "2500000 $(src_psql "SELECT md5(t) FROM
 check_eq "the row of the table that was missing arrived" 1 "$(tgt_psql "SELECT count(*) FROM $other")"
 check_eq "no dead letters are left" 0 "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
 check "the replay says the chunks were one event" grep -q "(the chunks of one event) applied again" "$TEST_TMP/replay.err"
+# a chunk whose run is not in the dead letters stops a replay, and stays
+printf '{"v":1,' >"$TEST_TMP/half"
+check "a client stores chunk 1 of 2 alone as a dead letter" \
+    nats_hpub "tributary_dlq.$group.postgres" "Tributary-Chunk: 1/2" "$TEST_TMP/half"
+rc=0
+"$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" "${target_flags[@]}" \
+    --replay-dead-letters >"$TEST_TMP/replay2" 2>"$TEST_TMP/replay2.err" || rc=$?
+check_eq "the replay of a chunk that cannot be joined exits 1" 1 "$rc"
+check "it says why, and how to discard it" \
+    grep -q "(chunk 1/2) cannot be joined into an event: the chunks after them are not in the dead letters.*nats stream rmm TRIBUTARY_DLQ_$group" "$TEST_TMP/replay2.err"
+check_eq "the chunk stays in the dead letters" 1 "$(nats_stream_msgs "TRIBUTARY_DLQ_$group")"
 
 rc=0; stop_bg repl || rc=$?
 check_eq "replicator exits 0" 0 "$rc"
