@@ -265,10 +265,8 @@ static const char *const *opt_choices(const struct cdc_opt *opt)
     return NULL;
 }
 
-/* Durations and sizes in the largest unit that divides them, for range
- * messages: 3600000 ms -> "1h", 67108864 bytes -> "64MiB". */
-static void format_amount(enum cdc_opt_type type, int64_t v, char *out,
-                          size_t outsz)
+void cdc_conf_format_amount(enum cdc_opt_type type, int64_t v, char *out,
+                            size_t outsz)
 {
     static const struct {
         int64_t div;
@@ -367,8 +365,8 @@ static void range_why(const struct cdc_opt *opt, const char *shown, char *why,
     char lo[32];
     char hi[32];
 
-    format_amount(opt->type, opt->min, lo, sizeof lo);
-    format_amount(opt->type, opt->max, hi, sizeof hi);
+    cdc_conf_format_amount(opt->type, opt->min, lo, sizeof lo);
+    cdc_conf_format_amount(opt->type, opt->max, hi, sizeof hi);
     if (opt->min == 0 && opt->max == 0)
         snprintf(why, whysz, "%s is out of range (must be at least 0)", shown);
     else if (opt->max == INT64_MAX)

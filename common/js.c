@@ -293,8 +293,44 @@ int cdc_js_stream_info_ex(struct cdc_js *js, const char *name,
         .last_time_us = si->State.LastTime > 0 ? si->State.LastTime / 1000 : 0,
         .consumers =
             si->State.Consumers > 0 ? (uint64_t)si->State.Consumers : 0,
+        .max_age_ms = si->Config->MaxAge / 1000000,
+        .max_bytes = si->Config->MaxBytes > 0 ? si->Config->MaxBytes : 0,
+        .dup_window_ms = si->Config->Duplicates / 1000000,
     };
     jsStreamInfo_Destroy(si);
+    return CDC_OK;
+}
+
+int cdc_js_stream_set_limits(struct cdc_js *js,
+                             const struct cdc_js_stream_cfg *sc, unsigned which,
+                             struct cdc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js->js, sc->name, NULL, &jerr);
+    if (is_not_found(s, jerr))
+        return cdc_err_set(err, CDC_ENOTFOUND, 0, "stream \"%s\" not found",
+                           sc->name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not look up stream");
+    /* the server's own copy of the configuration, changed where asked */
+    jsStreamConfig *cfg = si->Config;
+    if (which & CDC_JS_MAX_AGE)
+        cfg->MaxAge = sc->max_age_ms * 1000000;
+    if (which & CDC_JS_MAX_BYTES)
+        cfg->MaxBytes = sc->max_bytes > 0 ? sc->max_bytes : -1;
+    if (which & CDC_JS_DUP_WINDOW)
+        cfg->Duplicates = sc->dup_window_ms * 1000000;
+    jsStreamInfo *updated = NULL;
+    jerr = 0;
+    s = js_UpdateStream(&updated, js->js, cfg, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    jsStreamInfo_Destroy(updated);
+    if (s != NATS_OK) {
+        int rc = nats_fail(err, s, jerr, "could not change stream");
+        cdc_err_prefix(err, "stream \"%s\"", sc->name);
+        return rc;
+    }
     return CDC_OK;
 }
 

@@ -954,6 +954,100 @@ static int copy(struct repl *r, bool copy_only)
     return EXIT_OK;
 }
 
+/* A stream setting as text: "7d", "64MiB", "none" for 0. */
+static void limit_text(bool size, int64_t v, char *out, size_t outsz)
+{
+    if (v == 0)
+        snprintf(out, outsz, "none");
+    else
+        cdc_conf_format_amount(size ? CDC_OPT_SIZE : CDC_OPT_DURATION, v, out,
+                               outsz);
+}
+
+/*
+ * Brings the stream settings given explicitly (flag, file or environment)
+ * to the group's stream when it exists already: a worker that started
+ * first made it with the defaults, or the settings changed since. Settings
+ * left at their defaults never change an existing stream. A change that
+ * would delete events is refused (CDC_ECONFIG): a maximum age shorter than
+ * the age of the oldest event, a size limit below what the stream holds.
+ */
+static int stream_limits(struct repl *r, const struct cdc_conf *cfg,
+                         const struct cdc_js_stream_cfg *sc,
+                         struct cdc_err *err)
+{
+    struct cdc_js_stream_state st;
+    int rc = cdc_js_stream_info_ex(r->js, sc->name, &st, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err); /* made later, with these settings */
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    const struct {
+        const char *flag;
+        unsigned bit;
+        int64_t have;
+        int64_t want;
+    } lim[] = {
+        {"stream-max-age", CDC_JS_MAX_AGE, st.max_age_ms, sc->max_age_ms},
+        {"stream-max-bytes", CDC_JS_MAX_BYTES, st.max_bytes, sc->max_bytes},
+        {"dedup-window", CDC_JS_DUP_WINDOW, st.dup_window_ms,
+         sc->dup_window_ms},
+    };
+    unsigned which = 0;
+    char said[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        if (cdc_conf_origin(cfg, lim[i].flag) <= CDC_ORIGIN_DEFAULT ||
+            lim[i].have == lim[i].want)
+            continue;
+        char from[32];
+        char to[32];
+        bool size = lim[i].bit == CDC_JS_MAX_BYTES;
+        limit_text(size, lim[i].have, from, sizeof from);
+        limit_text(size, lim[i].want, to, sizeof to);
+        int n = snprintf(said + off, sizeof said - off, "%s%s %s -> %s",
+                         off > 0 ? ", " : "", lim[i].flag, from, to);
+        if (n > 0 && (size_t)n < sizeof said - off)
+            off += (size_t)n;
+        which |= lim[i].bit;
+    }
+    if (which == 0)
+        return CDC_OK;
+    char v[32];
+    if ((which & CDC_JS_MAX_AGE) && sc->max_age_ms > 0 && st.msgs > 0 &&
+        st.first_time_us > 0 &&
+        cdc_wall_us() - st.first_time_us > sc->max_age_ms * 1000) {
+        char age[32];
+        limit_text(false, sc->max_age_ms, v, sizeof v);
+        limit_text(false,
+                   (cdc_wall_us() - st.first_time_us) / 1000 / 1000 * 1000, age,
+                   sizeof age);
+        return cdc_err_set(
+            err, CDC_ECONFIG, 0,
+            "--stream-max-age %s: stream \"%s\" holds events from %s ago, "
+            "which a maximum age of %s would delete at once; leave the "
+            "setting out until no worker needs them, or change the stream "
+            "by hand (nats stream edit)",
+            v, sc->name, age, v);
+    }
+    if ((which & CDC_JS_MAX_BYTES) && sc->max_bytes > 0 &&
+        st.bytes > (uint64_t)sc->max_bytes) {
+        limit_text(true, sc->max_bytes, v, sizeof v);
+        return cdc_err_set(err, CDC_ECONFIG, 0,
+                           "--stream-max-bytes %s: stream \"%s\" holds %" PRIu64
+                           " bytes already, which a limit of %s would cut; "
+                           "leave the setting out, or raise it",
+                           v, sc->name, st.bytes, v);
+    }
+    rc = cdc_js_stream_set_limits(r->js, sc, which, err);
+    if (rc == CDC_OK)
+        cdc_log(CDC_LOG_INFO, "replicator", "stream \"%s\": %s", sc->name,
+                said);
+    return rc;
+}
+
 /* The position the group last confirmed, from its state bucket (opened
  * into r->kv if it exists; a missing bucket is not created here, so a
  * bad setting still leaves nothing behind). *saved stays empty when there
@@ -1210,6 +1304,8 @@ int main(int argc, char **argv)
     char saved[SOURCE_POSITION_MAX] = "";
     cdc_name_kv(r.group, bucket, sizeof(bucket));
     int rc = cdc_js_open(&jo, &r.js, &err);
+    if (rc == CDC_OK)
+        rc = stream_limits(&r, cfg, &sc, &err);
     if (rc == CDC_OK && !resync_all)
         rc = read_saved(&r, bucket, saved, sizeof(saved), &err);
     if (rc == CDC_OK)

@@ -127,6 +127,7 @@ struct worker {
     unsigned reject_count;
     uint64_t written;
     uint64_t skipped;
+    bool skip_told;    /* a skip from later in the stream was logged */
     uint64_t filtered; /* dropped by a filter rule or a route */
     uint64_t dead;
 
@@ -431,6 +432,34 @@ static int release_run(struct worker *w, size_t start, const char *reason,
     return rc;
 }
 
+/*
+ * Counts an event skipped as written before (at or below the sink's
+ * position). The first one that comes from later in the stream than the
+ * event the sink holds is logged: the replicator sent it again (after a
+ * crash, past the duplicate window, or into a stream made anew), or the
+ * group now reads another source whose positions start lower, whose
+ * changes would all be skipped; the log and the progress lines make that
+ * case visible.
+ */
+static void count_skip(struct worker *w, const struct cdc_event *ev,
+                       uint64_t seq)
+{
+    w->skipped++;
+    cdc_metric_add(w->m_skipped, NULL, 1);
+    if (w->skip_told || seq <= w->mark.stream_seq)
+        return;
+    w->skip_told = true;
+    cdc_log(CDC_LOG_INFO, "worker",
+            "skipping the event at stream sequence %" PRIu64
+            " (%s position %s), and any other at or below the position the "
+            "sink holds (%s, from stream sequence %" PRIu64
+            "), as written before: sent again by the replicator; if the "
+            "group now reads another source, see \"Starting a group over\" "
+            "in the README",
+            seq, ev->source, ev->position, w->mark.position,
+            w->mark.stream_seq);
+}
+
 /* Decodes an event's bus form into it; false with a reason if it cannot
  * be decoded. */
 static bool decode_item(struct worker *w, struct item *it, const void *data,
@@ -447,8 +476,7 @@ static bool decode_item(struct worker *w, struct item *it, const void *data,
     it->tx_end = ev->tx_end;
     cdc_metric_add(w->m_received, NULL, 1);
     if (sink_mark_covers(&w->mark, ev)) {
-        w->skipped++;
-        cdc_metric_add(w->m_skipped, NULL, 1);
+        count_skip(w, ev, it->seq);
         return true;
     }
     enum worker_verdict v = run_pipeline(w, ev, reason, reasonsz);
@@ -619,8 +647,7 @@ static int take_events(struct worker *w, struct item *it, const void *data,
         e.shared = i + 1 < n;
         e.tx_end = !e.part && evs[i].tx_end;
         if (sink_mark_covers(&w->mark, &evs[i])) {
-            w->skipped++;
-            cdc_metric_add(w->m_skipped, NULL, 1);
+            count_skip(w, &evs[i], it->seq);
         } else {
             char reason[CDC_ERR_MSG_MAX];
             enum worker_verdict v =
@@ -1294,6 +1321,7 @@ static int loop(struct worker *w, struct cdc_err *err)
     uint64_t max_events = (uint64_t)cdc_conf_get_int(cfg, "max-events");
     int64_t last_progress = cdc_now_ms();
     uint64_t progress_base = 0;
+    uint64_t skip_base = 0;
     /* a fetch asks for FETCH_MAX messages at most, a run of chunks for
      * batch_size */
     size_t ngot = w->batch_size > FETCH_MAX ? w->batch_size : FETCH_MAX;
@@ -1402,7 +1430,7 @@ static int loop(struct worker *w, struct cdc_err *err)
             break;
         }
         if (now - last_progress >= PROGRESS_INTERVAL_MS) {
-            if (w->written != progress_base)
+            if (w->written != progress_base || w->skipped != skip_base)
                 cdc_log(CDC_LOG_INFO, "worker",
                         "%" PRIu64 " events written (%.0f/s), %" PRIu64
                         " filtered, %" PRIu64
@@ -1412,6 +1440,7 @@ static int loop(struct worker *w, struct cdc_err *err)
                             (double)(now - last_progress),
                         w->filtered, w->skipped, w->dead);
             progress_base = w->written;
+            skip_base = w->skipped;
             last_progress = now;
         }
     }

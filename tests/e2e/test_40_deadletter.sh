@@ -5,7 +5,8 @@
 # Among them two marked compressed (Tributary-Encoding: zstd, as written by
 # the replicator's --compress): one that is not, and one that is but holds
 # no valid event, which keeps its header in the dead letters and is listed
-# decompressed.
+# decompressed. A valid event whose position lies below the sink's is
+# skipped as written before, and the worker says so.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -65,6 +66,18 @@ check "a compressed event is read decompressed, and its fault named" \
     --list-dead-letters >"$TEST_TMP/listed" 2>"$TEST_TMP/listed.err" || true
 check "the compressed dead letter kept its header: it is listed decompressed" \
     grep -qF '"undecodable":"{\"v\":8,\"op\":\"INSERT\"}"' "$TEST_TMP/listed"
+
+# A valid event whose position lies below what the sink holds, as from a
+# source whose positions start lower: skipped as written before, not lost
+# silently: the worker names it and counts it in its progress.
+check "a client publishes an event with a position below the sink's" nats_pub "$subject" \
+    '{"v":1,"op":"INSERT","source":"postgres","schema":"public","table":"'"$table"'","position":"0/10","tx_index":0,"tx_end":true,"columns":[{"name":"id","type":"int4","value":"3"},{"name":"v","type":"text","value":"lower"}],"key":["id"]}'
+says_skip() { grep -q 'skipping the event at stream sequence 8 (postgres position 0/10)' "$TEST_TMP/work.err"; }
+check "the worker says it skips it as written before" wait_until 30 says_skip
+says_count() { grep -q ', 1 skipped as already written' "$TEST_TMP/work.err"; }
+check "and counts it in its progress" wait_until 30 says_count
+check_eq "the file still holds the two real changes" "1 2" \
+    "$(file_events "$out" | jq -r .row.id | tr '\n' ' ' | sed 's/ $//')"
 
 rc=0; stop_bg work || rc=$?
 check_eq "worker exits 0" 0 "$rc"
