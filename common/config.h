@@ -37,12 +37,12 @@ enum cdc_opt_flags {
 };
 
 struct cdc_opt {
-    const char *name; /* flag name without dashes; NULL ends a table */
+    const char *name;       /* flag name without dashes; NULL ends a table */
     enum cdc_opt_type type;
-    const char *def;  /* default as text, or NULL for none */
-    int64_t min, max; /* range for INT/DURATION/SIZE (0,0: any >= 0) */
+    const char *def;        /* default as text, or NULL for none */
+    int64_t min, max;       /* range for INT/DURATION/SIZE (0,0: any >= 0) */
     unsigned flags;
-    const char *help; /* one line */
+    const char *help;       /* one line */
 };
 
 enum cdc_conf_origin {
@@ -85,8 +85,8 @@ int cdc_conf_load(struct cdc_conf *cfg, int argc, char **argv,
 
 /* Same, reading environment variables from envp instead of environ and the
  * default file from home (NULL: no default file). For tests. */
-int cdc_conf_load_env(struct cdc_conf *cfg, int argc, char **argv, char **envp,
-                      const char *home, struct cdc_err *err);
+int cdc_conf_load_env(struct cdc_conf *cfg, int argc, char **argv,
+                      char **envp, const char *home, struct cdc_err *err);
 
 /* Typed getters. Asking for an option that was not added is a bug. */
 const char *cdc_conf_get_str(const struct cdc_conf *cfg, const char *name);

@@ -27,17 +27,17 @@ struct cdc_js_msg;
 struct cdc_js_kv;
 
 struct cdc_js_opts {
-    const char *url;            /* nats://host:port, comma-separated for many */
-    const char *name;           /* connection name shown by the server */
-    const char *user;           /* optional */
-    const char *password;       /* optional, never logged */
-    const char *token;          /* optional, never logged */
-    const char *creds_file;     /* optional NATS credentials (JWT + NKey) */
+    const char *url;        /* nats://host:port, comma-separated for many */
+    const char *name;       /* connection name shown by the server */
+    const char *user;       /* optional */
+    const char *password;   /* optional, never logged */
+    const char *token;      /* optional, never logged */
+    const char *creds_file; /* optional NATS credentials (JWT + NKey) */
     const char *nkey_seed_file; /* optional NKey seed file */
-    const char *tls_ca;         /* optional CA file: enables TLS */
-    const char *tls_cert;       /* optional client certificate */
-    const char *tls_key;        /* optional client key */
-    int64_t timeout_ms;         /* connect and request timeout */
+    const char *tls_ca;     /* optional CA file: enables TLS */
+    const char *tls_cert;   /* optional client certificate */
+    const char *tls_key;    /* optional client key */
+    int64_t timeout_ms;     /* connect and request timeout */
 };
 
 /* Connects (retrying inside nats.c on later disconnects forever). Errors
@@ -101,8 +101,8 @@ enum {
     CDC_JS_DUP_WINDOW = 4,
 };
 int cdc_js_stream_set_limits(struct cdc_js *js,
-                             const struct cdc_js_stream_cfg *sc, unsigned which,
-                             struct cdc_err *err);
+                             const struct cdc_js_stream_cfg *sc,
+                             unsigned which, struct cdc_err *err);
 
 /* One consumer of a stream, as the server reports it. */
 struct cdc_js_consumer_state {
@@ -159,11 +159,12 @@ struct cdc_js_hdr {
  * position (duplicates are dropped by msgid). */
 int cdc_js_pub_send(struct cdc_js_pub *p, const char *subject,
                     const char *msgid, const void *data, size_t len,
-                    const struct cdc_js_hdr *hdrs, size_t nhdrs, uint64_t *seq,
-                    struct cdc_err *err);
+                    const struct cdc_js_hdr *hdrs, size_t nhdrs,
+                    uint64_t *seq, struct cdc_err *err);
 /* Collects acknowledgements that arrived; returns the acknowledged floor,
  * or sets err and returns CDC_EIO (via *floor unchanged) on a failure. */
-int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor, struct cdc_err *err);
+int cdc_js_pub_poll(struct cdc_js_pub *p, uint64_t *floor,
+                    struct cdc_err *err);
 /* Waits up to timeout_ms until every sent message is acknowledged.
  * CDC_ETIMEDOUT if not. */
 int cdc_js_pub_drain(struct cdc_js_pub *p, int64_t timeout_ms,
