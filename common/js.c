@@ -807,6 +807,42 @@ static int consumer_create(struct cdc_js *js,
     return CDC_OK;
 }
 
+int cdc_js_stream_msg_get(struct cdc_js *js, const char *name, uint64_t seq,
+                          struct cdc_js_msg **out, struct cdc_err *err)
+{
+    natsMsg *msg = NULL;
+    jsErrCode jerr = 0;
+    *out = NULL;
+    natsStatus s = js_GetMsg(&msg, js->js, name, seq, NULL, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr ||
+        jerr == JSStreamNotFoundErr)
+        return cdc_err_set(err, CDC_ENOTFOUND, 0,
+                           "message %llu of stream \"%s\" not found",
+                           (unsigned long long)seq, name);
+    if (s != NATS_OK)
+        return nats_fail(err, s, jerr, "could not read the stream");
+    struct cdc_js_msg *m = cdc_xcalloc(1, sizeof(*m));
+    m->m = msg;
+    m->js = js;
+    m->stream_seq = seq;
+    *out = m;
+    return CDC_OK;
+}
+
+int cdc_js_consumer_exists(struct cdc_js *js, const char *stream,
+                           const char *durable, bool *exists,
+                           struct cdc_err *err)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, js->js, stream, durable, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    *exists = s == NATS_OK;
+    if (s == NATS_OK || is_not_found(s, jerr))
+        return CDC_OK;
+    return nats_fail(err, s, jerr, "could not look up consumer");
+}
+
 int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
                          struct cdc_js_consumer **out, struct cdc_err *err)

@@ -128,6 +128,11 @@ void cdc_js_consumer_states_free(struct cdc_js_consumer_state *st, size_t n);
  * there. */
 int cdc_js_stream_msg_delete(struct cdc_js *js, const char *name, uint64_t seq,
                              struct cdc_err *err);
+/* The message at stream sequence seq, as stored, into *out (free it with
+ * cdc_js_msg_free; it cannot be acknowledged). CDC_ENOTFOUND when the
+ * stream has no message there. */
+int cdc_js_stream_msg_get(struct cdc_js *js, const char *name, uint64_t seq,
+                          struct cdc_js_msg **out, struct cdc_err *err);
 /* The Nats-Msg-Id of the stream's last message into last (empty when the
  * stream is empty or that message has none), and into ours the id of the
  * newest message whose id starts with prefix, looking back at most
@@ -208,6 +213,11 @@ int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
                          struct cdc_js_consumer **out, struct cdc_err *err);
 void cdc_js_consumer_close(struct cdc_js_consumer *c);
+/* Whether stream has the durable consumer (false also when the stream
+ * itself is missing). */
+int cdc_js_consumer_exists(struct cdc_js *js, const char *stream,
+                           const char *durable, bool *exists,
+                           struct cdc_err *err);
 /* Fetches up to max messages into out: what the consumer has now,
  * without waiting for max to come; if it has nothing, waits up to
  * timeout_ms for max messages. *n is 0 on timeout (not an error). */

@@ -1040,8 +1040,108 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
 
 /* ==== Setup and loop ==== */
 
-/* Binds to the durable consumer, creating it if missing: a new one starts
- * at the message of the last event the sink holds. */
+/* Whether msg, read from the stream, holds the event the sink recorded
+ * last: as one of its chunks (whose msgid is the event's own plus
+ * "#i/k"), or as one of its events. */
+static bool holds_mark(const struct worker *w, struct cdc_js_msg *msg)
+{
+    const struct sink_mark *mark = &w->mark;
+    const char *id = cdc_js_msg_header(msg, "Nats-Msg-Id");
+    size_t base = 0;
+    uint32_t i = 0;
+    uint32_t k = 0;
+    if (cdc_js_msg_header(msg, CDC_CHUNK_HEADER) != NULL) {
+        char want[CDC_NAME_MAX + sizeof(mark->position) + 16];
+        int n = snprintf(want, sizeof(want), "%s:%s:%u", w->group,
+                         mark->position, (unsigned)mark->tx_index);
+        return id != NULL && cdc_chunk_msgid_split(id, &base, &i, &k) &&
+               n > 0 && (size_t)n == base && memcmp(id, want, base) == 0;
+    }
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    struct cdc_buf unzipped;
+    struct cdc_arena arena;
+    struct cdc_event *evs = NULL;
+    size_t n = 0;
+    struct cdc_err err;
+    bool found = false;
+    cdc_buf_init(&unzipped, 0);
+    cdc_arena_init(&arena);
+    cdc_err_clear(&err);
+    if (cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data, len,
+                     &unzipped, &data, &len, &err) == CDC_OK &&
+        cdc_event_decode_msg(data, len, &arena, &evs, &n, &err) == CDC_OK) {
+        for (size_t j = 0; j < n && !found; j++)
+            found = evs[j].tx_index == mark->tx_index &&
+                    evs[j].position != NULL && evs[j].source != NULL &&
+                    strcmp(evs[j].position, mark->position) == 0 &&
+                    strcmp(evs[j].source, mark->source) == 0;
+    }
+    cdc_arena_release(&arena);
+    cdc_buf_release(&unzipped);
+    return found;
+}
+
+/*
+ * Where a new consumer starts: at the message of the last event the sink
+ * holds, so what it wrote is not read again (a message may pack several
+ * events, not all of them written; the position check skips those that
+ * are). That message must still be the sink's: a stream deleted and made
+ * anew (by --cleanup, by hand, or lost with the server's storage) numbers
+ * from 1 again and may have grown past the recorded sequence, and starting
+ * there would pass over its first messages. So the consumer starts at the
+ * stream's beginning, and the position check skips what the sink holds,
+ * unless the message at the recorded sequence holds the sink's last event
+ * or the stream no longer reaches back that far.
+ */
+static int start_seq(struct worker *w, uint64_t *start, struct cdc_err *err)
+{
+    uint64_t seq = w->mark.set ? w->mark.stream_seq : 0;
+    *start = 0;
+    if (seq == 0)
+        return CDC_OK;
+    struct cdc_js_stream_state st;
+    int rc = cdc_js_stream_info_ex(w->js, w->stream, &st, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (seq > st.last_seq) {
+        cdc_log(CDC_LOG_INFO, "worker",
+                "stream \"%s\" ends at sequence %" PRIu64
+                ", before the sink's last event (sequence %" PRIu64
+                "): it was made anew; reading it from its beginning and "
+                "skipping what the sink holds",
+                w->stream, st.last_seq, seq);
+        return CDC_OK;
+    }
+    if (st.first_seq > seq) {
+        /* the messages up to it are gone: the same start either way */
+        *start = seq;
+        return CDC_OK;
+    }
+    struct cdc_js_msg *msg = NULL;
+    rc = cdc_js_stream_msg_get(w->js, w->stream, seq, &msg, err);
+    if (rc != CDC_OK && rc != CDC_ENOTFOUND)
+        return rc;
+    cdc_err_clear(err);
+    bool there = msg != NULL;
+    bool ours = there && holds_mark(w, msg);
+    cdc_js_msg_free(msg);
+    if (ours) {
+        *start = seq;
+        return CDC_OK;
+    }
+    cdc_log(CDC_LOG_WARN, "worker",
+            "stream \"%s\" %s at sequence %" PRIu64 ", where the sink's "
+            "last event (%s %s, index %u) was: the stream was made anew "
+            "(or the message removed); reading it from its beginning and "
+            "skipping what the sink holds by position",
+            w->stream, there ? "has another event" : "has no message", seq,
+            w->mark.source, w->mark.position, (unsigned)w->mark.tx_index);
+    return CDC_OK;
+}
+
+/* Binds to the durable consumer, creating it if missing (see start_seq
+ * for where a new one starts). */
 static int open_consumer(struct worker *w, struct cdc_err *err)
 {
     const struct cdc_conf *cfg = w->cfg;
@@ -1056,23 +1156,13 @@ static int open_consumer(struct worker *w, struct cdc_err *err)
          * run of chunks, which is held unacknowledged until it is whole */
         .max_ack_pending =
             (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
-        /* a new consumer starts at the message of the last event the
-         * sink holds (a message may pack several events, not all of
-         * them written); the position check skips what is written */
-        .start_seq =
-            w->mark.set && w->mark.stream_seq > 0 ? w->mark.stream_seq : 0,
     };
-    if (cc.start_seq > 0) {
-        /* a stream that was recreated numbers from 1 again: then start at
-         * its beginning and let the sink's position check skip what it
-         * holds */
-        uint64_t last_seq = 0;
-        int rc = cdc_js_stream_info(w->js, w->stream, NULL, &last_seq, err);
-        if (rc != CDC_OK)
-            return rc;
-        if (cc.start_seq > last_seq)
-            cc.start_seq = 0;
-    }
+    bool exists = false;
+    int rc = cdc_js_consumer_exists(w->js, w->stream, w->durable, &exists, err);
+    if (rc == CDC_OK && !exists)
+        rc = start_seq(w, &cc.start_seq, err);
+    if (rc != CDC_OK)
+        return rc;
     return cdc_js_consumer_open(w->js, &cc, &w->cons, err);
 }
 

@@ -315,6 +315,18 @@ nats_hpub() {
     exec 9>&-
 }
 
+# nats_api SUBJECT: an empty request to the JetStream API (deleting a
+# consumer or a stream), as any other client could send it; returns once
+# the server took it.
+nats_api() {
+    local hostport=${NATS_URL#nats://}
+    exec 5<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+    printf 'CONNECT {"verbose":false}\r\nPUB %s 0\r\n\r\nPING\r\n' "$1" >&5
+    # the server's INFO, then PONG once the request was taken
+    timeout 5 grep -m1 -q PONG <&5 || true
+    exec 5>&-
+}
+
 # ---- tributary -----------------------------------------------------------------
 
 # The source as user app (password from the environment, never on the

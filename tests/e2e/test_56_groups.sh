@@ -79,14 +79,6 @@ sleep 1
 for i in 1 2 3 4; do start_group "$i"; done
 
 # NATS's own protocol, enough to send one JetStream API request
-nats_api() {
-    local hostport=${NATS_URL#nats://}
-    exec 5<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
-    printf 'CONNECT {"verbose":false}\r\nPUB %s 0\r\n\r\nPING\r\n' "$1" >&5
-    # the server's INFO, then PONG once the request was taken
-    timeout 5 grep -m1 -q PONG <&5 || true
-    exec 5>&-
-}
 consumer_exists() {
     curl -s -m 5 "$NATS_MONITOR/jsz?consumers=true" |
         jq -e --arg s "TRIBUTARY_$1" --arg c "postgres_$1" \
