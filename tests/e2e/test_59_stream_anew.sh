@@ -24,9 +24,11 @@ stream=TRIBUTARY_$group
 durable=postgres_$group
 
 replicator() {
+    local name=$1
+    shift
     # shellcheck disable=SC2046
-    start_bg "$1" "$BIN/replicator" --group "$group" --tables "$table" $(repl_args)
-    wait_until 60 slot_active || not_ok "replicator $1 streams" "$(tail -5 "$TEST_TMP/$1.err")"
+    start_bg "$name" "$BIN/replicator" --group "$group" --tables "$table" $(repl_args) "$@"
+    wait_until 60 slot_active || not_ok "replicator $name streams" "$(tail -5 "$TEST_TMP/$name.err")"
 }
 worker() {
     start_bg "$1" "$BIN/worker" postgres --group "$group" --nats-url "$NATS_URL" \
@@ -48,7 +50,8 @@ recorded_seq() { tgt_psql "SELECT stream_seq FROM tributary.positions WHERE grou
 stream_last() { nats_stream_state "$stream" last_seq; }
 stream_gone() { [ "$(nats_stream_msgs "$stream")" = 0 ] && ! curl -s -m 5 "$NATS_MONITOR/jsz?streams=true" | grep -q "\"$stream\""; }
 
-replicator r1
+# compressed messages (zstd, from 1 KiB) for the first stream
+replicator r1 --compress zstd
 worker w1
 insert 1 39
 # the last a 2 MiB row, past NATS's 1 MiB message limit: the target's
@@ -62,7 +65,8 @@ check_eq "the target recorded the stream's last message, the big row's last chun
 # the durable consumer alone deleted: the message at the recorded sequence
 # is the target's, so the new consumer starts there
 nats_api "\$JS.API.CONSUMER.DELETE.$stream.$durable"
-insert 41 50
+# ten rows in one transaction, in one compressed message
+src_psql "INSERT INTO $table SELECT g, repeat('w', 300) || g FROM generate_series(41, 50) g"
 worker w2
 check "with the consumer deleted, all 50 rows arrive" wait_until 60 rows_are 50
 check "the new consumer starts at the recorded sequence $seq1" \
@@ -70,6 +74,14 @@ check "the new consumer starts at the recorded sequence $seq1" \
 check "it does not read the stream from its beginning" bash -c "! grep -q 'made anew' '$TEST_TMP/w2.err'"
 stop_bg w2 || true
 seq2=$(recorded_seq)
+check_eq "the target recorded the stream's last message, the ten rows" "$(stream_last)" "$seq2"
+
+# again, the target's last event now inside a compressed message
+nats_api "\$JS.API.CONSUMER.DELETE.$stream.$durable"
+worker w2b
+check "the next new consumer starts at the recorded sequence $seq2" \
+    wait_until 30 grep -q "created consumer \"$durable\" on stream \"$stream\" starting at stream sequence $seq2\$" "$TEST_TMP/w2b.err"
+stop_bg w2b || true
 
 # the stream deleted while the worker is down; the replicator, started
 # again, makes it anew and carries on from the slot
