@@ -87,6 +87,7 @@ for _ in 1 2 3 4 5; do
     pid1=$(slot_pid)
     [ -n "$pid0" ] && [ "$pid0" = "$pid1" ] && break
     echo "# the slot's walsender changed during the report ($pid0, then $pid1): again"
+    dump_bg repl 15
     sleep 1
 done
 check_eq "status of a streaming group exits 0" 0 "$rc"
