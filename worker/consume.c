@@ -1040,37 +1040,49 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
 
 /* ==== Setup and loop ==== */
 
+/* The events of msg, read from the stream, into *evs (in arena); false
+ * when it is a chunk or cannot be read. */
+static bool stored_events(const struct worker *w, struct cdc_js_msg *msg,
+                          struct cdc_arena *arena, struct cdc_buf *unzipped,
+                          struct cdc_event **evs, size_t *n)
+{
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    *n = 0;
+    return cdc_js_msg_header(msg, CDC_CHUNK_HEADER) == NULL &&
+           cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
+                        len, unzipped, &data, &len, &err) == CDC_OK &&
+           cdc_event_decode_msg(data, len, arena, evs, n, &err) == CDC_OK &&
+           *n > 0;
+}
+
 /* Whether msg, read from the stream, holds the event the sink recorded
  * last: as one of its chunks (whose msgid is the event's own plus
  * "#i/k"), or as one of its events. */
 static bool holds_mark(const struct worker *w, struct cdc_js_msg *msg)
 {
     const struct sink_mark *mark = &w->mark;
-    const char *id = cdc_js_msg_header(msg, "Nats-Msg-Id");
-    size_t base = 0;
-    uint32_t i = 0;
-    uint32_t k = 0;
     if (cdc_js_msg_header(msg, CDC_CHUNK_HEADER) != NULL) {
+        const char *id = cdc_js_msg_header(msg, "Nats-Msg-Id");
         char want[CDC_NAME_MAX + sizeof(mark->position) + 16];
+        size_t base = 0;
+        uint32_t i = 0;
+        uint32_t k = 0;
         int n = snprintf(want, sizeof(want), "%s:%s:%u", w->group,
                          mark->position, (unsigned)mark->tx_index);
         return id != NULL && cdc_chunk_msgid_split(id, &base, &i, &k) &&
                n > 0 && (size_t)n == base && memcmp(id, want, base) == 0;
     }
-    size_t len = 0;
-    const void *data = cdc_js_msg_data(msg, &len);
     struct cdc_buf unzipped;
     struct cdc_arena arena;
     struct cdc_event *evs = NULL;
     size_t n = 0;
-    struct cdc_err err;
     bool found = false;
     cdc_buf_init(&unzipped, 0);
     cdc_arena_init(&arena);
-    cdc_err_clear(&err);
-    if (cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data, len,
-                     &unzipped, &data, &len, &err) == CDC_OK &&
-        cdc_event_decode_msg(data, len, &arena, &evs, &n, &err) == CDC_OK) {
+    if (stored_events(w, msg, &arena, &unzipped, &evs, &n)) {
         for (size_t j = 0; j < n && !found; j++)
             found = evs[j].tx_index == mark->tx_index &&
                     evs[j].position != NULL && evs[j].source != NULL &&
@@ -1082,6 +1094,39 @@ static bool holds_mark(const struct worker *w, struct cdc_js_msg *msg)
     return found;
 }
 
+/* Whether the stream's first message (at seq) begins with an event of the
+ * sink's source at or below the sink's last one: then the stream is older
+ * than what the sink wrote last, not one made anew since. */
+static int begins_below_mark(struct worker *w, uint64_t seq, bool *below,
+                             struct cdc_err *err)
+{
+    struct cdc_js_msg *msg = NULL;
+    *below = false;
+    int rc = cdc_js_stream_msg_get(w->js, w->stream, seq, &msg, err);
+    if (rc == CDC_ENOTFOUND) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    struct cdc_buf unzipped;
+    struct cdc_arena arena;
+    struct cdc_event *evs = NULL;
+    size_t n = 0;
+    cdc_buf_init(&unzipped, 0);
+    cdc_arena_init(&arena);
+    if (stored_events(w, msg, &arena, &unzipped, &evs, &n))
+        *below =
+            evs[0].position != NULL && evs[0].source != NULL &&
+            strcmp(evs[0].source, w->mark.source) == 0 &&
+            cdc_position_cmp(w->mark.source, evs[0].position, evs[0].tx_index,
+                             w->mark.position, w->mark.tx_index) <= 0;
+    cdc_arena_release(&arena);
+    cdc_buf_release(&unzipped);
+    cdc_js_msg_free(msg);
+    return CDC_OK;
+}
+
 /*
  * Where a new consumer starts: at the message of the last event the sink
  * holds, so what it wrote is not read again (a message may pack several
@@ -1090,9 +1135,14 @@ static bool holds_mark(const struct worker *w, struct cdc_js_msg *msg)
  * anew (by --cleanup, by hand, or lost with the server's storage) numbers
  * from 1 again and may have grown past the recorded sequence, and starting
  * there would pass over its first messages. So the consumer starts at the
- * stream's beginning, and the position check skips what the sink holds,
- * unless the message at the recorded sequence holds the sink's last event
- * or the stream no longer reaches back that far.
+ * recorded sequence when the message there holds the sink's last event,
+ * when the stream no longer reaches back that far, or when the message
+ * there is gone but the stream begins at or below the sink's last event
+ * (a message removed from the same stream). Otherwise the stream was made
+ * anew: the consumer starts at its beginning, and the position check skips
+ * what the sink holds. Reading an old stream from its beginning would not
+ * do: copied rows are written whenever they come, and would take back
+ * their copied values.
  */
 static int start_seq(struct worker *w, uint64_t *start, struct cdc_err *err)
 {
@@ -1126,15 +1176,29 @@ static int start_seq(struct worker *w, uint64_t *start, struct cdc_err *err)
     bool there = msg != NULL;
     bool ours = there && holds_mark(w, msg);
     cdc_js_msg_free(msg);
-    if (ours) {
+    bool older = false;
+    if (!there) {
+        rc = begins_below_mark(w, st.first_seq, &older, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
+    if (ours || older) {
+        if (older)
+            cdc_log(CDC_LOG_WARN, "worker",
+                    "stream \"%s\" has no message at sequence %" PRIu64
+                    ", where the sink's last event (%s %s, index %u) was, "
+                    "but it begins before that event: the message was "
+                    "removed; starting after it",
+                    w->stream, seq, w->mark.source, w->mark.position,
+                    (unsigned)w->mark.tx_index);
         *start = seq;
         return CDC_OK;
     }
     cdc_log(CDC_LOG_WARN, "worker",
             "stream \"%s\" %s at sequence %" PRIu64 ", where the sink's "
-            "last event (%s %s, index %u) was: the stream was made anew "
-            "(or the message removed); reading it from its beginning and "
-            "skipping what the sink holds by position",
+            "last event (%s %s, index %u) was: the stream was made anew; "
+            "reading it from its beginning and skipping what the sink "
+            "holds by position",
             w->stream, there ? "has another event" : "has no message", seq,
             w->mark.source, w->mark.position, (unsigned)w->mark.tx_index);
     return CDC_OK;

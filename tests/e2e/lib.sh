@@ -315,13 +315,13 @@ nats_hpub() {
     exec 9>&-
 }
 
-# nats_api SUBJECT: an empty request to the JetStream API (deleting a
-# consumer or a stream), as any other client could send it; returns once
-# the server took it.
+# nats_api SUBJECT [JSON]: a request to the JetStream API (deleting a
+# consumer, a stream or a message), empty or with an ASCII JSON body, as
+# any other client could send it; returns once the server took it.
 nats_api() {
-    local hostport=${NATS_URL#nats://}
+    local hostport=${NATS_URL#nats://} body=${2:-}
     exec 5<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
-    printf 'CONNECT {"verbose":false}\r\nPUB %s 0\r\n\r\nPING\r\n' "$1" >&5
+    printf 'CONNECT {"verbose":false}\r\nPUB %s %d\r\n%s\r\nPING\r\n' "$1" "${#body}" "$body" >&5
     # the server's INFO, then PONG once the request was taken
     timeout 5 grep -m1 -q PONG <&5 || true
     exec 5>&-

@@ -8,8 +8,12 @@
 # the new stream's first messages: it sees the message there is not the
 # target's last event, reads the stream from its beginning, and every row
 # arrives. A worker whose consumer alone was deleted still starts at the
-# recorded sequence, as the message there is the target's last event (here
-# the last chunk of a row larger than NATS's message limit).
+# recorded sequence, as the message there is the target's last event (the
+# last chunk of a row larger than NATS's message limit, then one of the
+# events of a compressed message). And when that very message is removed
+# by hand from the same stream, the stream still begins before the
+# target's last event: the worker starts after the removed message, not at
+# the beginning.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -83,6 +87,26 @@ check "the next new consumer starts at the recorded sequence $seq2" \
     wait_until 30 grep -q "created consumer \"$durable\" on stream \"$stream\" starting at stream sequence $seq2\$" "$TEST_TMP/w2b.err"
 stop_bg w2b || true
 
+# that message removed by hand from the same stream: it begins before the
+# target's last event, so the stream is not new, and the consumer starts
+# after the removed message rather than at the beginning (where copied
+# rows, written whenever they come, would take back their copied values)
+stream_msgs() { nats_stream_msgs "$stream"; }
+msgs_before=$(stream_msgs)
+nats_api "\$JS.API.STREAM.MSG.DELETE.$stream" "{\"seq\":$seq2}"
+one_less() { [ "$(stream_msgs)" = $((msgs_before - 1)) ]; }
+check "the message at sequence $seq2 is removed" wait_until 10 one_less
+nats_api "\$JS.API.CONSUMER.DELETE.$stream.$durable"
+insert 51 55
+worker w2c
+check "with that message gone, the 5 new rows arrive (55 rows)" wait_until 60 rows_are 55
+check "the worker says the message was removed from a stream that is not new" \
+    grep -q "stream \"$stream\" has no message at sequence $seq2, where the sink's last event .* but it begins before that event: the message was removed" "$TEST_TMP/w2c.err"
+check "its new consumer starts at the recorded sequence $seq2, not the beginning" \
+    grep -q "created consumer \"$durable\" on stream \"$stream\" starting at stream sequence $seq2\$" "$TEST_TMP/w2c.err"
+stop_bg w2c || true
+seq2=$(recorded_seq)
+
 # the stream deleted while the worker is down; the replicator, started
 # again, makes it anew and carries on from the slot
 stop_bg r1 || true
@@ -91,7 +115,7 @@ check "the group's stream is deleted" wait_until 10 stream_gone
 replicator r2
 # one row at a time until the new stream is past the recorded sequence (a
 # busy source's transactions may share a message), then the rest at once
-k=51
+k=56
 grown=true
 while [ "$(stream_last)" -le $((seq2 + 2)) ]; do
     last=$(stream_last)
@@ -103,7 +127,7 @@ done
 check "the new stream grows past the recorded sequence $seq2" $grown
 insert "$k" 150
 before=$(rows)
-check_eq "the target still has the 50 rows of the old stream" 50 "$before"
+check_eq "the target still has the 55 rows of the old stream" 55 "$before"
 
 worker w3
 if wait_until 90 equal; then
