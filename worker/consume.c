@@ -708,6 +708,25 @@ static int take_message(struct worker *w, struct cdc_js_msg *msg,
 
 /* ==== Commit ==== */
 
+/* The events of msg (fetched, or read from the stream) into *evs (in
+ * arena, a compressed payload opened into unzipped); false when it is a
+ * chunk, cannot be read or holds none. */
+static bool stored_events(const struct worker *w, struct cdc_js_msg *msg,
+                          struct cdc_arena *arena, struct cdc_buf *unzipped,
+                          struct cdc_event **evs, size_t *n)
+{
+    size_t len = 0;
+    const void *data = cdc_js_msg_data(msg, &len);
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    *n = 0;
+    return cdc_js_msg_header(msg, CDC_CHUNK_HEADER) == NULL &&
+           cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
+                        len, unzipped, &data, &len, &err) == CDC_OK &&
+           cdc_event_decode_msg(data, len, arena, evs, n, &err) == CDC_OK &&
+           *n > 0;
+}
+
 /* The change ev (one of several in msg, perhaps changed by rules and
  * routing) as it came in msg, so its dead letter can go through rules and
  * routing again when replayed. ev itself if it cannot be found. */
@@ -716,15 +735,9 @@ static const struct cdc_event *original_event(struct worker *w,
                                               const struct cdc_event *ev,
                                               struct cdc_arena *arena)
 {
-    size_t len = 0;
-    const void *data = cdc_js_msg_data(msg, &len);
     struct cdc_event *evs = NULL;
     size_t n = 0;
-    struct cdc_err err;
-    cdc_err_clear(&err);
-    if (cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data, len,
-                     &w->unzipped, &data, &len, &err) != CDC_OK ||
-        cdc_event_decode_msg(data, len, arena, &evs, &n, &err) != CDC_OK)
+    if (!stored_events(w, msg, arena, &w->unzipped, &evs, &n))
         return ev;
     for (size_t i = 0; i < n; i++)
         if (evs[i].tx_index == ev->tx_index && evs[i].position != NULL &&
@@ -1039,24 +1052,6 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
 }
 
 /* ==== Setup and loop ==== */
-
-/* The events of msg, read from the stream, into *evs (in arena); false
- * when it is a chunk or cannot be read. */
-static bool stored_events(const struct worker *w, struct cdc_js_msg *msg,
-                          struct cdc_arena *arena, struct cdc_buf *unzipped,
-                          struct cdc_event **evs, size_t *n)
-{
-    size_t len = 0;
-    const void *data = cdc_js_msg_data(msg, &len);
-    struct cdc_err err;
-    cdc_err_clear(&err);
-    *n = 0;
-    return cdc_js_msg_header(msg, CDC_CHUNK_HEADER) == NULL &&
-           cdc_zip_open(w->zip, cdc_js_msg_header(msg, CDC_ZIP_HEADER), data,
-                        len, unzipped, &data, &len, &err) == CDC_OK &&
-           cdc_event_decode_msg(data, len, arena, evs, n, &err) == CDC_OK &&
-           *n > 0;
-}
 
 /* Whether msg, read from the stream, holds the event the sink recorded
  * last: as one of its chunks (whose msgid is the event's own plus
