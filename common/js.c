@@ -829,20 +829,6 @@ int cdc_js_stream_msg_get(struct cdc_js *js, const char *name, uint64_t seq,
     return CDC_OK;
 }
 
-int cdc_js_consumer_exists(struct cdc_js *js, const char *stream,
-                           const char *durable, bool *exists,
-                           struct cdc_err *err)
-{
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, js->js, stream, durable, NULL, &jerr);
-    jsConsumerInfo_Destroy(ci);
-    *exists = s == NATS_OK;
-    if (s == NATS_OK || is_not_found(s, jerr))
-        return CDC_OK;
-    return nats_fail(err, s, jerr, "could not look up consumer");
-}
-
 int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
                          struct cdc_js_consumer **out, struct cdc_err *err)
@@ -854,14 +840,18 @@ int cdc_js_consumer_open(struct cdc_js *js,
     natsStatus s =
         js_GetConsumerInfo(&ci, js->js, cc->stream, cc->durable, NULL, &jerr);
     if (is_not_found(s, jerr)) {
-        rc = consumer_create(js, cc, cc->start_seq, err);
+        uint64_t start = cc->start_seq;
+        if (cc->choose_start != NULL)
+            rc = cc->choose_start(cc->choose_arg, &start, err);
+        if (rc == CDC_OK)
+            rc = consumer_create(js, cc, start, err);
         if (rc != CDC_OK)
             goto out;
-        if (cc->start_seq > 1)
+        if (start > 1)
             cdc_log(CDC_LOG_INFO, "nats",
                     "created consumer \"%s\" on stream \"%s\" starting at "
                     "stream sequence %llu",
-                    cc->durable, cc->stream, (unsigned long long)cc->start_seq);
+                    cc->durable, cc->stream, (unsigned long long)start);
         else
             cdc_log(CDC_LOG_INFO, "nats",
                     "created consumer \"%s\" on stream \"%s\" starting at "

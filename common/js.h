@@ -197,6 +197,10 @@ struct cdc_js_consumer_cfg {
     /* Where a new consumer starts: 0 for the first message of the stream,
      * else this stream sequence. */
     uint64_t start_seq;
+    /* Optional: called only when the consumer is made, to choose its
+     * start instead of start_seq; its failure fails the open. */
+    int (*choose_start)(void *arg, uint64_t *start_seq, struct cdc_err *err);
+    void *choose_arg;
 };
 
 /*
@@ -213,11 +217,6 @@ int cdc_js_consumer_open(struct cdc_js *js,
                          const struct cdc_js_consumer_cfg *cc,
                          struct cdc_js_consumer **out, struct cdc_err *err);
 void cdc_js_consumer_close(struct cdc_js_consumer *c);
-/* Whether stream has the durable consumer (false also when the stream
- * itself is missing). */
-int cdc_js_consumer_exists(struct cdc_js *js, const char *stream,
-                           const char *durable, bool *exists,
-                           struct cdc_err *err);
 /* Fetches up to max messages into out: what the consumer has now,
  * without waiting for max to come; if it has nothing, waits up to
  * timeout_ms for max messages. *n is 0 on timeout (not an error). */

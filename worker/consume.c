@@ -1139,8 +1139,9 @@ static int begins_below_mark(struct worker *w, uint64_t seq, bool *below,
  * do: copied rows are written whenever they come, and would take back
  * their copied values.
  */
-static int start_seq(struct worker *w, uint64_t *start, struct cdc_err *err)
+static int start_seq(void *arg, uint64_t *start, struct cdc_err *err)
 {
+    struct worker *w = arg;
     uint64_t seq = w->mark.set ? w->mark.stream_seq : 0;
     *start = 0;
     if (seq == 0)
@@ -1215,13 +1216,9 @@ static int open_consumer(struct worker *w, struct cdc_err *err)
          * run of chunks, which is held unacknowledged until it is whole */
         .max_ack_pending =
             (int64_t)w->batch_size * 2 + 16 + CDC_CHUNK_MAX_COUNT,
+        .choose_start = start_seq,
+        .choose_arg = w,
     };
-    bool exists = false;
-    int rc = cdc_js_consumer_exists(w->js, w->stream, w->durable, &exists, err);
-    if (rc == CDC_OK && !exists)
-        rc = start_seq(w, &cc.start_seq, err);
-    if (rc != CDC_OK)
-        return rc;
     return cdc_js_consumer_open(w->js, &cc, &w->cons, err);
 }
 
