@@ -11,6 +11,7 @@
  */
 #include "common/common.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 /* Reads the decimal number in [s, end): digits only, no leading zero, at
@@ -62,8 +63,7 @@ int cdc_chunk_count(size_t len, size_t limit, uint32_t *k)
     return CDC_OK;
 }
 
-void cdc_chunk_slice(size_t len, uint32_t k, uint32_t i, size_t *off,
-                     size_t *n)
+void cdc_chunk_slice(size_t len, uint32_t k, uint32_t i, size_t *off, size_t *n)
 {
     CDC_ASSERT(i >= 1 && i <= k);
     size_t base = len / k;
@@ -71,6 +71,13 @@ void cdc_chunk_slice(size_t len, uint32_t k, uint32_t i, size_t *off,
     size_t before = (size_t)(i - 1);
     *off = before * base + (before < extra ? before : extra);
     *n = base + (before < extra ? 1 : 0);
+}
+
+void cdc_event_msgid(struct cdc_buf *out, const char *group,
+                     const char *position, uint32_t index)
+{
+    cdc_buf_reset(out);
+    cdc_buf_printf(out, "%s:%s:%" PRIu32, group, position, index);
 }
 
 bool cdc_chunk_msgid_split(const char *msgid, size_t *base_len, uint32_t *i,

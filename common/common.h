@@ -466,6 +466,12 @@ int cdc_chunk_count(size_t len, size_t limit, uint32_t *k);
 void cdc_chunk_slice(size_t len, uint32_t k, uint32_t i, size_t *off,
                      size_t *n);
 
+/* Sets out to the Nats-Msg-Id of the event at position, index within it,
+ * of group: "<group>:<position>:<index>". A message that packs several
+ * events takes its last event's; a chunk adds "#i/k". */
+void cdc_event_msgid(struct cdc_buf *out, const char *group,
+                     const char *position, uint32_t index);
+
 /* If msgid ends in a valid "#i/k", returns true with the length of the
  * event's own msgid before it in *base_len and i, k; otherwise false with
  * the outputs untouched. A plain msgid ends in ":<index>", so it never

@@ -453,9 +453,7 @@ static int publish_alone(struct repl *r, const struct cdc_event *ev,
                            "event of \"%s\".\"%s\" at %s is too big to encode",
                            ev->schema, ev->table, ev->position);
     build_subject(r, ev);
-    cdc_buf_reset(&r->msgid);
-    cdc_buf_printf(&r->msgid, "%s:%s:%u", r->group, ev->position,
-                   (unsigned)ev->tx_index);
+    cdc_event_msgid(&r->msgid, r->group, ev->position, ev->tx_index);
     /* max_payload counts the headers too: allow for the largest any
      * message of this event can have, a chunk's msgid and the previous
      * message's as the expected last one */
@@ -514,9 +512,7 @@ static size_t msg_cap(const struct repl *r)
 /* Makes ev the message's last event (its msgid is the message's). */
 static void msg_last(struct repl *r, const struct cdc_event *ev)
 {
-    cdc_buf_reset(&r->msg_msgid);
-    cdc_buf_printf(&r->msg_msgid, "%s:%s:%u", r->group, ev->position,
-                   (unsigned)ev->tx_index);
+    cdc_event_msgid(&r->msg_msgid, r->group, ev->position, ev->tx_index);
 }
 
 /* Starts the message's text if it has none; its subject is r->subject. */

@@ -1053,6 +1053,32 @@ static size_t find_cut(struct worker *w, bool idle, bool stopping)
 
 /* ==== Setup and loop ==== */
 
+/* The events of a message read from the stream, with what holds them. */
+struct stored {
+    struct cdc_arena arena;
+    struct cdc_buf unzipped;
+    struct cdc_event *evs;
+    size_t n;
+};
+
+/* Reads msg's events into st (st->n is 0 when there are none to read);
+ * stored_close releases them either way. */
+static void stored_open(const struct worker *w, struct cdc_js_msg *msg,
+                        struct stored *st)
+{
+    cdc_arena_init(&st->arena);
+    cdc_buf_init(&st->unzipped, 0);
+    st->evs = NULL;
+    if (!stored_events(w, msg, &st->arena, &st->unzipped, &st->evs, &st->n))
+        st->n = 0;
+}
+
+static void stored_close(struct stored *st)
+{
+    cdc_arena_release(&st->arena);
+    cdc_buf_release(&st->unzipped);
+}
+
 /* Whether msg, read from the stream, holds the event the sink recorded
  * last: as one of its chunks (whose msgid is the event's own plus
  * "#i/k"), or as one of its events. */
@@ -1061,31 +1087,26 @@ static bool holds_mark(const struct worker *w, struct cdc_js_msg *msg)
     const struct sink_mark *mark = &w->mark;
     if (cdc_js_msg_header(msg, CDC_CHUNK_HEADER) != NULL) {
         const char *id = cdc_js_msg_header(msg, "Nats-Msg-Id");
-        char want[CDC_NAME_MAX + sizeof(mark->position) + 16];
+        struct cdc_buf want;
         size_t base = 0;
         uint32_t i = 0;
         uint32_t k = 0;
-        int n = snprintf(want, sizeof(want), "%s:%s:%u", w->group,
-                         mark->position, (unsigned)mark->tx_index);
-        return id != NULL && cdc_chunk_msgid_split(id, &base, &i, &k) &&
-               n > 0 && (size_t)n == base && memcmp(id, want, base) == 0;
+        cdc_buf_init(&want, 0);
+        cdc_event_msgid(&want, w->group, mark->position, mark->tx_index);
+        bool same = id != NULL && cdc_chunk_msgid_split(id, &base, &i, &k) &&
+                    base == want.len && memcmp(id, want.data, base) == 0;
+        cdc_buf_release(&want);
+        return same;
     }
-    struct cdc_buf unzipped;
-    struct cdc_arena arena;
-    struct cdc_event *evs = NULL;
-    size_t n = 0;
+    struct stored st;
     bool found = false;
-    cdc_buf_init(&unzipped, 0);
-    cdc_arena_init(&arena);
-    if (stored_events(w, msg, &arena, &unzipped, &evs, &n)) {
-        for (size_t j = 0; j < n && !found; j++)
-            found = evs[j].tx_index == mark->tx_index &&
-                    evs[j].position != NULL && evs[j].source != NULL &&
-                    strcmp(evs[j].position, mark->position) == 0 &&
-                    strcmp(evs[j].source, mark->source) == 0;
-    }
-    cdc_arena_release(&arena);
-    cdc_buf_release(&unzipped);
+    stored_open(w, msg, &st);
+    for (size_t j = 0; j < st.n && !found; j++)
+        found = st.evs[j].tx_index == mark->tx_index &&
+                st.evs[j].position != NULL && st.evs[j].source != NULL &&
+                strcmp(st.evs[j].position, mark->position) == 0 &&
+                strcmp(st.evs[j].source, mark->source) == 0;
+    stored_close(&st);
     return found;
 }
 
@@ -1104,20 +1125,15 @@ static int begins_below_mark(struct worker *w, uint64_t seq, bool *below,
     }
     if (rc != CDC_OK)
         return rc;
-    struct cdc_buf unzipped;
-    struct cdc_arena arena;
-    struct cdc_event *evs = NULL;
-    size_t n = 0;
-    cdc_buf_init(&unzipped, 0);
-    cdc_arena_init(&arena);
-    if (stored_events(w, msg, &arena, &unzipped, &evs, &n))
-        *below =
-            evs[0].position != NULL && evs[0].source != NULL &&
-            strcmp(evs[0].source, w->mark.source) == 0 &&
-            cdc_position_cmp(w->mark.source, evs[0].position, evs[0].tx_index,
-                             w->mark.position, w->mark.tx_index) <= 0;
-    cdc_arena_release(&arena);
-    cdc_buf_release(&unzipped);
+    struct stored st;
+    stored_open(w, msg, &st);
+    const struct cdc_event *first = st.n > 0 ? &st.evs[0] : NULL;
+    *below = first != NULL && first->position != NULL &&
+             first->source != NULL &&
+             strcmp(first->source, w->mark.source) == 0 &&
+             cdc_position_cmp(w->mark.source, first->position, first->tx_index,
+                              w->mark.position, w->mark.tx_index) <= 0;
+    stored_close(&st);
     cdc_js_msg_free(msg);
     return CDC_OK;
 }

@@ -141,6 +141,29 @@ static void test_msgid_split(void **state)
     }
 }
 
+/* An event's msgid, and a chunk's built on it, split back to it. */
+static void test_event_msgid(void **state)
+{
+    (void)state;
+    struct cdc_buf id;
+    cdc_buf_init(&id, 0);
+    cdc_buf_append_str(&id, "left over");
+    cdc_event_msgid(&id, "sales", "0/16B3748", 4294967295u);
+    assert_string_equal(id.data, "sales:0/16B3748:4294967295");
+    size_t event_len = id.len;
+    cdc_buf_append_str(&id, "#3/9");
+    size_t base = 0;
+    uint32_t i = 0;
+    uint32_t k = 0;
+    assert_true(cdc_chunk_msgid_split(id.data, &base, &i, &k));
+    assert_int_equal(base, event_len);
+    assert_int_equal(i, 3);
+    assert_int_equal(k, 9);
+    cdc_event_msgid(&id, "g", "mysql-bin.000002:4 gtid 0-1-7", 0);
+    assert_string_equal(id.data, "g:mysql-bin.000002:4 gtid 0-1-7:0");
+    cdc_buf_release(&id);
+}
+
 /* ==== cdc_chunk_count and cdc_chunk_slice ==== */
 
 /* Fills fx.data with len bytes of a known pattern. */
@@ -372,6 +395,7 @@ int main(void)
         T(test_parse_valid),
         T(test_parse_malformed),
         T(test_msgid_split),
+        T(test_event_msgid),
         T(test_split_sizes),
         T(test_split_depends_on_k_only),
         T(test_split_limits),
