@@ -807,6 +807,13 @@ static int route_ddl(const struct route *rt, struct cdc_event *ev,
     }
     if (rt->dst_schema == NULL && rt->dst_table == NULL)
         return ROUTE_KEEP;
+    if (ev->source != NULL && strcmp(ev->source, "postgres") != 0)
+        return cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON,
+                           "schema change of \"%s\".\"%s\" not applied: "
+                           "routing gives the table another name, and only "
+                           "PostgreSQL's statements are rewritten for that "
+                           "(this one comes from a %s source)",
+                           schema, ev->table, ev->source);
     const char *to_schema = rt->dst_schema ? rt->dst_schema : schema;
     const char *to_table = rt->dst_table ? rt->dst_table : ev->table;
     struct cdc_buf out;

@@ -133,6 +133,69 @@ void sink__keys_free(struct sink_keys *k)
     *k = (struct sink_keys){0};
 }
 
+/* ==== Blocked tables ==== */
+
+void sink__blocked_clear(struct sink_blocked *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        cdc_free(b->ents[i]);
+    cdc_free(b->ents);
+    *b = (struct sink_blocked){0};
+}
+
+void sink__blocked_add(struct sink_blocked *b, const char *schema,
+                       const char *table)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4;
+        b->ents = cdc_xrealloc(b->ents, b->cap * sizeof(*b->ents));
+    }
+    size_t ls = strlen(schema);
+    size_t lt = strlen(table);
+    char *e = cdc_xmalloc(ls + lt + 2);
+    memcpy(e, schema, ls + 1);
+    memcpy(e + ls + 1, table, lt + 1);
+    b->ents[b->n++] = e;
+}
+
+bool sink__blocked_has(const struct sink_blocked *b, const char *schema,
+                       const char *table)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const char *e = b->ents[i];
+        if (strcmp(e, schema) == 0 && strcmp(e + strlen(e) + 1, table) == 0)
+            return true;
+    }
+    return false;
+}
+
+int sink__blocked_error(const struct cdc_event *ev, const char *schema, char q,
+                        size_t index, struct cdc_err *err)
+{
+    cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                "%s of %c%s%c.%c%s%c (position %s) not applied: a schema "
+                "change of the table failed on the target earlier (see "
+                "tributary.blocked there)",
+                cdc_op_name(ev->op), q, schema, q, q, ev->table, q,
+                ev->position);
+    err->index = index;
+    return CDC_EPROTO;
+}
+
+int sink__foreign_ddl(const struct cdc_event *ev, const char *target,
+                      size_t index, struct cdc_err *err)
+{
+    char what[96];
+    sink__one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
+    cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                "schema changes of a %s source are not applied to %s: make "
+                "the change on the target by hand (%s, position %s)",
+                ev->source ? ev->source : "unknown", target, what,
+                ev->position);
+    err->index = index;
+    return CDC_EPROTO;
+}
+
 /* ==== Events ==== */
 
 const struct cdc_col *sink__event_col(const struct cdc_col *cols, size_t n,

@@ -62,6 +62,36 @@ bool sink__keys_has(const struct sink_keys *k, const char *const *names,
 /* Frees every key; k is then no key. */
 void sink__keys_free(struct sink_keys *k);
 
+/* ==== Tables blocked by a failed schema change (sink.c) ==== */
+
+/* The tables of a group whose schema change the target refused, as the
+ * target's tributary.blocked lists them: their later changes are set
+ * aside (dead letters) until a person fixes the table and deletes its
+ * row there. */
+struct sink_blocked {
+    char **ents; /* "schema\0table" each */
+    size_t n;
+    size_t cap;
+};
+
+/* Forgets every table; b is then empty. */
+void sink__blocked_clear(struct sink_blocked *b);
+void sink__blocked_add(struct sink_blocked *b, const char *schema,
+                       const char *table);
+bool sink__blocked_has(const struct sink_blocked *b, const char *schema,
+                       const char *table);
+/* The error of a change of a blocked table (poison, final: set aside at
+ * once), at index of its batch; the table is shown as q schema q.q table q
+ * (q a double quote or a backtick). Returns CDC_EPROTO. */
+int sink__blocked_error(const struct cdc_event *ev, const char *schema, char q,
+                        size_t index, struct cdc_err *err);
+
+/* The error of a schema change in another database's dialect than the
+ * target's (poison, final), at index of its batch: a person makes the
+ * change. Returns CDC_EPROTO. */
+int sink__foreign_ddl(const struct cdc_event *ev, const char *target,
+                      size_t index, struct cdc_err *err);
+
 /* ==== Events (sink.c) ==== */
 
 /* The column called name among cols, or NULL. */

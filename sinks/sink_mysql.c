@@ -17,7 +17,9 @@
  * Columns the source did not send (unchanged TOAST) are left as they are.
  * TRUNCATE commits implicitly in MySQL, so it runs between two
  * transactions and is recorded in a transaction of its own (running it
- * twice after a crash changes nothing). Schema changes are not applied.
+ * twice after a crash changes nothing). Schema changes of a MySQL source
+ * run as they came, between two transactions too (see apply_ddl); those
+ * of another source are not applied.
  *
  * Errors are classified where they are seen: a lost connection, a
  * deadlock or a lock wait timeout is retriable (the sink reconnects on the
@@ -157,6 +159,9 @@ struct my_sink {
     /* after a failed multi-row insert, the batch goes again row by row,
      * so the row at fault is known */
     bool single_rows;
+
+    /* tables whose schema change failed on the target */
+    struct sink_blocked blocked;
 };
 
 /* ==== Small helpers ==== */
@@ -1132,7 +1137,44 @@ static const char *const SETUP_SQL =
     " `position` VARCHAR(128) NOT NULL,"
     " `source` VARCHAR(32) NOT NULL,"
     " `updated_at` DATETIME(6) NOT NULL"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;"
+    "CREATE TABLE IF NOT EXISTS tributary.blocked ("
+    " `group_name` VARCHAR(64) NOT NULL,"
+    " `schema_name` VARCHAR(64) NOT NULL,"
+    " `table_name` VARCHAR(64) NOT NULL,"
+    " `position` VARCHAR(128) NOT NULL,"
+    " `statement` LONGTEXT NOT NULL,"
+    " `error` TEXT NOT NULL,"
+    " `since` DATETIME(6) NOT NULL,"
+    " PRIMARY KEY (`group_name`, `schema_name`, `table_name`)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;"
+    "CREATE TABLE IF NOT EXISTS tributary.ddl_started ("
+    " `group_name` VARCHAR(64) NOT NULL PRIMARY KEY,"
+    " `position` VARCHAR(128) NOT NULL,"
+    " `tx_index` INT UNSIGNED NOT NULL"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+static int read_blocked(struct my_sink *s, struct cdc_err *err)
+{
+    MYSQL_RES *res = NULL;
+    struct cdc_buf q;
+    cdc_buf_init(&q, 0);
+    cdc_buf_append_str(&q, "SELECT `schema_name`, `table_name` FROM "
+                           "tributary.blocked WHERE `group_name` = ");
+    append_quoted_str(s, &q, s->group);
+    int rc =
+        query_rows(s, q.data, &res, "could not read the blocked tables", err);
+    cdc_buf_release(&q);
+    if (rc != CDC_OK)
+        return rc;
+    sink__blocked_clear(&s->blocked);
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res)) != NULL)
+        if (row[0] != NULL && row[1] != NULL)
+            sink__blocked_add(&s->blocked, row[0], row[1]);
+    mysql_free_result(res);
+    return CDC_OK;
+}
 
 static int read_mark(struct my_sink *s, struct cdc_err *err)
 {
@@ -1222,6 +1264,8 @@ static int connect_target(struct my_sink *s, struct cdc_err *err)
         err->flags = CDC_ERR_RETRIABLE;
     if (rc == CDC_OK)
         rc = read_mark(s, err);
+    if (rc == CDC_OK)
+        rc = read_blocked(s, err);
     /* ends the read's transaction, so no snapshot is held between batches */
     if (rc == CDC_OK)
         rc = exec_sql(s, "COMMIT", "could not end a transaction", err);
@@ -1312,6 +1356,86 @@ static int batch_failed(struct my_sink *s, const struct cdc_batch *batch,
     return rc;
 }
 
+/* ==== Blocked tables ==== */
+
+static bool is_blocked(const struct my_sink *s, const struct cdc_event *ev)
+{
+    const char *db = event_db(s, ev);
+    return ev->table != NULL && db != NULL &&
+           sink__blocked_has(&s->blocked, db, ev->table);
+}
+
+static int blocked_error(const struct my_sink *s, const struct cdc_event *ev,
+                         size_t index, struct cdc_err *err)
+{
+    return sink__blocked_error(ev, event_db(s, ev), '`', index, err);
+}
+
+/* The first change in events[0..last] of a blocked table, or SIZE_MAX.
+ * While tables are blocked the list is read again for each batch, so a
+ * table set free on the target flows again at once. */
+static int find_blocked(struct my_sink *s, const struct cdc_batch *batch,
+                        size_t last, size_t *at, struct cdc_err *err)
+{
+    *at = SIZE_MAX;
+    if (s->blocked.n == 0)
+        return CDC_OK;
+    int rc = read_blocked(s, err);
+    if (rc == CDC_OK)
+        rc = exec_sql(s, "COMMIT", "could not end a transaction", err);
+    if (rc != CDC_OK)
+        return rc;
+    for (size_t i = 0; i <= last && *at == SIZE_MAX; i++) {
+        const struct cdc_event *ev = batch->events[i];
+        if (!covered(s, batch, ev) && is_blocked(s, ev))
+            *at = i;
+    }
+    return CDC_OK;
+}
+
+/* Records that ev's table is blocked by its failed schema change. */
+static void block_table(struct my_sink *s, const struct cdc_event *ev,
+                        const char *error)
+{
+    struct cdc_err e2;
+    cdc_err_clear(&e2);
+    struct cdc_buf *q = &s->sql;
+    cdc_buf_reset(q);
+    cdc_buf_append_str(q,
+                       "INSERT IGNORE INTO tributary.blocked "
+                       "(`group_name`, `schema_name`, `table_name`, "
+                       "`position`, `statement`, `error`, `since`) VALUES (");
+    const char *vals[] = {s->group,     event_db(s, ev), ev->table,
+                          ev->position, ev->ddl,         error};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        append_quoted_str(s, q, vals[i] ? vals[i] : "");
+        cdc_buf_append_str(q, ", ");
+    }
+    cdc_buf_append_str(q, "UTC_TIMESTAMP(6))");
+    mysql_rollback(s->conn);
+    int rc = exec_sql(s, q->data, "could not record the blocked table", &e2);
+    /* the change did not run: its note that it began goes */
+    if (rc == CDC_OK) {
+        cdc_buf_reset(q);
+        cdc_buf_append_str(q, "DELETE FROM tributary.ddl_started WHERE "
+                              "`group_name` = ");
+        append_quoted_str(s, q, s->group);
+        rc = exec_sql(s, q->data, "could not record the blocked table", &e2);
+    }
+    if (rc == CDC_OK)
+        rc = exec_sql(s, "COMMIT", "could not record the blocked table", &e2);
+    if (rc != CDC_OK) {
+        cdc_log(CDC_LOG_WARN, "sink", "sink=mysql %s", e2.msg);
+        return;
+    }
+    sink__blocked_add(&s->blocked, event_db(s, ev), ev->table);
+    cdc_log(CDC_LOG_ERROR, "sink",
+            "sink=mysql changes of `%s`.`%s` are set aside from now on: its "
+            "schema change at %s failed on the target (%s); fix the table, "
+            "then delete its row from tributary.blocked",
+            event_db(s, ev), ev->table, ev->position, error);
+}
+
 /* Writes a batch of row changes (no TRUNCATE, no DDL) in one transaction. */
 static int write_rows(struct my_sink *s, const struct cdc_batch *batch,
                       struct cdc_err *err)
@@ -1327,6 +1451,14 @@ static int write_rows(struct my_sink *s, const struct cdc_batch *batch,
             last = i;
     if (last == SIZE_MAX)
         return CDC_OK; /* all of it was committed before */
+    size_t blocked = SIZE_MAX;
+    rc = find_blocked(s, batch, last, &blocked, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        return batch_failed(s, batch, rc, err);
+    }
+    if (blocked != SIZE_MAX)
+        return blocked_error(s, batch->events[blocked], blocked, err);
     /* table shapes are read before the transaction starts */
     for (size_t i = 0; i <= last; i++) {
         const struct cdc_event *ev = batch->events[i];
@@ -1365,6 +1497,27 @@ static int write_rows(struct my_sink *s, const struct cdc_batch *batch,
     return CDC_OK;
 }
 
+/* What a change that runs alone (TRUNCATE, DDL) needs first: a connection,
+ * and its table not blocked. */
+static int ready_alone(struct my_sink *s, const struct cdc_batch *batch,
+                       size_t i, struct cdc_err *err)
+{
+    int rc = connect_target(s, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        return rc;
+    }
+    size_t blocked = SIZE_MAX;
+    rc = find_blocked(s, batch, i, &blocked, err);
+    if (rc != CDC_OK) {
+        err->index = 0;
+        return batch_failed(s, batch, rc, err);
+    }
+    if (blocked == i)
+        return blocked_error(s, batch->events[i], i, err);
+    return CDC_OK;
+}
+
 /*
  * TRUNCATE commits implicitly: the batch before it is committed already
  * (write_rows), the table is truncated, then the mark moves to it in a
@@ -1380,11 +1533,9 @@ static int apply_truncate(struct my_sink *s, const struct cdc_batch *batch,
     const struct cdc_event *ev = batch->events[i];
     if (covered(s, batch, ev))
         return CDC_OK;
-    int rc = connect_target(s, err);
-    if (rc != CDC_OK) {
-        err->index = 0;
+    int rc = ready_alone(s, batch, i, err);
+    if (rc != CDC_OK)
         return rc;
-    }
     struct my_table *t = NULL;
     s->failed_cmd = SIZE_MAX;
     rc = table_for(s, ev, &t, err);
@@ -1465,22 +1616,184 @@ static int my_open(const struct cdc_conf *cfg, const char *group, void **state,
     return CDC_OK;
 }
 
-/* A schema change: MySQL's DDL is not PostgreSQL's, so none is applied;
- * it goes to the dead letters, where a person can read it. */
-static int refuse_ddl(const struct my_sink *s, const struct cdc_batch *batch,
-                      size_t i, struct cdc_err *err)
+/* Errors of a schema change that ran before, when it runs again: what it
+ * made exists, or what it removed or renamed is gone. */
+static bool already_done(unsigned code)
+{
+    switch (code) {
+    case 1050: /* table exists */
+    case 1051: /* unknown table */
+    case 1054: /* unknown column */
+    case 1060: /* duplicate column */
+    case 1061: /* duplicate key name */
+    case 1091: /* cannot drop: no such column or key */
+    case 1146: /* no such table */
+    case 1826: /* duplicate foreign key name */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Whether tributary.ddl_started says that the schema change ev began on
+ * the target before (the sink stopped before recording it applied). */
+static int started_before(struct my_sink *s, const struct cdc_event *ev,
+                          bool *started, struct cdc_err *err)
+{
+    MYSQL_RES *res = NULL;
+    struct cdc_buf *q = &s->sql;
+    *started = false;
+    cdc_buf_reset(q);
+    cdc_buf_append_str(q, "SELECT `position`, `tx_index` FROM "
+                          "tributary.ddl_started WHERE `group_name` = ");
+    append_quoted_str(s, q, s->group);
+    int rc = query_rows(s, q->data, &res,
+                        "could not read the schema change "
+                        "begun last",
+                        err);
+    if (rc != CDC_OK)
+        return rc;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    *started = row != NULL && row[0] != NULL && row[1] != NULL &&
+               strcmp(row[0], ev->position) == 0 &&
+               strtoul(row[1], NULL, 10) == ev->tx_index;
+    mysql_free_result(res);
+    return CDC_OK;
+}
+
+/* Runs the schema change ev in the source session's database. On failure
+ * *code is the server's error number (0 when the statement never ran). */
+static int run_ddl(struct my_sink *s, const struct cdc_event *ev,
+                   unsigned *code, struct cdc_err *err)
+{
+    struct cdc_buf *q = &s->sql;
+    *code = 0;
+    /* noted first (and committed), so that after a crash the change that
+     * began is known */
+    cdc_buf_reset(q);
+    cdc_buf_append_str(q, "REPLACE INTO tributary.ddl_started (`group_name`, "
+                          "`position`, `tx_index`) VALUES (");
+    append_quoted_str(s, q, s->group);
+    cdc_buf_append_str(q, ", ");
+    append_quoted_str(s, q, ev->position);
+    cdc_buf_printf(q, ", %" PRIu32 ")", ev->tx_index);
+    int rc = exec_sql(s, q->data, "could not note the schema change", err);
+    if (rc == CDC_OK)
+        rc = exec_sql(s, "COMMIT", "could not note the schema change", err);
+    if (rc != CDC_OK)
+        return rc;
+    /* the source session's database; when the target has none of that
+     * name, the statement named its table with the database (else that
+     * would be the session's), and the table's own database serves */
+    const char *dbs[2] = {ev->search_path, event_db(s, ev)};
+    for (size_t k = 0; k < 2; k++) {
+        if (dbs[k] == NULL || (k == 1 && *code != 1049))
+            continue;
+        cdc_buf_reset(q);
+        cdc_buf_append_str(q, "USE ");
+        append_ident(q, dbs[k]);
+        *code = 0;
+        if (mysql_real_query(s->conn, q->data, (unsigned long)q->len) == 0)
+            break;
+        *code = mysql_errno(s->conn);
+        if (k == 1 || *code != 1049 || dbs[1] == NULL ||
+            strcmp(dbs[0], dbs[1]) == 0) {
+            char what[CDC_NAME_MAX + 48];
+            snprintf(what, sizeof what, "could not use database `%s`", dbs[k]);
+            return server_error(s, what, err);
+        }
+    }
+    *code = 0;
+    if (mysql_real_query(s->conn, ev->ddl, (unsigned long)strlen(ev->ddl)) !=
+        0) {
+        *code = mysql_errno(s->conn);
+        return server_error(s, "", err);
+    }
+    rc = take_result(s, "", err);
+    if (rc == CDC_OK)
+        rc = drain_more(s, "", err);
+    if (rc != CDC_OK)
+        *code = mysql_errno(s->conn);
+    return rc;
+}
+
+/*
+ * A schema change. One of a MySQL source runs as it came, in the source
+ * session's database, and commits implicitly like TRUNCATE: the batch
+ * before it is committed already (write_rows), the change runs, then the
+ * mark moves to it in a transaction of its own. Before it runs, the sink
+ * notes it in tributary.ddl_started; if the sink stops before the mark
+ * moves, the change comes again, and an error that says it was made
+ * already (the column exists, the table is gone) counts as applied only
+ * when that note names it. A change the target refuses blocks its table
+ * (see block_table) and goes to the dead letters. Another source's DDL is
+ * not MySQL's: it goes to the dead letters, for a person to apply.
+ */
+static int apply_ddl(struct my_sink *s, const struct cdc_batch *batch, size_t i,
+                     struct cdc_err *err)
 {
     const struct cdc_event *ev = batch->events[i];
     if (covered(s, batch, ev))
         return CDC_OK;
-    char what[96];
-    sink__one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
-    int rc = cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
-                         "schema changes are not applied to MySQL: make the "
-                         "change on the target by hand (%s, position %s)",
-                         what, ev->position);
-    err->index = i;
-    return rc;
+    if (ev->source == NULL || strcmp(ev->source, "mysql") != 0 ||
+        ev->ddl == NULL)
+        return sink__foreign_ddl(ev, "MySQL", i, err);
+    int rc = ready_alone(s, batch, i, err);
+    if (rc != CDC_OK)
+        return rc;
+    bool started = false;
+    unsigned code = 0;
+    rc = started_before(s, ev, &started, err);
+    if (rc == CDC_OK)
+        rc = run_ddl(s, ev, &code, err);
+    if (rc != CDC_OK && code != 0 && started && already_done(code)) {
+        cdc_log(CDC_LOG_INFO, "sink",
+                "sink=mysql the schema change of `%s`.`%s` at %s was applied "
+                "before (%s)",
+                event_db(s, ev), ev->table, ev->position, err->msg);
+        rc = CDC_OK;
+    }
+    if (rc != CDC_OK && code != 0 && classify(code) != CDC_ERR_RETRIABLE) {
+        /* the target refuses it: the table waits for a person */
+        block_table(s, ev, err->msg);
+        struct cdc_err saved = *err;
+        cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
+                    "could not apply the schema change of `%s`.`%s` "
+                    "(position %s): %s",
+                    event_db(s, ev), ev->table, ev->position, saved.msg);
+        err->index = i;
+        disconnect(s);
+        return CDC_EPROTO;
+    }
+    if (rc == CDC_OK) {
+        cmds_reset(s);
+        rc = add_plain(s, "START TRANSACTION", SIZE_MAX, err);
+        if (rc == CDC_OK) {
+            cdc_buf_reset(&s->sql);
+            cdc_buf_append_str(&s->sql, "DELETE FROM tributary.ddl_started "
+                                        "WHERE `group_name` = ");
+            append_quoted_str(s, &s->sql, s->group);
+            rc = add_stmt(s, SIZE_MAX, EXPECT_ANY, false, err);
+        }
+        if (rc == CDC_OK)
+            rc = finish(s, batch, i, err);
+    }
+    if (rc != CDC_OK) {
+        if (err->flags & CDC_ERR_POISON)
+            err->flags = CDC_ERR_RETRIABLE;
+        err->index = 0;
+        disconnect(s);
+        return rc;
+    }
+    cdc_log(CDC_LOG_INFO, "sink",
+            "sink=mysql applied the schema change of "
+            "`%s`.`%s` at %s",
+            event_db(s, ev), ev->table, ev->position);
+    mark_committed(s, batch, i);
+    /* every table's shape is read again, on a connection in the target's
+     * own database */
+    disconnect(s);
+    return CDC_OK;
 }
 
 static int my_write(void *state, const struct cdc_batch *batch,
@@ -1506,7 +1819,7 @@ static int my_write(void *state, const struct cdc_batch *batch,
         }
         if (to < batch->n) {
             int rc = batch->events[to]->op == CDC_OP_DDL
-                         ? refuse_ddl(s, batch, to, err)
+                         ? apply_ddl(s, batch, to, err)
                          : apply_truncate(s, batch, to, err);
             if (rc != CDC_OK) {
                 if (err->flags & CDC_ERR_POISON)
@@ -1538,6 +1851,7 @@ static void my_close(void *state)
     cdc_free(s->wcols);
     cdc_free(s->cmds);
     cdc_free(s->group);
+    sink__blocked_clear(&s->blocked);
     cdc_free(s);
 }
 

@@ -212,8 +212,7 @@ struct pg_sink {
 
     /* tables whose changes are set aside since a schema change of theirs
      * failed (tributary.blocked), "schema\0table" each */
-    char **blocked;
-    size_t nblocked;
+    struct sink_blocked blocked;
 
     /* scratch of one batch */
     struct pg_cmd *cmds;
@@ -1819,15 +1818,6 @@ static bool covered(const struct pg_sink *s, const struct cdc_batch *batch,
     return !batch->replay && sink_mark_covers(&s->mark, ev);
 }
 
-static void forget_blocked(struct pg_sink *s)
-{
-    for (size_t i = 0; i < s->nblocked; i++)
-        cdc_free(s->blocked[i]);
-    cdc_free(s->blocked);
-    s->blocked = NULL;
-    s->nblocked = 0;
-}
-
 static int read_blocked(struct pg_sink *s, struct cdc_err *err)
 {
     PGresult *res = NULL;
@@ -1839,46 +1829,26 @@ static int read_blocked(struct pg_sink *s, struct cdc_err *err)
                     1, vals, &res, "could not read the blocked tables", err);
     if (rc != CDC_OK)
         return rc;
-    forget_blocked(s);
-    int n = PQntuples(res);
-    s->blocked = cdc_xcalloc((size_t)n + 1, sizeof(*s->blocked));
-    for (int r = 0; r < n; r++) {
-        const char *sch = PQgetvalue(res, r, 0);
-        const char *tbl = PQgetvalue(res, r, 1);
-        size_t ls = strlen(sch);
-        size_t lt = strlen(tbl);
-        char *e = cdc_xmalloc(ls + lt + 2);
-        memcpy(e, sch, ls + 1);
-        memcpy(e + ls + 1, tbl, lt + 1);
-        s->blocked[s->nblocked++] = e;
-    }
+    sink__blocked_clear(&s->blocked);
+    for (int r = 0; r < PQntuples(res); r++)
+        sink__blocked_add(&s->blocked, PQgetvalue(res, r, 0),
+                          PQgetvalue(res, r, 1));
     PQclear(res);
     return CDC_OK;
 }
 
 static bool is_blocked(const struct pg_sink *s, const struct cdc_event *ev)
 {
-    const char *sch = ev->schema ? ev->schema : "public";
-    for (size_t i = 0; i < s->nblocked; i++) {
-        const char *e = s->blocked[i];
-        if (strcmp(e, sch) == 0 && strcmp(e + strlen(e) + 1, ev->table) == 0)
-            return true;
-    }
-    return false;
+    return sink__blocked_has(&s->blocked, ev->schema ? ev->schema : "public",
+                             ev->table);
 }
 
 /* An error for a change of a blocked table: set aside at once. */
 static int blocked_error(const struct cdc_event *ev, size_t index,
                          struct cdc_err *err)
 {
-    cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
-                "%s of \"%s\".\"%s\" (position %s) not applied: a schema "
-                "change of the table failed on the target earlier (see "
-                "tributary.blocked there)",
-                cdc_op_name(ev->op), ev->schema ? ev->schema : "public",
-                ev->table, ev->position);
-    err->index = index;
-    return CDC_EPROTO;
+    return sink__blocked_error(ev, ev->schema ? ev->schema : "public", '"',
+                               index, err);
 }
 
 /* The first change in events[0..last] of a blocked table, or SIZE_MAX.
@@ -1888,7 +1858,7 @@ static int find_blocked(struct pg_sink *s, const struct cdc_batch *batch,
                         size_t last, size_t *at, struct cdc_err *err)
 {
     *at = SIZE_MAX;
-    if (s->nblocked == 0)
+    if (s->blocked.n == 0)
         return CDC_OK;
     int rc = read_blocked(s, err);
     if (rc != CDC_OK)
@@ -1981,19 +1951,8 @@ static int apply_ddl(struct pg_sink *s, const struct cdc_batch *batch, size_t i,
     const struct cdc_event *ev = batch->events[i];
     if (covered(s, batch, ev))
         return CDC_OK;
-    if (ev->source == NULL || strcmp(ev->source, "postgres") != 0) {
-        /* another database's dialect: a person makes the change */
-        char what[96];
-        sink__one_line(ev->object ? ev->object : ev->ddl, what, sizeof(what));
-        int rc = cdc_err_set(err, CDC_EPROTO, CDC_ERR_POISON | CDC_ERR_FINAL,
-                             "schema changes of a %s source are not applied "
-                             "to PostgreSQL: make the change on the target "
-                             "by hand (%s, position %s)",
-                             ev->source ? ev->source : "unknown", what,
-                             ev->position);
-        err->index = i;
-        return rc;
-    }
+    if (ev->source == NULL || strcmp(ev->source, "postgres") != 0)
+        return sink__foreign_ddl(ev, "PostgreSQL", i, err);
     if (ev->table != NULL && is_blocked(s, ev))
         return blocked_error(ev, i, err);
     const char *sql = ev->ddl;
@@ -2885,7 +2844,7 @@ static void pg_close(void *state)
         cdc_buf_release(&s->lanes[i].sql);
         cdc_free(s->lanes[i].wcols);
     }
-    forget_blocked(s);
+    sink__blocked_clear(&s->blocked);
     cdc_buf_release(&s->sql);
     cdc_buf_release(&s->arrays);
     cdc_buf_release(&s->conv);

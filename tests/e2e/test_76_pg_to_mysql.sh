@@ -157,7 +157,7 @@ check "the reason names the column that is too long" grep -q "Data too long for 
 # shellcheck disable=SC2016
 check "the reason names the NaN and its column" grep -q 'cannot write column `n` of `'"$s"'`.`chk`: MySQL cannot store NaN' "$TEST_TMP/work.err"
 check "the reason names the missing table" grep -q "table \`$s\`.\`nothere\` does not exist on the target" "$TEST_TMP/work.err"
-check "the reason says schema changes are not applied" grep -q "schema changes are not applied to MySQL: make the change on the target by hand (index $s.${s}_kv_v" "$TEST_TMP/work.err"
+check "the reason says schema changes are not applied" grep -q "schema changes of a postgres source are not applied to MySQL: make the change on the target by hand (index $s.${s}_kv_v" "$TEST_TMP/work.err"
 
 # ---- kill -9 in the middle of a load ------------------------------------------
 

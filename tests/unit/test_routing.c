@@ -1029,6 +1029,21 @@ static void test_apply_ddl_and_truncate(void **state)
     assert_non_null(strstr(fx.err.msg, "\"public\".\"users\""));
     assert_string_equal(ev.ddl, "ALTER TABLE users RENAME TO people");
 
+    /* another source's statement is not rewritten: refused, as it came */
+    ev = make_ev(CDC_OP_DDL, "public", "users");
+    ev.source = "mysql";
+    ev.ddl = "ALTER TABLE `public`.`users` ADD COLUMN n INT";
+    cdc_err_clear(&fx.err);
+    assert_true(apply(&ev) < 0);
+    assert_true(fx.err.flags & CDC_ERR_POISON);
+    assert_string_equal(fx.err.msg,
+                        "schema change of \"public\".\"users\" not applied: "
+                        "routing gives the table another name, and only "
+                        "PostgreSQL's statements are rewritten for that (this "
+                        "one comes from a mysql source)");
+    assert_string_equal(ev.table, "users");
+    assert_string_equal(ev.ddl, "ALTER TABLE `public`.`users` ADD COLUMN n INT");
+
     ev = make_ev(CDC_OP_TRUNCATE, "public", "users");
     assert_int_equal(apply(&ev), ROUTE_KEEP);
     assert_string_equal(ev.schema, "crm");

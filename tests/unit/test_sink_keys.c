@@ -2,7 +2,7 @@
  * test_sink_keys.c: what the database sinks share without a server: a
  * target table's unique keys (built, a key on a column prefix dropped,
  * matched in any order, with or without case), the mark a committed batch
- * leaves, and which events it covers.
+ * leaves, which events it covers, and the list of blocked tables.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include "sinks/sink.h"
 #include "sinks/sink_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void add_key(struct sink_keys *k, const char *const *names, size_t n)
@@ -139,12 +140,50 @@ static void test_mark(void **state)
     assert_int_equal(strlen(m.position), sizeof(m.position) - 1);
 }
 
+static void test_blocked(void **state)
+{
+    (void)state;
+    struct sink_blocked b = {0};
+    assert_false(sink__blocked_has(&b, "app", "t"));
+    for (int i = 0; i < 9; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        sink__blocked_add(&b, "app", name);
+    }
+    sink__blocked_add(&b, "", "odd name");
+    assert_int_equal(b.n, 10);
+    assert_true(sink__blocked_has(&b, "app", "t0"));
+    assert_true(sink__blocked_has(&b, "app", "t8"));
+    assert_true(sink__blocked_has(&b, "", "odd name"));
+    /* schema and table are matched apart, whole and with case */
+    assert_false(sink__blocked_has(&b, "app", "T0"));
+    assert_false(sink__blocked_has(&b, "ap", "pt0"));
+    assert_false(sink__blocked_has(&b, "appt0", ""));
+    assert_false(sink__blocked_has(&b, "other", "t0"));
+
+    struct cdc_event ev = {
+        .op = CDC_OP_UPDATE, .table = "t3", .position = "mysql-bin.000002:77"};
+    struct cdc_err err;
+    cdc_err_clear(&err);
+    assert_int_equal(sink__blocked_error(&ev, "app", '`', 5, &err), CDC_EPROTO);
+    assert_int_equal(err.index, 5);
+    assert_int_equal(err.flags, CDC_ERR_POISON | CDC_ERR_FINAL);
+    assert_string_equal(err.msg, "UPDATE of `app`.`t3` (position "
+                                 "mysql-bin.000002:77) not applied: a schema "
+                                 "change of the table failed on the target "
+                                 "earlier (see tributary.blocked there)");
+    sink__blocked_clear(&b);
+    assert_int_equal(b.n, 0);
+    assert_false(sink__blocked_has(&b, "app", "t0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_match),
         cmocka_unit_test(test_keys_drop),
         cmocka_unit_test(test_mark),
+        cmocka_unit_test(test_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
